@@ -1,0 +1,56 @@
+//! The async Postgres pool (diesel-async over tokio-postgres, through bb8).
+
+use std::time::Duration;
+
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// A pool of Tollgate Postgres connections.
+pub type PgPool = Pool<AsyncPgConnection>;
+
+/// A connection checked out of [`PgPool`].
+pub type PooledConn<'a> = PooledConnection<'a, AsyncPgConnection>;
+
+/// Database failures, kept coarse: callers map them to 503 or 500.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had within the timeout.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// Migrations could not be read or applied.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<bb8::RunError<PoolError>> for DbError {
+    fn from(e: bb8::RunError<PoolError>) -> Self {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+/// Build a pool without connecting yet; connections open on first use.
+pub fn connect_pool(url: &str, max_size: u32, connect_timeout: Duration) -> PgPool {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(connect_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .build_unchecked(manager)
+}
+
+/// Check out a connection and run `SELECT 1`, all within `timeout`.
+pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
+    let check = async {
+        let mut conn = pool.get().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok::<_, DbError>(())
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| DbError::Unavailable(format!("no answer within {timeout:?}")))?
+}

@@ -1,0 +1,9 @@
+use std::process::ExitCode;
+
+use key_sync::settings::Settings;
+use key_sync::{startup, SERVICE};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tollgate_web::cli::run(SERVICE, Settings::load, |s| &s.common, startup::serve).await
+}

@@ -1,0 +1,11 @@
+//! Exact, fresh consumption figures for one gateway key, read from new-api's own tables.
+
+pub mod routes;
+pub mod settings;
+pub mod startup;
+
+/// Service name: logs, metrics prefix, CLI messages.
+pub const SERVICE: &str = "usage-stats";
+
+/// Port when `PORT` is not set.
+pub const DEFAULT_PORT: u16 = 8082;
