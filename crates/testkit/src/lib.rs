@@ -1,0 +1,67 @@
+//! Test support for Tollgate's integration tests, crates.io style: every test gets its own
+//! freshly migrated Postgres database, cloned from a template that is built once per
+//! migration set, and real simulators and localstripe on random ports.
+//!
+//! Server addresses come from `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`)
+//! and `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`).
+
+mod app;
+pub mod foundation;
+mod pg;
+mod settings;
+mod stripe;
+
+pub use app::TestApp;
+pub use pg::TestDb;
+pub use settings::{common_settings, ADMIN_TOKEN};
+pub use stripe::LocalStripe;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// The Postgres server tests create their databases on.
+pub fn pg_server_url() -> String {
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The MariaDB/MySQL server tests create new-api databases on.
+pub fn mysql_server_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A listener on 127.0.0.1 with a port chosen by the OS.
+pub fn free_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+/// A unique lowercase name with `prefix`, usable as a database name.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A client for talking to the app under test (generous timeout; tests set their own).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Poll `url` until it answers 2xx, or fail after `within`.
+pub async fn wait_until_up(url: &str, within: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Ok(res) = client.get(url).send().await {
+            if res.status().is_success() {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{url} did not come up within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
