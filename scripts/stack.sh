@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The whole Tollgate stack on this machine, on defaults, in one command:
+#   scripts/stack.sh
+# Builds the binaries, creates and migrates the databases on the local Postgres, starts the
+# simulators (new-api, KMS), localstripe and the three services, waits until all answer,
+# prints where everything is, then runs until Ctrl-C, which stops every process it started.
+#
+# Overrides (environment): STACK_PG_URL (default postgres://postgres@127.0.0.1:5432),
+# STACK_NEWAPI_DB=postgres|mysql (where the new-api simulator keeps tokens and logs;
+# default postgres), STACK_MYSQL_URL (default mysql://root@127.0.0.1:3306),
+# STACK_RELEASE=1 (release build). Logs: .stack/logs/<process>.log.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+state="$root/.stack"
+logs="$state/logs"
+mkdir -p "$logs"
+
+pg_url="${STACK_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+mysql_url="${STACK_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+newapi_db="${STACK_NEWAPI_DB:-postgres}"
+profile_dir=debug
+build_flags=()
+if [ "${STACK_RELEASE:-0}" = 1 ]; then profile_dir=release; build_flags=(--release); fi
+bin="$root/target/$profile_dir"
+
+# Demo values for local use only (the same ones docker-compose.yml uses).
+export ADMIN_TOKEN=local-admin-token
+export NEWAPI_ADMIN_TOKEN=local-newapi-admin-token
+export SUPABASE_WEBHOOK_SECRET=local-supabase-webhook-secret
+export SUPABASE_JWT_SECRET=super-secret-jwt-token-with-at-least-32-characters-long
+export KEY_ENCRYPTION_KEY=dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=
+export LITELLM_WEBHOOK_SECRET=local-litellm-webhook-secret
+export STRIPE_SECRET_KEY=sk_test_local
+export STRIPE_WEBHOOK_SECRET=whsec_local
+export LOG_FORMAT=pretty
+export RUST_LOG="${RUST_LOG:-info}"
+
+ports=(8081 8082 8083 3000 8089 8420)
+for port in "${ports[@]}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "stack: port $port is already in use (another stack running?); stop it first" >&2
+    exit 1
+  fi
+done
+
+step() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+
+step "building the binaries (cargo build --bins ${build_flags[*]:-})"
+cargo build --quiet --bins "${build_flags[@]}"
+
+step "installing localstripe into .venv when missing"
+"$root/scripts/setup-python.sh"
+
+step "creating databases on $pg_url"
+create_pg_db() {
+  local exists
+  exists=$(psql "$pg_url/postgres" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$1'")
+  if [ "$exists" != 1 ]; then psql "$pg_url/postgres" -qc "CREATE DATABASE \"$1\"" >/dev/null; fi
+}
+create_pg_db tollgate
+export DATABASE_URL="$pg_url/tollgate"
+if [ "$newapi_db" = mysql ]; then
+  mysql_host=$(echo "$mysql_url" | sed -E 's#mysql://([^@]*@)?([^:/]+).*#\2#')
+  mysql_port=$(echo "$mysql_url" | sed -nE 's#.*:([0-9]+)$#\1#p'); mysql_port=${mysql_port:-3306}
+  mariadb -h "$mysql_host" -P "$mysql_port" -uroot -e "CREATE DATABASE IF NOT EXISTS tollgate_newapi" 
+  newapi_url="$mysql_url/tollgate_newapi"
+else
+  create_pg_db tollgate_newapi
+  newapi_url="$pg_url/tollgate_newapi"
+fi
+export NEWAPI_DATABASE_URL="$newapi_url"
+
+step "migrating Tollgate's database"
+"$bin/key-sync" migrate >/dev/null
+
+pids=()
+names=()
+stop_all() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    printf '\n'
+    step "stopping ${names[*]}"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      alive=0
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ $alive = 0 ] && break
+      sleep 0.1
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+  fi
+  echo "stack: stopped"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+start() { # name, then the command with its environment
+  local name=$1; shift
+  env "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+
+step "starting simulators, localstripe and services (logs in .stack/logs/)"
+start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
+start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
+start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
+start key-sync PORT=8081 NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
+start usage-stats PORT=8082 "$bin/usage-stats"
+start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
+
+wait_for() { # name url
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null -H 'Authorization: Bearer sk_test_local' "$2" 2>/dev/null; then return 0; fi
+    for i in "${!pids[@]}"; do
+      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+        echo "stack: ${names[$i]} exited; last lines of .stack/logs/${names[$i]}.log:" >&2
+        tail -n 20 "$logs/${names[$i]}.log" >&2
+        exit 1
+      fi
+    done
+    sleep 0.1
+  done
+  echo "stack: $1 did not answer on $2 within 30 s (see .stack/logs/$1.log)" >&2
+  exit 1
+}
+wait_for newapi-sim http://127.0.0.1:3000/health
+wait_for kms-sim http://127.0.0.1:8089/health
+wait_for localstripe http://127.0.0.1:8420/v1/customers
+wait_for key-sync http://127.0.0.1:8081/ready
+wait_for usage-stats http://127.0.0.1:8082/ready
+wait_for billing http://127.0.0.1:8083/ready
+
+# Demo data: each service's seeding step lands here as its features arrive.
+for seed in "$root"/scripts/seed/*.sh; do
+  [ -e "$seed" ] || continue
+  step "seeding: $(basename "$seed" .sh)"
+  # shellcheck source=/dev/null
+  source "$seed"
+done
+
+cat <<TABLE
+
+  Tollgate local stack is up
+  ───────────────────────────────────────────────────────────────────────────
+  key-sync       http://127.0.0.1:8081   /health /ready /metrics
+  usage-stats    http://127.0.0.1:8082   /health /ready /metrics
+  billing        http://127.0.0.1:8083   /health /ready /metrics
+  newapi-sim     http://127.0.0.1:3000   new-api gateway simulator (${newapi_db})
+  kms-sim        http://127.0.0.1:8089   key management service simulator
+  localstripe    http://127.0.0.1:8420   Stripe fake (any sk_test_ key)
+  Postgres       $DATABASE_URL
+  new-api DB     $newapi_url
+  admin token    $ADMIN_TOKEN
+  logs           .stack/logs/<name>.log
+  ───────────────────────────────────────────────────────────────────────────
+  Try:
+    curl -s http://127.0.0.1:8081/ready
+    curl -s http://127.0.0.1:8083/metrics | head
+    curl -s -X POST http://127.0.0.1:3000/api/token/import \\
+      -H 'Authorization: Bearer $NEWAPI_ADMIN_TOKEN' -H 'Content-Type: application/json' \\
+      -d '{"key":"$(printf 'a%.0s' $(seq 1 48))","external_user_id":"demo-user","name":"default","unlimited_quota":true}'
+    curl -s http://127.0.0.1:3000/v1/models -H 'Authorization: Bearer sk-$(printf 'a%.0s' $(seq 1 48))'
+    curl -s -X POST http://127.0.0.1:8089/organizations/ -H 'Content-Type: application/json' \\
+      -d '{"c_organization_id":"demo-org","quota":100}'
+    curl -s -X POST http://127.0.0.1:3000/_sim/faults -H 'Content-Type: application/json' \\
+      -d '{"mode":"success_false","path_prefix":"/api/token/import","count":1}'
+${STACK_NOTES:-}
+  Ctrl-C stops everything.
+TABLE
+echo "stack: ready"
+
+while true; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "stack: ${names[$i]} exited unexpectedly; see .stack/logs/${names[$i]}.log" >&2
+      exit 1
+    fi
+  done
+  sleep 1
+done
