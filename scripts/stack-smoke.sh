@@ -5,8 +5,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out=$(mktemp)
+# Job control gives the stack its own process group, as a terminal would; Ctrl-C is then
+# SIGINT to that whole group (a plain background job would start with SIGINT ignored).
+set -m
 "$root/scripts/stack.sh" >"$out" 2>&1 &
 stack=$!
+set +m
 cleanup() { kill -TERM "$stack" 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 1 1800); do
@@ -37,8 +41,12 @@ for extra in "$root"/scripts/smoke/*.sh; do
   # shellcheck source=/dev/null
   source "$extra"
 done
-kill -INT "$stack"
-wait "$stack" || true
+kill -INT -- "-$stack"
+for _ in $(seq 1 150); do kill -0 "$stack" 2>/dev/null || break; sleep 0.2; done
+if kill -0 "$stack" 2>/dev/null; then
+  echo "stack-smoke: the stack still runs 30 s after Ctrl-C" >&2
+  fail=1
+fi
 trap - EXIT
 for port in 8081 8082 8083 3000 8089 8420; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -73,7 +73,7 @@ fi
 export NEWAPI_DATABASE_URL="$newapi_url"
 
 step "migrating Tollgate's database"
-"$bin/key-sync" migrate >/dev/null
+RUST_LOG=warn "$bin/key-sync" migrate >/dev/null
 
 pids=()
 names=()

@@ -48,8 +48,7 @@ where
 {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut conn =
-            SyncPg::establish(&url).map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut conn = SyncPg::establish(&url).map_err(|e| DbError::Unavailable(e.to_string()))?;
         f(&mut conn)
     })
     .await

@@ -21,7 +21,10 @@ impl Backoff {
     pub fn ceiling(&self, attempt: u32) -> Duration {
         let exp = attempt.saturating_sub(1).min(32);
         let mult = self.factor.checked_pow(exp).unwrap_or(u32::MAX);
-        self.base.checked_mul(mult).unwrap_or(self.cap).min(self.cap)
+        self.base
+            .checked_mul(mult)
+            .unwrap_or(self.cap)
+            .min(self.cap)
     }
 
     /// The wait for retry `attempt` with "equal jitter": half fixed, half drawn from

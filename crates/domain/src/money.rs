@@ -157,7 +157,11 @@ mod tests {
         assert_eq!(Cents::parse_dollars("-0.05"), Ok(Cents(-5)));
         assert_eq!(Cents::parse_dollars("0.001"), Err(MoneyError::TooPrecise));
         for bad in ["", ".5", "5.", "1e3", "abc", "1.2.3", "--1", "+1", " 1 2"] {
-            assert_eq!(Cents::parse_dollars(bad), Err(MoneyError::NotANumber), "{bad}");
+            assert_eq!(
+                Cents::parse_dollars(bad),
+                Err(MoneyError::NotANumber),
+                "{bad}"
+            );
         }
         assert_eq!(
             Cents::parse_dollars("99999999999999999999"),

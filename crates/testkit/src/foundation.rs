@@ -18,7 +18,10 @@ pub async fn health_ready_and_metrics(app: &TestApp, metric_prefix: &str) {
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
     let res = app.get("/ready").await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["checks"]["postgres"], "ok");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["checks"]["postgres"],
+        "ok"
+    );
     let res = app.get("/no/such/route").await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
@@ -78,18 +81,34 @@ fn run_binary(bin: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
 pub fn config_errors_stop_the_binary(bin: &str, service: &str) {
     let good_db = "postgres://user:hunter2@127.0.0.1:5432/tollgate";
     let cases: [(&[(&str, &str)], &str); 5] = [
-        (&[("ADMIN_TOKEN", "t")], "missing required setting DATABASE_URL"),
-        (&[("DATABASE_URL", good_db)], "missing required setting ADMIN_TOKEN"),
         (
-            &[("DATABASE_URL", "mysql://u:hunter2@h/db"), ("ADMIN_TOKEN", "t")],
+            &[("ADMIN_TOKEN", "t")],
+            "missing required setting DATABASE_URL",
+        ),
+        (
+            &[("DATABASE_URL", good_db)],
+            "missing required setting ADMIN_TOKEN",
+        ),
+        (
+            &[
+                ("DATABASE_URL", "mysql://u:hunter2@h/db"),
+                ("ADMIN_TOKEN", "t"),
+            ],
             "invalid setting DATABASE_URL",
         ),
         (
-            &[("DATABASE_URL", "::not a url hunter2"), ("ADMIN_TOKEN", "t")],
+            &[
+                ("DATABASE_URL", "::not a url hunter2"),
+                ("ADMIN_TOKEN", "t"),
+            ],
             "invalid setting DATABASE_URL",
         ),
         (
-            &[("DATABASE_URL", good_db), ("ADMIN_TOKEN", "t"), ("PORT", "http")],
+            &[
+                ("DATABASE_URL", good_db),
+                ("ADMIN_TOKEN", "t"),
+                ("PORT", "http"),
+            ],
             "invalid setting PORT",
         ),
     ];
@@ -97,7 +116,10 @@ pub fn config_errors_stop_the_binary(bin: &str, service: &str) {
         let (code, stderr) = run_binary(bin, env, &[]);
         assert_eq!(code, 2, "{env:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{env:?}: {stderr}");
-        assert!(stderr.starts_with(&format!("{service}: {expected}")), "{env:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("{service}: {expected}")),
+            "{env:?}: {stderr}"
+        );
         assert!(!stderr.contains("hunter2"), "secret echoed: {stderr}");
     }
     let (code, stderr) = run_binary(bin, &[], &["bogus"]);
@@ -108,12 +130,20 @@ pub fn config_errors_stop_the_binary(bin: &str, service: &str) {
 /// `/health` and `/ready` and exits 0 on SIGTERM.
 pub async fn migrate_serve_and_stop(bin: &str) {
     let db = TestDb::empty().await;
-    let env = [("DATABASE_URL", db.url()), ("ADMIN_TOKEN", "t"), ("LOG_FORMAT", "json")];
+    let env = [
+        ("DATABASE_URL", db.url()),
+        ("ADMIN_TOKEN", "t"),
+        ("LOG_FORMAT", "json"),
+    ];
     for _ in 0..2 {
         let (code, stderr) = run_binary(bin, &env, &["migrate"]);
         assert_eq!(code, 0, "{stderr}");
     }
-    let port = crate::free_listener().local_addr().unwrap().port().to_string();
+    let port = crate::free_listener()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let mut child = tokio::process::Command::new(bin)
         .env_clear()
         .envs(env)

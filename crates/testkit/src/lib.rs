@@ -9,12 +9,15 @@ mod app;
 pub mod foundation;
 mod pg;
 mod settings;
+pub mod sims;
 mod stripe;
 
 pub use app::TestApp;
 pub use pg::TestDb;
 pub use settings::{common_settings, ADMIN_TOKEN};
+pub use sims::{kms_sim, newapi_db, newapi_sim, NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET};
 pub use stripe::LocalStripe;
+pub use tollgate_newapi_schema::Backend as NewapiBackend;
 
 use std::net::TcpListener;
 use std::time::Duration;

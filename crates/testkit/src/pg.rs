@@ -198,4 +198,3 @@ async fn ensure_template() -> String {
         .expect("template unlock");
     template
 }
-

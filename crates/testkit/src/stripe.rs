@@ -23,7 +23,9 @@ impl LocalStripe {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start localstripe ({e}); run scripts/setup-python.sh"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start localstripe ({e}); run scripts/setup-python.sh")
+            })?;
         let stripe = Self {
             port,
             _child: child,
@@ -65,7 +67,10 @@ fn binary() -> PathBuf {
     if let Ok(bin) = std::env::var("LOCALSTRIPE_BIN") {
         return bin.into();
     }
-    let venv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/localstripe"));
+    let venv = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.venv/bin/localstripe"
+    ));
     if venv.exists() {
         return venv;
     }

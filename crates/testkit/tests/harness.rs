@@ -11,7 +11,10 @@ struct Count {
 }
 
 async fn fully_migrated(db: &TestDb) -> bool {
-    tollgate_db::pending_migrations(db.url()).await.unwrap().is_empty()
+    tollgate_db::pending_migrations(db.url())
+        .await
+        .unwrap()
+        .is_empty()
 }
 
 async fn database_count(name: &str) -> i64 {
@@ -41,10 +44,11 @@ async fn each_test_database_is_migrated_separate_and_dropped() {
         .unwrap();
     drop(conn);
     let mut conn = b.connect().await;
-    let seen = diesel::sql_query("SELECT count(*) AS n FROM pg_tables WHERE tablename = 'only_in_a'")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap();
+    let seen =
+        diesel::sql_query("SELECT count(*) AS n FROM pg_tables WHERE tablename = 'only_in_a'")
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(seen.n, 0, "state leaked between test databases");
     drop(conn);
 
@@ -71,7 +75,13 @@ async fn localstripe_starts_fresh_on_its_own_port() {
                 .unwrap()
         }
     };
-    assert_eq!(list(stripe.base_url()).await["data"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        list(stripe.base_url()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     let created = client
         .post(format!("{}/v1/customers", stripe.base_url()))
         .bearer_auth("sk_test_x")
@@ -80,9 +90,21 @@ async fn localstripe_starts_fresh_on_its_own_port() {
         .await
         .unwrap();
     assert_eq!(created.status(), 200);
-    assert_eq!(list(stripe.base_url()).await["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list(stripe.base_url()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // A second instance shares nothing with the first (--from-scratch, own port).
     let other = LocalStripe::start().await.unwrap();
     assert_ne!(other.base_url(), stripe.base_url());
-    assert_eq!(list(other.base_url()).await["data"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        list(other.base_url()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }

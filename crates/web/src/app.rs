@@ -30,8 +30,9 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
-        let listener = TcpListener::bind((common.host.as_str(), common.port))
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", common.host, common.port))?;
+        let listener = TcpListener::bind((common.host.as_str(), common.port)).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {}:{}: {e}", common.host, common.port)
+        })?;
         let port = listener.local_addr()?.port();
         let mut all_checks = vec![ReadyCheck::postgres(pool, Duration::from_secs(2))];
         all_checks.extend(checks);

@@ -21,7 +21,12 @@ pub enum Command {
 
 /// Parse `args` (without the program name).
 pub fn parse_command(args: &[String]) -> Result<Command, String> {
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] | ["serve"] => Ok(Command::Serve),
         ["migrate"] => Ok(Command::Migrate),
         ["-h" | "--help" | "help"] => Ok(Command::Help),
@@ -78,7 +83,10 @@ async fn migrate(service: &str, common: &CommonSettings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("migrating {target}: {e}"))?;
     tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
-    println!("{service}: {} migration(s) applied to {target}", applied.len());
+    println!(
+        "{service}: {} migration(s) applied to {target}",
+        applied.len()
+    );
     Ok(())
 }
 

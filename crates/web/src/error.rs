@@ -162,7 +162,8 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(move |err, _req| {
             let api = match &err {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
                     ApiError::PayloadTooLarge { limit }
                 }
                 JsonPayloadError::ContentType => ApiError::bad_request(
@@ -225,10 +226,7 @@ fn rewrite_non_json_error<B: MessageBody + 'static>(
     let status = res.status();
     let message = match res.response().error() {
         Some(e) if status.is_client_error() => e.to_string(),
-        _ => status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_lowercase(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let (req, old) = res.into_parts();
     let mut new = error_json(status, code_for_status(status), &message);

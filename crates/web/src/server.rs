@@ -28,7 +28,11 @@ pub struct ServerOptions {
 }
 
 /// Start serving on `listener` with the service's routes from `configure`.
-pub fn serve<F>(listener: TcpListener, options: ServerOptions, configure: F) -> std::io::Result<Server>
+pub fn serve<F>(
+    listener: TcpListener,
+    options: ServerOptions,
+    configure: F,
+) -> std::io::Result<Server>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {

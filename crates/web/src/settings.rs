@@ -106,10 +106,16 @@ impl CommonSettings {
             .map_err(|reason| SettingsError::invalid("DATABASE_URL", reason))?;
         require_non_empty("ADMIN_TOKEN", &self.admin_token)?;
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
-            return Err(SettingsError::invalid("LOG_FORMAT", "must be json or pretty"));
+            return Err(SettingsError::invalid(
+                "LOG_FORMAT",
+                "must be json or pretty",
+            ));
         }
         if self.request_body_limit == 0 {
-            return Err(SettingsError::invalid("REQUEST_BODY_LIMIT", "must be positive"));
+            return Err(SettingsError::invalid(
+                "REQUEST_BODY_LIMIT",
+                "must be positive",
+            ));
         }
         if self.db_pool_size == 0 {
             return Err(SettingsError::invalid("DB_POOL_SIZE", "must be positive"));
@@ -217,10 +223,17 @@ mod tests {
         assert!(sample().validate().is_ok());
         let mut s = sample();
         s.database_url = "mysql://x/y".into();
-        assert!(s.validate().unwrap_err().to_string().starts_with("invalid setting DATABASE_URL"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid setting DATABASE_URL"));
         let mut s = sample();
         s.admin_token = " ".into();
-        assert_eq!(s.validate().unwrap_err(), SettingsError::Missing("ADMIN_TOKEN".into()));
+        assert_eq!(
+            s.validate().unwrap_err(),
+            SettingsError::Missing("ADMIN_TOKEN".into())
+        );
         let mut s = sample();
         s.log_format = "xml".into();
         assert!(s.validate().unwrap_err().to_string().contains("LOG_FORMAT"));

@@ -31,7 +31,14 @@ async fn requests_time_out_and_connect_errors_are_quick() {
     assert!(started.elapsed() < Duration::from_secs(2));
 
     // Nothing listens on a port we just released: refused at once, not hanging.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let err = client.get(format!("http://{closed}/")).send().await.unwrap_err();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = client
+        .get(format!("http://{closed}/"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err}");
 }

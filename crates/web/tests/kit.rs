@@ -45,7 +45,9 @@ async fn limited() -> Result<HttpResponse, ApiError> {
 }
 
 async fn boom() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::Internal(anyhow::anyhow!("secret internal detail")))
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "secret internal detail"
+    )))
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -102,7 +104,10 @@ async fn error_of(res: reqwest::Response) -> (u16, String, Value) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status}: {content_type}"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["success"], false, "{body}");
     let code = body["error"]["code"].as_str().unwrap().to_owned();
@@ -121,7 +126,10 @@ async fn valid_json_is_accepted() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"name": "a", "count": 2}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"name": "a", "count": 2})
+    );
 }
 
 #[tokio::test]
@@ -136,13 +144,28 @@ async fn malformed_json_wrong_types_and_wrong_content_type_are_400() {
     };
     let (s, code, _) = error_of(post("{not json", "application/json").await.unwrap()).await;
     assert_eq!((s, code.as_str()), (400, "invalid_json"));
-    let (s, code, body) =
-        error_of(post(r#"{"name":"a","count":"two"}"#, "application/json").await.unwrap()).await;
+    let (s, code, body) = error_of(
+        post(r#"{"name":"a","count":"two"}"#, "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (400, "invalid_body"));
-    assert!(body["error"]["message"].as_str().unwrap().contains("expected u32"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected u32"),
+        "{body}"
+    );
     let (s, code, _) = error_of(post(r#"{"name":"a"}"#, "application/json").await.unwrap()).await;
     assert_eq!((s, code.as_str()), (400, "invalid_body"));
-    let (s, code, _) = error_of(post(r#"{"name":"a","count":1}"#, "text/plain").await.unwrap()).await;
+    let (s, code, _) = error_of(
+        post(r#"{"name":"a","count":1}"#, "text/plain")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (400, "unsupported_media_type"));
 }
 
@@ -175,10 +198,20 @@ async fn oversized_bodies_are_413_json_for_json_and_raw_extractors() {
 #[tokio::test]
 async fn bad_query_and_path_values_are_400() {
     let kit = spawn().await;
-    let res = kit.client.get(format!("{}/paged?page=-1", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/paged?page=-1", kit.base))
+        .send()
+        .await
+        .unwrap();
     let (s, code, _) = error_of(res).await;
     assert_eq!((s, code.as_str()), (400, "invalid_query"));
-    let res = kit.client.get(format!("{}/items/abc", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/items/abc", kit.base))
+        .send()
+        .await
+        .unwrap();
     let (s, code, _) = error_of(res).await;
     assert_eq!((s, code.as_str()), (400, "invalid_path"));
 }
@@ -186,16 +219,36 @@ async fn bad_query_and_path_values_are_400() {
 #[tokio::test]
 async fn unknown_routes_methods_and_internal_errors_keep_the_shape() {
     let kit = spawn().await;
-    let res = kit.client.get(format!("{}/nope", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/nope", kit.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(res).await.1, "not_found");
-    let res = kit.client.post(format!("{}/only-get", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .post(format!("{}/only-get", kit.base))
+        .send()
+        .await
+        .unwrap();
     let (s, code, _) = error_of(res).await;
     assert_eq!((s, code.as_str()), (405, "method_not_allowed"));
-    let res = kit.client.get(format!("{}/boom", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/boom", kit.base))
+        .send()
+        .await
+        .unwrap();
     let (s, code, body) = error_of(res).await;
     assert_eq!((s, code.as_str()), (500, "internal"));
     assert!(!body.to_string().contains("secret internal detail"));
-    let res = kit.client.get(format!("{}/limited", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/limited", kit.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["retry-after"], "7");
     assert_eq!(error_of(res).await.1, "rate_limited");
 }
@@ -220,22 +273,45 @@ async fn request_ids_are_echoed_or_generated() {
         .unwrap();
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(generated.len(), 32);
-    let res = kit.client.get(format!("{}/nope", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/nope", kit.base))
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().contains_key("x-request-id"));
 }
 
 #[tokio::test]
 async fn ready_follows_its_checks() {
     let kit = spawn().await;
-    let res = kit.client.get(format!("{}/ready", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/ready", kit.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["checks"]["dependency"], "ok");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["checks"]["dependency"],
+        "ok"
+    );
     kit.healthy.store(false, Ordering::SeqCst);
-    let res = kit.client.get(format!("{}/ready", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/ready", kit.base))
+        .send()
+        .await
+        .unwrap();
     let (s, code, body) = error_of(res).await;
     assert_eq!((s, code.as_str()), (503, "not_ready"));
     assert_eq!(body["checks"]["dependency"], "down");
-    let res = kit.client.get(format!("{}/health", kit.base)).send().await.unwrap();
+    let res = kit
+        .client
+        .get(format!("{}/health", kit.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -243,9 +319,17 @@ async fn ready_follows_its_checks() {
 async fn metrics_count_requests_per_route_pattern_with_histograms() {
     let kit = spawn().await;
     for id in [1, 2, 3] {
-        kit.client.get(format!("{}/items/{id}", kit.base)).send().await.unwrap();
+        kit.client
+            .get(format!("{}/items/{id}", kit.base))
+            .send()
+            .await
+            .unwrap();
     }
-    kit.client.get(format!("{}/no/such/{}", kit.base, 9)).send().await.unwrap();
+    kit.client
+        .get(format!("{}/no/such/{}", kit.base, 9))
+        .send()
+        .await
+        .unwrap();
     let text = kit
         .client
         .get(format!("{}/metrics", kit.base))
@@ -256,10 +340,14 @@ async fn metrics_count_requests_per_route_pattern_with_histograms() {
         .await
         .unwrap();
     assert!(
-        text.contains(r#"kit_test_http_requests_total{endpoint="/items/{id}",method="GET",status="200"} 3"#),
+        text.contains(
+            r#"kit_test_http_requests_total{endpoint="/items/{id}",method="GET",status="200"} 3"#
+        ),
         "{text}"
     );
-    assert!(text.contains(r#"kit_test_http_requests_duration_seconds_bucket{endpoint="/items/{id}""#));
+    assert!(
+        text.contains(r#"kit_test_http_requests_duration_seconds_bucket{endpoint="/items/{id}""#)
+    );
     assert!(text.contains(r#"endpoint="UNKNOWN""#));
     assert!(!text.contains("/no/such/9"));
 }

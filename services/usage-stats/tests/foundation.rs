@@ -1,8 +1,8 @@
 //! The foundation contract: health, readiness, metrics, config errors, migrations.
 
+use tollgate_testkit::{common_settings, foundation, TestApp};
 use usage_stats::settings::Settings;
 use usage_stats::{startup, SERVICE};
-use tollgate_testkit::{common_settings, foundation, TestApp};
 
 async fn build(database_url: String) -> anyhow::Result<tollgate_web::Application> {
     startup::build(Settings {

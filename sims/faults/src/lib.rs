@@ -278,8 +278,17 @@ mod tests {
 
     #[test]
     fn invalid_rules_are_rejected() {
-        assert!(FaultRule::new(FaultMode::Error).status(42).validate().is_err());
-        assert!(FaultRule::new(FaultMode::Error).times(0).validate().is_err());
-        assert!(FaultRule::new(FaultMode::Error).status(503).validate().is_ok());
+        assert!(FaultRule::new(FaultMode::Error)
+            .status(42)
+            .validate()
+            .is_err());
+        assert!(FaultRule::new(FaultMode::Error)
+            .times(0)
+            .validate()
+            .is_err());
+        assert!(FaultRule::new(FaultMode::Error)
+            .status(503)
+            .validate()
+            .is_ok());
     }
 }
