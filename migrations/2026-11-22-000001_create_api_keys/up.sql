@@ -15,6 +15,9 @@ CREATE TABLE api_keys (
     sync_error      text,
     sync_attempts   integer NOT NULL DEFAULT 0,
     next_sync_at    timestamptz,
+    -- An attempt in flight holds the key until this time, so replicas, the webhook's
+    -- inline push and manual re-syncs never push the same key at once.
+    sync_claimed_until timestamptz,
     last_sync_at    timestamptz,
     synced_at       timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),

@@ -17,6 +17,7 @@ diesel::table! {
         sync_error -> Nullable<Text>,
         sync_attempts -> Int4,
         next_sync_at -> Nullable<Timestamptz>,
+        sync_claimed_until -> Nullable<Timestamptz>,
         last_sync_at -> Nullable<Timestamptz>,
         synced_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,

@@ -126,9 +126,10 @@ pub fn config_errors_stop_the_binary(bin: &str, service: &str) {
     assert_eq!(code, 2, "{stderr}");
 }
 
-/// `<bin> migrate` migrates a fresh database (twice is harmless); the binary then serves
-/// `/health` and `/ready` and exits 0 on SIGTERM.
-pub async fn migrate_serve_and_stop(bin: &str) {
+/// `<bin> migrate` migrates a fresh database (twice is harmless) with only the common
+/// settings; the binary then serves `/health` and `/ready` (given `serve_env` too) and
+/// exits 0 on SIGTERM.
+pub async fn migrate_serve_and_stop(bin: &str, serve_env: &[(&str, &str)]) {
     let db = TestDb::empty().await;
     let env = [
         ("DATABASE_URL", db.url()),
@@ -147,6 +148,7 @@ pub async fn migrate_serve_and_stop(bin: &str) {
     let mut child = tokio::process::Command::new(bin)
         .env_clear()
         .envs(env)
+        .envs(serve_env.iter().copied())
         .env("PORT", &port)
         .env("HOST", "127.0.0.1")
         .stdout(Stdio::null())

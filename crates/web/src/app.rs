@@ -1,12 +1,15 @@
-//! A running service: its bound port and its server, zero-to-production style, so tests
-//! can start the real thing on port 0.
+//! A running service: its bound port, its server and its background tasks,
+//! zero-to-production style, so tests can start the real thing on port 0.
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::web;
+use futures_util::future::BoxFuture;
 use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
 
 use crate::{serve, CommonSettings, Readiness, ReadyCheck, ServerOptions};
 
@@ -14,6 +17,8 @@ use crate::{serve, CommonSettings, Readiness, ReadyCheck, ServerOptions};
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, BoxFuture<'static, ()>)>,
 }
 
 impl Application {
@@ -42,10 +47,30 @@ impl Application {
             shutdown_timeout: Duration::from_secs(common.shutdown_timeout_secs),
             readiness: Readiness::new(all_checks, Duration::from_secs(3)),
             registry,
+            admin_token: common.admin_token.clone(),
         };
         let server = serve(listener, options, configure)?;
         tracing::info!(service, port, "listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Run `task` beside the server (a worker loop). It gets a token that is cancelled when
+    /// the server stops, and is awaited (up to 10 s) before [`run_until_stopped`] returns.
+    ///
+    /// [`run_until_stopped`]: Self::run_until_stopped
+    pub fn with_task<F, Fut>(mut self, name: &'static str, task: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let fut = task(self.shutdown.child_token());
+        self.tasks.push((name, Box::pin(fut)));
+        self
     }
 
     /// The port actually bound (useful with `PORT=0`).
@@ -58,8 +83,22 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serve until SIGTERM/SIGINT or a stop through the handle.
+    /// Serve until SIGTERM/SIGINT or a stop through the handle; then stop the tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handles: Vec<_> = self
+            .tasks
+            .into_iter()
+            .map(|(name, fut)| (name, tokio::spawn(fut)))
+            .collect();
+        let served = self.server.await;
+        self.shutdown.cancel();
+        for (name, handle) in handles {
+            match tokio::time::timeout(Duration::from_secs(10), handle).await {
+                Ok(Ok(())) => tracing::info!(task = name, "background task stopped"),
+                Ok(Err(e)) => tracing::error!(task = name, error = %e, "background task failed"),
+                Err(_) => tracing::warn!(task = name, "background task did not stop in 10 s"),
+            }
+        }
+        served
     }
 }

@@ -35,8 +35,15 @@ pub fn parse_command(args: &[String]) -> Result<Command, String> {
 }
 
 /// Run a service binary: parse the command line, load settings, init logs, then migrate
-/// or serve. `serve` gets the loaded settings and returns when the server has stopped.
-pub async fn run<S, L, C, F, Fut>(service: &str, load: L, common: C, serve: F) -> ExitCode
+/// or serve. `migrate` needs only the common settings; `serve` gets the service's full
+/// settings and returns when the server has stopped.
+pub async fn run<S, L, C, F, Fut>(
+    service: &str,
+    default_port: u16,
+    load: L,
+    common: C,
+    serve: F,
+) -> ExitCode
 where
     L: FnOnce() -> Result<S, SettingsError>,
     C: Fn(&S) -> &CommonSettings,
@@ -55,18 +62,21 @@ where
         println!("usage: {service} [serve|migrate]\n  serve    run the service (default)\n  migrate  apply pending database migrations and exit\nConfiguration comes from the environment; see .env.example.");
         return ExitCode::SUCCESS;
     }
-    let settings = match load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{service}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let c = common(&settings);
-    crate::telemetry::init(&c.log_format, &c.rust_log);
-    let outcome = match command {
-        Command::Migrate => migrate(service, c).await,
-        _ => serve(settings).await,
+    let outcome = if command == Command::Migrate {
+        let settings = match CommonSettings::load(service, default_port) {
+            Ok(s) => s,
+            Err(e) => return config_error(service, &e),
+        };
+        crate::telemetry::init(&settings.log_format, &settings.rust_log);
+        migrate(service, &settings).await
+    } else {
+        let settings = match load() {
+            Ok(s) => s,
+            Err(e) => return config_error(service, &e),
+        };
+        let c = common(&settings);
+        crate::telemetry::init(&c.log_format, &c.rust_log);
+        serve(settings).await
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +85,11 @@ where
             ExitCode::from(1)
         }
     }
+}
+
+fn config_error(service: &str, e: &SettingsError) -> ExitCode {
+    eprintln!("{service}: {e}");
+    ExitCode::from(2)
 }
 
 async fn migrate(service: &str, common: &CommonSettings) -> anyhow::Result<()> {

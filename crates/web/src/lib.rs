@@ -11,6 +11,7 @@
 //! - [`http_client`]: outbound HTTP with timeouts;
 //! - [`cli`]: the `serve` / `migrate` entry point shared by the three binaries.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod server;
 pub mod settings;
 pub mod telemetry;
 
+pub use admin::Admin;
 pub use app::Application;
 pub use error::ApiError;
 pub use health::{Readiness, ReadyCheck};

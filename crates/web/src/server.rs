@@ -25,6 +25,8 @@ pub struct ServerOptions {
     pub readiness: Readiness,
     /// Registry served at `/metrics`; register service metrics here too.
     pub registry: Registry,
+    /// The bearer token [`Admin`](crate::Admin) routes require.
+    pub admin_token: String,
 }
 
 /// Start serving on `listener` with the service's routes from `configure`.
@@ -39,6 +41,7 @@ where
     let http_metrics = metrics::http_metrics(options.service, options.registry.clone());
     let limit = options.body_limit;
     let readiness = web::Data::new(options.readiness.clone());
+    let admin_token = web::Data::new(crate::admin::AdminToken(options.admin_token.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(error::json_config(limit))
@@ -46,6 +49,7 @@ where
             .app_data(error::query_config())
             .app_data(error::path_config())
             .app_data(readiness.clone())
+            .app_data(admin_token.clone())
             // The last `wrap` runs first: request id → metrics → JSON error shaping.
             .wrap(error::json_errors())
             .wrap(http_metrics.clone())

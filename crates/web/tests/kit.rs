@@ -44,6 +44,10 @@ async fn limited() -> Result<HttpResponse, ApiError> {
     })
 }
 
+async fn admin_only(_: tollgate_web::Admin) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "admin": true }))
+}
+
 async fn boom() -> Result<HttpResponse, ApiError> {
     Err(ApiError::Internal(anyhow::anyhow!(
         "secret internal detail"
@@ -57,6 +61,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/items/{id}", web::get().to(by_id))
         .route("/limited", web::get().to(limited))
         .route("/boom", web::get().to(boom))
+        .route("/admin-only", web::get().to(admin_only))
         .service(web::resource("/only-get").route(web::get().to(HttpResponse::Ok)));
 }
 
@@ -87,6 +92,7 @@ async fn spawn() -> Kit {
         shutdown_timeout: Duration::from_secs(1),
         readiness: Readiness::new(vec![check], Duration::from_secs(1)),
         registry: prometheus::Registry::new(),
+        admin_token: "kit-admin".into(),
     };
     let server = serve(listener, options, routes).unwrap();
     tokio::spawn(server);
@@ -350,4 +356,31 @@ async fn metrics_count_requests_per_route_pattern_with_histograms() {
     );
     assert!(text.contains(r#"endpoint="UNKNOWN""#));
     assert!(!text.contains("/no/such/9"));
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let kit = spawn().await;
+    let url = format!("{}/admin-only", kit.base);
+    let res = kit
+        .client
+        .get(&url)
+        .bearer_auth("kit-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for auth in [
+        Some("Bearer kit-admi"),
+        Some("Bearer kit-admin2"),
+        Some("kit-admin"),
+        None,
+    ] {
+        let mut req = kit.client.get(&url);
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let (s, code, _) = error_of(req.send().await.unwrap()).await;
+        assert_eq!((s, code.as_str()), (401, "unauthorized"), "{auth:?}");
+    }
 }

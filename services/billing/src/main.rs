@@ -1,9 +1,16 @@
 use std::process::ExitCode;
 
 use billing::settings::Settings;
-use billing::{startup, SERVICE};
+use billing::{startup, DEFAULT_PORT, SERVICE};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tollgate_web::cli::run(SERVICE, Settings::load, |s| &s.common, startup::serve).await
+    tollgate_web::cli::run(
+        SERVICE,
+        DEFAULT_PORT,
+        Settings::load,
+        |s| &s.common,
+        startup::serve,
+    )
+    .await
 }

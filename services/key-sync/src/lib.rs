@@ -1,8 +1,22 @@
-//! Gives every new user a gateway key within a second: key pool, new-api sync, user and admin APIs.
+//! key-sync: every new user gets a gateway key within a second, never lost, never doubled.
+//!
+//! The signup webhook creates the user's default key (CSPRNG, stored only encrypted, hashed
+//! and hinted) and pushes it to new-api in the same request; a sync worker retries what did
+//! not land, with backoff and jitter, safely across replicas. Users read their own keys with
+//! their Supabase JWT; operators list, re-sync and reconcile.
 
+pub mod auth_user;
+pub mod handlers;
+pub mod jwt;
+pub mod keys;
+pub mod metrics;
+pub mod newapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
+pub mod store;
+pub mod sync;
 
 /// Service name: logs, metrics prefix, CLI messages.
 pub const SERVICE: &str = "key-sync";

@@ -2,5 +2,17 @@
 
 use actix_web::web;
 
+use crate::handlers::{admin, user, webhook};
+
 /// Register every route of the service.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/webhooks/supabase/users",
+        web::post().to(webhook::user_created),
+    )
+    .route("/v1/keys", web::get().to(user::list))
+    .route("/v1/keys", web::post().to(user::create))
+    .route("/admin/keys", web::get().to(admin::list))
+    .route("/admin/keys/{id}/sync", web::post().to(admin::resync))
+    .route("/admin/reconcile", web::post().to(admin::reconcile));
+}

@@ -1,17 +1,23 @@
 //! The foundation contract: health, readiness, metrics, config errors, migrations.
 
-use key_sync::settings::Settings;
-use key_sync::{startup, SERVICE};
-use tollgate_testkit::{common_settings, foundation, TestApp};
+mod support;
+
+use key_sync::SERVICE;
+use tollgate_testkit::{foundation, TestApp};
 
 async fn build(database_url: String) -> anyhow::Result<tollgate_web::Application> {
-    startup::build(Settings {
-        common: common_settings(&database_url),
-    })
-    .await
+    key_sync::startup::build(support::settings(&database_url, "http://127.0.0.1:9")).await
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_key-sync");
+
+const SERVE_ENV: &[(&str, &str)] = &[
+    ("NEWAPI_BASE_URL", "http://127.0.0.1:9"),
+    ("NEWAPI_ADMIN_TOKEN", "t"),
+    ("SUPABASE_WEBHOOK_SECRET", "s"),
+    ("SUPABASE_JWT_SECRET", "j"),
+    ("KEY_ENCRYPTION_KEY", support::ENCRYPTION_KEY),
+];
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
@@ -37,5 +43,67 @@ fn config_errors_stop_the_binary() {
 
 #[tokio::test]
 async fn migrate_then_serve_then_stop_on_sigterm() {
-    foundation::migrate_serve_and_stop(BIN).await;
+    foundation::migrate_serve_and_stop(BIN, SERVE_ENV).await;
+}
+
+fn run(env: &[(&str, &str)]) -> (i32, String) {
+    let out = std::process::Command::new(BIN)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+#[test]
+fn key_sync_settings_are_required_and_validated() {
+    let base: Vec<(&str, &str)> = vec![
+        ("DATABASE_URL", "postgres://u:p@127.0.0.1:5432/x"),
+        ("ADMIN_TOKEN", "a"),
+    ];
+    let with = |overrides: &[(&'static str, &'static str)], drop: &str| {
+        let mut env: Vec<(&str, &str)> = base.iter().chain(SERVE_ENV).copied().collect();
+        env.retain(|(k, _)| *k != drop && !overrides.iter().any(|(o, _)| o == k));
+        env.extend_from_slice(overrides);
+        env
+    };
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            with(&[], "NEWAPI_BASE_URL"),
+            "missing required setting NEWAPI_BASE_URL",
+        ),
+        (
+            with(&[], "KEY_ENCRYPTION_KEY"),
+            "missing required setting KEY_ENCRYPTION_KEY",
+        ),
+        (
+            with(&[("KEY_ENCRYPTION_KEY", "c2hvcnQ=")], ""),
+            "invalid setting KEY_ENCRYPTION_KEY",
+        ),
+        (
+            with(&[("NEWAPI_BASE_URL", "ftp://x")], ""),
+            "invalid setting NEWAPI_BASE_URL",
+        ),
+        (
+            with(&[], "SUPABASE_JWT_SECRET"),
+            "missing required setting SUPABASE_JWT_SECRET or SUPABASE_URL",
+        ),
+        (
+            with(&[], "SUPABASE_WEBHOOK_SECRET"),
+            "missing required setting SUPABASE_WEBHOOK_SECRET",
+        ),
+    ];
+    for (env, expected) in cases {
+        let (code, stderr) = run(&env);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("key-sync: {expected}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(support::ENCRYPTION_KEY));
+    }
 }

@@ -37,5 +37,5 @@ fn config_errors_stop_the_binary() {
 
 #[tokio::test]
 async fn migrate_then_serve_then_stop_on_sigterm() {
-    foundation::migrate_serve_and_stop(BIN).await;
+    foundation::migrate_serve_and_stop(BIN, &[]).await;
 }

@@ -1,0 +1,214 @@
+//! What key-sync does with keys: create (the signup default or another one), list for the
+//! owner, re-sync on request, reconcile. Handlers call these; these call the store and the
+//! syncer.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tollgate_db::{DbError, PgPool};
+use tollgate_domain::api_key::ApiKey;
+use tollgate_domain::ids::UserId;
+use tollgate_domain::key_cipher::KeyCipher;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::store::{self, KeyRow, LimitReached, NewKey};
+use crate::sync::{Attempt, Syncer};
+
+/// Keys and their lifecycle.
+pub struct Keys {
+    pool: PgPool,
+    cipher: KeyCipher,
+    syncer: Arc<Syncer>,
+    metrics: Metrics,
+    max_per_user: i64,
+}
+
+/// The answer to a signup: the default key and whether it is in new-api.
+#[derive(Debug, Clone)]
+pub struct DefaultKey {
+    /// The key's id.
+    pub key_id: Uuid,
+    /// In new-api now.
+    pub synced: bool,
+    /// This call created it (not a repeated delivery).
+    pub created: bool,
+}
+
+/// A key as its owner sees it, decrypted.
+pub struct OwnedKey {
+    /// The stored row.
+    pub row: KeyRow,
+    /// The full key, when it decrypts.
+    pub key: Option<ApiKey>,
+}
+
+/// The result of a manual re-sync.
+pub enum Resync {
+    /// No key with that id.
+    NotFound,
+    /// Another attempt holds the key right now.
+    InProgress,
+    /// Attempted now.
+    Done(Attempt),
+}
+
+/// What a reconcile pass did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Reconciled {
+    /// Default keys created for users who had none.
+    pub created: usize,
+    /// Unsynced keys made due and attempted.
+    pub retried: usize,
+}
+
+impl Keys {
+    /// The key service.
+    pub fn new(
+        pool: PgPool,
+        cipher: KeyCipher,
+        syncer: Arc<Syncer>,
+        metrics: Metrics,
+        max_per_user: i64,
+    ) -> Self {
+        Self {
+            pool,
+            cipher,
+            syncer,
+            metrics,
+            max_per_user,
+        }
+    }
+
+    fn new_row(&self, user: UserId, name: &str, is_default: bool) -> NewKey {
+        let key = ApiKey::generate();
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(self.syncer.lease()).unwrap_or_default();
+        NewKey {
+            id: Uuid::new_v4(),
+            user_id: user.0,
+            name: name.to_owned(),
+            is_default,
+            key_ciphertext: self.cipher.encrypt(&key, user),
+            key_hash: key.hash().to_vec(),
+            key_hint: key.hint(),
+            sync_attempts: 1,
+            // If the creator dies before recording the inline attempt, the worker takes over
+            // once the lease ends.
+            next_sync_at: now + lease,
+            sync_claimed_until: now + lease,
+            last_sync_at: now,
+        }
+    }
+
+    /// Create `user`'s default key unless it exists, and push a new one to new-api at once.
+    /// Repeated deliveries answer the existing key's state and push nothing.
+    pub async fn create_default(&self, user: UserId, source: &str) -> Result<DefaultKey, DbError> {
+        let new = self.new_row(user, "default", true);
+        let mut conn = self.pool.get().await?;
+        let inserted = store::insert_default(&mut conn, &new).await?;
+        let Some(row) = inserted else {
+            let existing = store::find_default(&mut conn, user.0)
+                .await?
+                .ok_or_else(|| DbError::Unavailable("default key vanished".into()))?;
+            return Ok(DefaultKey {
+                key_id: existing.id,
+                synced: existing.newapi_synced,
+                created: false,
+            });
+        };
+        drop(conn);
+        self.metrics.keys_created.with_label_values(&[source]).inc();
+        let synced = matches!(self.syncer.attempt(&row).await, Attempt::Synced(_));
+        Ok(DefaultKey {
+            key_id: row.id,
+            synced,
+            created: true,
+        })
+    }
+
+    /// Another key for `user`, pushed at once; refused past the per-user cap.
+    pub async fn create_named(
+        &self,
+        user: UserId,
+        name: &str,
+    ) -> Result<Result<OwnedKey, LimitReached>, DbError> {
+        let new = self.new_row(user, name, false);
+        let mut conn = self.pool.get().await?;
+        let row = match store::insert_capped(&mut conn, new, self.max_per_user).await? {
+            Ok(row) => row,
+            Err(limit) => return Ok(Err(limit)),
+        };
+        drop(conn);
+        self.metrics.keys_created.with_label_values(&["user"]).inc();
+        self.syncer.attempt(&row).await;
+        let mut conn = self.pool.get().await?;
+        let row = store::find(&mut conn, row.id).await?.unwrap_or(row);
+        Ok(Ok(self.owned(row)))
+    }
+
+    /// The user's keys with their full values.
+    pub async fn list(&self, user: UserId) -> Result<Vec<OwnedKey>, DbError> {
+        let mut conn = self.pool.get().await?;
+        let rows = store::list_for_user(&mut conn, user.0).await?;
+        Ok(rows.into_iter().map(|row| self.owned(row)).collect())
+    }
+
+    fn owned(&self, row: KeyRow) -> OwnedKey {
+        let key = match self
+            .cipher
+            .decrypt(&row.key_ciphertext, UserId(row.user_id))
+        {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::error!(key_id = %row.id, error = %e, "stored key does not decrypt");
+                None
+            }
+        };
+        OwnedKey { row, key }
+    }
+
+    /// Push key `id` now (admin), whatever its state, unless an attempt holds it.
+    pub async fn resync(&self, id: Uuid) -> Result<Resync, DbError> {
+        let mut conn = self.pool.get().await?;
+        let Some(row) = store::claim_one(&mut conn, id, self.syncer.lease()).await? else {
+            return Ok(match store::find(&mut conn, id).await? {
+                Some(_) => Resync::InProgress,
+                None => Resync::NotFound,
+            });
+        };
+        drop(conn);
+        Ok(Resync::Done(self.syncer.attempt(&row).await))
+    }
+
+    /// Give every `auth.users` user without a key one (up to `limit` per pass), then make
+    /// every unsynced key due and run the syncer over them.
+    pub async fn reconcile(&self, limit: i64, batch: i64) -> Result<Reconciled, DbError> {
+        let users = {
+            let mut conn = self.pool.get().await?;
+            store::users_without_key(&mut conn, limit).await?
+        };
+        let mut report = Reconciled::default();
+        for user in users {
+            if self
+                .create_default(UserId(user), "reconcile")
+                .await?
+                .created
+            {
+                report.created += 1;
+            }
+        }
+        {
+            let mut conn = self.pool.get().await?;
+            store::make_unsynced_due(&mut conn).await?;
+        }
+        loop {
+            let n = self.syncer.run_due(batch).await?;
+            report.retried += n;
+            if (n as i64) < batch {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,21 @@
+//! What handlers share.
+
+use tollgate_db::PgPool;
+
+use crate::keys::Keys;
+
+/// Registered as `web::Data<AppState>`.
+pub struct AppState {
+    /// Key operations.
+    pub keys: Keys,
+    /// For the admin list.
+    pub pool: PgPool,
+    /// `SUPABASE_WEBHOOK_SECRET`.
+    pub webhook_secret: String,
+    /// `MAX_KEYS_PER_USER`, for messages.
+    pub max_keys_per_user: i64,
+    /// Users given keys per reconcile pass.
+    pub reconcile_limit: i64,
+    /// Keys claimed per sync pass.
+    pub sync_batch: i64,
+}
