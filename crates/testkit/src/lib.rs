@@ -15,7 +15,9 @@ mod stripe;
 pub use app::TestApp;
 pub use pg::TestDb;
 pub use settings::{common_settings, ADMIN_TOKEN};
-pub use sims::{kms_sim, newapi_db, newapi_sim, NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET};
+pub use sims::{
+    kms_sim, newapi_db, newapi_sim, newapi_sim_on, NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,
+};
 pub use stripe::LocalStripe;
 pub use tollgate_newapi_schema::Backend as NewapiBackend;
 

@@ -42,10 +42,15 @@ impl NewapiSim {
 
 /// Start a new-api simulator on a fresh database of `backend`.
 pub async fn newapi_sim(backend: Backend) -> NewapiSim {
+    newapi_sim_on(backend, crate::free_listener()).await
+}
+
+/// Start a new-api simulator on `listener` (e.g. a port a client already points at).
+pub async fn newapi_sim_on(backend: Backend, listener: std::net::TcpListener) -> NewapiSim {
     let db = newapi_db(backend).await;
     let sim = newapi_sim::spawn(
         newapi_sim::SimConfig::new(db.url(), NEWAPI_ADMIN_TOKEN),
-        crate::free_listener(),
+        listener,
     )
     .await
     .expect("start the new-api simulator");

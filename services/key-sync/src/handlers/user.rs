@@ -1,7 +1,6 @@
 //! The signed-in user's own keys (Supabase JWT).
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 use serde_json::json;
 use tollgate_web::ApiError;
 
@@ -19,19 +18,18 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
 
-/// Body of `POST /v1/keys`.
-#[derive(Deserialize)]
-pub struct NewKeyBody {
-    name: String,
-}
-
 /// `POST /v1/keys {"name"}`: another key, synced like the default one; 409 past the cap.
 pub async fn create(
     user: AuthUser,
-    body: web::Json<NewKeyBody>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = parse_name(&body.name)?;
+    // A map, not a derived struct: serde would also accept `["name"]` for a struct.
+    let name = body
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("invalid_name", "name (a string) is required"))?;
+    let name = parse_name(name)?;
     match state.keys.create_named(user.0.sub, &name).await? {
         Ok(key) => Ok(HttpResponse::Created().json(views::owner(
             &key.row,
