@@ -24,6 +24,7 @@ for _ in $(seq 1 1800); do
 done
 grep -q '^stack: ready' "$out" || { cat "$out" >&2; echo "stack-smoke: not ready in time" >&2; exit 1; }
 fail=0
+ADMIN_TOKEN_FOR_SMOKE=local-admin-token
 check() { # url expected-status
   local got
   got=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)

@@ -1,0 +1,20 @@
+# Sourced by scripts/stack.sh once everything answers: signs up a demo user through the
+# Supabase webhook, reads the user's key with a user JWT, and checks it on the gateway.
+demo_user=00000000-0000-4000-8000-000000000001
+signup=$(curl -fsS -X POST http://127.0.0.1:8081/webhooks/supabase/users \
+  -H "Authorization: Bearer $SUPABASE_WEBHOOK_SECRET" -H 'Content-Type: application/json' \
+  -d "{\"type\":\"INSERT\",\"table\":\"users\",\"schema\":\"auth\",\"record\":{\"id\":\"$demo_user\",\"email\":\"demo@tollgate.local\"},\"old_record\":null}")
+demo_jwt=$(python3 "$root/scripts/mint-jwt.py" "$demo_user" "$SUPABASE_JWT_SECRET")
+demo_key=$(curl -fsS http://127.0.0.1:8081/v1/keys -H "Authorization: Bearer $demo_jwt" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["key"])')
+models=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:3000/v1/models -H "Authorization: Bearer $demo_key")
+STACK_NOTES="${STACK_NOTES:-}
+  key-sync demo (signed up through the webhook: $signup)
+    demo user      $demo_user
+    demo key       $demo_key   (GET /v1/models on newapi-sim: $models)
+    user JWT       $demo_jwt
+    curl -s http://127.0.0.1:8081/v1/keys -H 'Authorization: Bearer $demo_jwt'
+    curl -s http://127.0.0.1:3000/v1/models -H 'Authorization: Bearer $demo_key'
+    curl -s http://127.0.0.1:8081/admin/keys -H 'Authorization: Bearer $ADMIN_TOKEN'
+"
+export DEMO_KEY="$demo_key"
