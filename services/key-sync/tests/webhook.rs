@@ -188,3 +188,33 @@ async fn no_column_of_api_keys_holds_a_plaintext_key() {
         }
     }
 }
+
+#[tokio::test]
+async fn on_supabase_a_signup_for_an_unknown_user_is_404_and_stores_nothing() {
+    use diesel_async::SimpleAsyncConnection;
+    let env = spawn().await;
+    let mut conn = env.app.db.connect().await;
+    conn.batch_execute(include_str!(
+        "../../../deploy/supabase/test/supabase_stub.sql"
+    ))
+    .await
+    .unwrap();
+    conn.batch_execute(include_str!("../../../deploy/supabase/01_api_keys_rls.sql"))
+        .await
+        .unwrap();
+    let known = uuid::Uuid::new_v4();
+    conn.batch_execute(&format!(
+        "INSERT INTO auth.users (id, email) VALUES ('{known}', 'k@x')"
+    ))
+    .await
+    .unwrap();
+    let res = post_signup(&env.app, &signup(&uuid::Uuid::new_v4().to_string())).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    assert_nothing_stored(&env).await;
+    let res = post_signup(&env.app, &signup(&known.to_string())).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["synced"], true);
+}

@@ -30,7 +30,12 @@ pub async fn create(
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| ApiError::bad_request("invalid_name", "name (a string) is required"))?;
     let name = parse_name(name)?;
-    match state.keys.create_named(user.0.sub, &name).await? {
+    match state
+        .keys
+        .create_named(user.0.sub, &name)
+        .await
+        .map_err(super::key_error)?
+    {
         Ok(key) => Ok(HttpResponse::Created().json(views::owner(
             &key.row,
             key.key.as_ref().map(|k| k.to_user_string()),

@@ -56,7 +56,11 @@ pub async fn user_created(
         })));
     }
     let user = parse_user_id(delivery.record.as_ref())?;
-    let key = state.keys.create_default(user, "webhook").await?;
+    let key = state
+        .keys
+        .create_default(user, "webhook")
+        .await
+        .map_err(super::key_error)?;
     Ok(HttpResponse::Ok().json(json!({
         "key_id": key.key_id,
         "synced": key.synced,
