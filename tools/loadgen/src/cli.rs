@@ -1,0 +1,257 @@
+//! The command line: `loadgen <signup|import|get|post> [options]`.
+//!
+//! Output: the human table on stdout; with `--json`, the table goes to stderr and stdout
+//! carries exactly one JSON line (the [`Report`]). Exit status: 0 when every request (warm-up
+//! included) succeeded, or with `--allow-errors`; 1 when a request failed; 2 for a usage
+//! error, a refused (non-local) target or a body file that cannot be read.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::Report;
+use crate::runner::{run as run_scenario, RunLimits, Scenario};
+use crate::scenarios::{Fixed, Import, Signup};
+use crate::target;
+
+/// Most workers.
+pub const MAX_CONCURRENCY: usize = 4096;
+/// Largest request budget.
+pub const MAX_REQUESTS: u64 = 100_000_000;
+/// Longest time limit, seconds.
+pub const MAX_DURATION_S: f64 = 3600.0;
+/// Longest per-request timeout, seconds.
+pub const MAX_TIMEOUT_S: f64 = 120.0;
+
+/// Closed-loop HTTP load generator for Tollgate's benchmarks. Every run is bounded by a
+/// request count and a time limit, and only 127.0.0.1/localhost may be targeted.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version)]
+pub struct Cli {
+    /// The scenario.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Scenarios.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Key-sync: signup webhook → GET /v1/keys with the user's JWT → the key on the gateway.
+    Signup(SignupArgs),
+    /// Baseline: new-api's bare POST /api/token/import → the key on the gateway.
+    Import(ImportArgs),
+    /// A fixed GET (round-robin over --url).
+    Get(GetArgs),
+    /// A fixed POST of --body-file (round-robin over --url).
+    Post(PostArgs),
+}
+
+/// Options every scenario takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Workers (each runs one iteration at a time).
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// Iterations to measure (the run stops at this count or at --duration-s).
+    #[arg(long, default_value_t = 1000)]
+    pub requests: u64,
+    /// Time limit in seconds (of the measured phase, and separately of the warm-up):
+    /// no iteration starts after it.
+    #[arg(long = "duration-s", default_value_t = 60.0)]
+    pub duration_s: f64,
+    /// Warm-up iterations, run first and not recorded.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Per-request timeout in seconds.
+    #[arg(long = "timeout-s", default_value_t = 10.0)]
+    pub timeout_s: f64,
+    /// Print one JSON line on stdout (the table then goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 even if requests failed.
+    #[arg(long)]
+    pub allow_errors: bool,
+}
+
+/// `signup` options.
+#[derive(Debug, Args)]
+pub struct SignupArgs {
+    /// key-sync's base URL.
+    #[arg(long = "key-sync", default_value = "http://127.0.0.1:8081")]
+    pub key_sync: String,
+    /// The gateway's (new-api or simulator) base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub newapi: String,
+    /// key-sync's SUPABASE_WEBHOOK_SECRET.
+    #[arg(long = "webhook-secret")]
+    pub webhook_secret: String,
+    /// key-sync's SUPABASE_JWT_SECRET (HS256 user tokens are minted with it).
+    #[arg(long = "jwt-secret")]
+    pub jwt_secret: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `import` options.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The gateway's (new-api or simulator) base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub newapi: String,
+    /// new-api's admin token (NEWAPI_ADMIN_TOKEN).
+    #[arg(long = "admin-token")]
+    pub admin_token: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `get` options.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// URL to request (repeatable: requests go round-robin).
+    #[arg(long = "url", required = true)]
+    pub urls: Vec<String>,
+    /// Request header "Name: value" (repeatable).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// The status that counts as success.
+    #[arg(long = "expect-status", default_value_t = 200)]
+    pub expect_status: u16,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `post` options.
+#[derive(Debug, Args)]
+pub struct PostArgs {
+    /// URL to post to (repeatable: requests go round-robin).
+    #[arg(long = "url", required = true)]
+    pub urls: Vec<String>,
+    /// Request header "Name: value" (repeatable). No Content-Type is sent unless given.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// File whose bytes are the request body, sent as is.
+    #[arg(long = "body-file")]
+    pub body_file: std::path::PathBuf,
+    /// The status that counts as success.
+    #[arg(long = "expect-status", default_value_t = 200)]
+    pub expect_status: u16,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+impl CommonArgs {
+    fn limits(&self) -> anyhow::Result<RunLimits> {
+        anyhow::ensure!(
+            (1..=MAX_CONCURRENCY).contains(&self.concurrency),
+            "--concurrency must be between 1 and {MAX_CONCURRENCY}"
+        );
+        anyhow::ensure!(
+            (1..=MAX_REQUESTS).contains(&self.requests),
+            "--requests must be between 1 and {MAX_REQUESTS}"
+        );
+        anyhow::ensure!(
+            self.warmup <= MAX_REQUESTS,
+            "--warmup must be at most {MAX_REQUESTS}"
+        );
+        anyhow::ensure!(
+            self.duration_s.is_finite()
+                && self.duration_s > 0.0
+                && self.duration_s <= MAX_DURATION_S,
+            "--duration-s must be more than 0 and at most {MAX_DURATION_S}"
+        );
+        anyhow::ensure!(
+            self.timeout_s.is_finite() && self.timeout_s > 0.0 && self.timeout_s <= MAX_TIMEOUT_S,
+            "--timeout-s must be more than 0 and at most {MAX_TIMEOUT_S}"
+        );
+        Ok(RunLimits {
+            concurrency: self.concurrency,
+            requests: self.requests,
+            duration: Duration::from_secs_f64(self.duration_s),
+            warmup: self.warmup,
+            timeout: Duration::from_secs_f64(self.timeout_s),
+        })
+    }
+}
+
+/// Parse `args` (the program name first), run, write the output, return the exit status.
+pub async fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let rendered = e.render().to_string();
+            let _ = if e.use_stderr() {
+                write!(err, "{rendered}")
+            } else {
+                write!(out, "{rendered}")
+            };
+            return code;
+        }
+    };
+    match execute(cli).await {
+        Ok((report, common)) => {
+            if common.json {
+                let _ = write!(err, "{}", report.table());
+                let _ = writeln!(out, "{}", report.to_json_line());
+            } else {
+                let _ = write!(out, "{}", report.table());
+            }
+            if report.all_errors() > 0 && !common.allow_errors {
+                let _ = writeln!(
+                    err,
+                    "loadgen: {} request(s) failed (use --allow-errors to exit 0 anyway)",
+                    report.all_errors()
+                );
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(err, "loadgen: {e:#}");
+            2
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<(Report, CommonArgs)> {
+    match cli.command {
+        Command::Signup(a) => {
+            let scenario = Signup::new(&a.key_sync, &a.newapi, &a.webhook_secret, &a.jwt_secret)?;
+            go(scenario, a.common).await
+        }
+        Command::Import(a) => {
+            let scenario = Import::new(&a.newapi, &a.admin_token)?;
+            go(scenario, a.common).await
+        }
+        Command::Get(a) => {
+            let scenario = Fixed::get(&a.urls, &a.headers, a.expect_status)?;
+            go(scenario, a.common).await
+        }
+        Command::Post(a) => {
+            let body = std::fs::read(&a.body_file).map_err(|e| {
+                anyhow::anyhow!("cannot read --body-file {}: {e}", a.body_file.display())
+            })?;
+            let scenario = Fixed::post(&a.urls, &a.headers, body, a.expect_status)?;
+            go(scenario, a.common).await
+        }
+    }
+}
+
+async fn go<S: Scenario>(scenario: S, common: CommonArgs) -> anyhow::Result<(Report, CommonArgs)> {
+    let limits = common.limits()?;
+    let client = target::client(limits.concurrency, limits.timeout)?;
+    let report = run_scenario(scenario, client, &limits).await;
+    Ok((report, common))
+}
