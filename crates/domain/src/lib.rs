@@ -6,7 +6,8 @@
 //! - [`ids`]: newtype ids;
 //! - [`gateway_key`]: how new-api reads a bearer key (`sk-` prefix, channel suffix);
 //! - [`signature`]: constant-time secret comparison and HMAC-SHA256 webhook signatures;
-//! - [`backoff`]: capped exponential retry schedules with jitter.
+//! - [`backoff`]: capped exponential retry schedules with jitter;
+//! - [`usage`]: rollup buckets and range splitting for usage figures.
 
 pub mod api_key;
 pub mod backoff;
@@ -15,3 +16,4 @@ pub mod ids;
 pub mod key_cipher;
 pub mod money;
 pub mod signature;
+pub mod usage;

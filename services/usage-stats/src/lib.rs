@@ -1,8 +1,13 @@
 //! Exact, fresh consumption figures for one gateway key, read from new-api's own tables.
 
+pub mod auth;
+pub mod handlers;
+pub mod ingest;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod state;
+pub mod tokens;
 
 /// Service name: logs, metrics prefix, CLI messages.
 pub const SERVICE: &str = "usage-stats";

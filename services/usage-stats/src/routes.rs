@@ -2,5 +2,10 @@
 
 use actix_web::web;
 
+use crate::handlers::token;
+
 /// Register every route of the service.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/usage/token/", web::get().to(token::usage))
+        .route("/api/usage/token", web::get().to(token::usage));
+}

@@ -1,22 +1,109 @@
-//! Settings of usage-stats: the common ones (see `tollgate_web::settings`) for now; the
-//! service's own arrive with its features.
+//! Settings of usage-stats: the common ones plus new-api's database(s) and the API's edges.
 
+use serde::Deserialize;
+use tollgate_newapi_schema::Backend;
+use tollgate_web::settings::{load, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
 
-/// Everything usage-stats reads from its configuration.
+/// Raw usage-stats settings, as named in the environment (lower-cased).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageSettings {
+    /// `NEWAPI_DATABASE_URL`: new-api's database (`mysql://` or `postgres://`), read-only.
+    pub newapi_database_url: String,
+    /// `NEWAPI_LOG_DATABASE_URL`: where new-api keeps `logs`, when apart (default: the above).
+    #[serde(default)]
+    pub newapi_log_database_url: Option<String>,
+    /// `QUOTA_PER_UNIT`: quota units per USD (default 500000).
+    #[serde(default = "defaults::quota_per_unit")]
+    pub quota_per_unit: i64,
+    /// `NEWAPI_POOL_SIZE`: connections to each new-api database (default 10).
+    #[serde(default = "defaults::newapi_pool_size")]
+    pub newapi_pool_size: u32,
+    /// `TOKEN_CACHE_MS`: how long a key lookup (found or not) is reused (default 5000).
+    #[serde(default = "defaults::token_cache_ms")]
+    pub token_cache_ms: u64,
+    /// `INGEST_INTERVAL_MS`: pause between ingest passes once caught up (default 250).
+    #[serde(default = "defaults::ingest_interval_ms")]
+    pub ingest_interval_ms: u64,
+    /// `INGEST_BATCH`: logs read per pass (default 5000).
+    #[serde(default = "defaults::ingest_batch")]
+    pub ingest_batch: i64,
+    /// `INGEST_GAP_GRACE_SECS`: how long a missing log id is waited for (default 600).
+    #[serde(default = "defaults::ingest_gap_grace_secs")]
+    pub ingest_gap_grace_secs: u64,
+}
+
+mod defaults {
+    pub fn quota_per_unit() -> i64 {
+        500_000
+    }
+    pub fn newapi_pool_size() -> u32 {
+        10
+    }
+    pub fn token_cache_ms() -> u64 {
+        5_000
+    }
+    pub fn ingest_interval_ms() -> u64 {
+        250
+    }
+    pub fn ingest_batch() -> i64 {
+        5_000
+    }
+    pub fn ingest_gap_grace_secs() -> u64 {
+        600
+    }
+}
+
+/// Everything usage-stats reads from its configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Port, database, admin token, logging, limits.
     pub common: CommonSettings,
+    /// The service's own settings.
+    pub usage: UsageSettings,
 }
 
 impl Settings {
     /// Load from defaults, optional file and environment, and validate.
     pub fn load() -> Result<Self, SettingsError> {
-        Ok(Self {
-            common: CommonSettings::load(SERVICE, DEFAULT_PORT)?,
-        })
+        let common = CommonSettings::load(SERVICE, DEFAULT_PORT)?;
+        Self::new(common, load(SERVICE, &[])?)
+    }
+
+    /// Validate and assemble (tests build settings this way).
+    pub fn new(common: CommonSettings, mut usage: UsageSettings) -> Result<Self, SettingsError> {
+        require_non_empty("NEWAPI_DATABASE_URL", &usage.newapi_database_url)?;
+        Backend::from_url(&usage.newapi_database_url)
+            .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
+        usage.newapi_log_database_url = usage
+            .newapi_log_database_url
+            .filter(|s| !s.trim().is_empty());
+        if let Some(url) = &usage.newapi_log_database_url {
+            Backend::from_url(url)
+                .map_err(|e| SettingsError::invalid("NEWAPI_LOG_DATABASE_URL", e.to_string()))?;
+        }
+        if usage.quota_per_unit <= 0 {
+            return Err(SettingsError::invalid("QUOTA_PER_UNIT", "must be positive"));
+        }
+        if !(1..=20_000).contains(&usage.ingest_batch) {
+            return Err(SettingsError::invalid("INGEST_BATCH", "must be 1 to 20000"));
+        }
+        if usage.newapi_pool_size == 0 {
+            return Err(SettingsError::invalid(
+                "NEWAPI_POOL_SIZE",
+                "must be positive",
+            ));
+        }
+        Ok(Self { common, usage })
+    }
+
+    /// The database holding `logs`.
+    pub fn log_database_url(&self) -> &str {
+        self.usage
+            .newapi_log_database_url
+            .as_deref()
+            .unwrap_or(&self.usage.newapi_database_url)
     }
 }

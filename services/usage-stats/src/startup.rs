@@ -1,22 +1,79 @@
-//! Wiring: settings → migrated pool → server.
+//! Wiring: settings → Tollgate's migrated pool and new-api's pools → server.
 
-use tollgate_web::Application;
+use std::time::Duration;
 
+use actix_web::web;
+use tollgate_newapi_schema::NewapiPool;
+use tollgate_web::{Application, ReadyCheck};
+
+use crate::ingest::{self, Ingester};
 use crate::settings::Settings;
+use crate::state::AppState;
+use crate::tokens::TokenCache;
 use crate::{routes, SERVICE};
 
-/// Build the service: refuse an unreachable or unmigrated database, then bind.
+/// Build the service: refuse an unreachable or unmigrated Tollgate database, then bind.
+/// `/ready` also requires new-api's database(s) to answer.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let pool = tollgate_web::cli::connect_migrated(SERVICE, &settings.common).await?;
-    let registry = prometheus::Registry::new();
-    Application::start(
+    let timeout = Duration::from_secs(settings.common.db_connect_timeout_secs);
+    let newapi = NewapiPool::new(
+        &settings.usage.newapi_database_url,
+        settings.usage.newapi_pool_size,
+        timeout,
+    )?;
+    let mut checks = vec![newapi_check("newapi_db", newapi.clone())];
+    if settings.usage.newapi_log_database_url.is_some() {
+        let logs = NewapiPool::new(
+            settings.log_database_url(),
+            settings.usage.newapi_pool_size,
+            timeout,
+        )?;
+        checks.push(newapi_check("newapi_log_db", logs));
+    }
+    let ingester = Ingester {
+        tollgate: pool.clone(),
+        logs: match &settings.usage.newapi_log_database_url {
+            Some(url) => NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?,
+            None => newapi.clone(),
+        },
+        batch: settings.usage.ingest_batch,
+        gap_grace: Duration::from_secs(settings.usage.ingest_gap_grace_secs),
+    };
+    let ingest_every = Duration::from_millis(settings.usage.ingest_interval_ms);
+    let tokens = web::Data::new(TokenCache::new(
+        newapi,
+        Duration::from_millis(settings.usage.token_cache_ms),
+    ));
+    let state = web::Data::new(AppState {
+        quota_per_unit: settings.usage.quota_per_unit,
+    });
+    let app = Application::start(
         SERVICE,
         &settings.common,
         pool,
-        registry,
-        Vec::new(),
-        routes::configure,
-    )
+        prometheus::Registry::new(),
+        checks,
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(tokens.clone())
+                .app_data(state.clone())
+                .configure(routes::configure);
+        },
+    )?;
+    Ok(app.with_task("ingest", move |stop| {
+        ingest::worker(ingester, ingest_every, stop)
+    }))
+}
+
+fn newapi_check(name: &'static str, pool: NewapiPool) -> ReadyCheck {
+    ReadyCheck::new(name, move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            pool.ping(Duration::from_secs(2))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// Build and serve until SIGTERM/SIGINT.

@@ -1,0 +1,57 @@
+//! `Authorization: Bearer sk-…` like new-api: the `sk-` prefix is optional and anything from
+//! the first `-` after it is ignored. Unknown, disabled, expired and deleted keys → 401 JSON.
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use tollgate_domain::gateway_key::key_from_authorization;
+use tollgate_web::ApiError;
+
+use crate::tokens::{TokenCache, TokenRecord};
+
+/// The authenticated key's token; take it as a handler argument.
+pub struct KeyAuth(pub Arc<TokenRecord>);
+
+impl FromRequest for KeyAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(key_from_authorization)
+            .map(str::to_owned);
+        let cache = req.app_data::<web::Data<TokenCache>>().cloned();
+        Box::pin(async move {
+            let key = key.ok_or_else(|| {
+                unauthorized("an API key is required: Authorization: Bearer sk-…")
+            })?;
+            let cache =
+                cache.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no token cache")))?;
+            let token = cache.get(&key).await.map_err(|e| {
+                tracing::warn!(error = %e, "token lookup failed");
+                ApiError::Unavailable("new-api's database is unavailable".into())
+            })?;
+            match token {
+                Some(t) if t.usable_at(chrono_now()) => Ok(KeyAuth(t)),
+                _ => Err(unauthorized("invalid, disabled, expired or deleted key")),
+            }
+        })
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::Unauthorized(message.into())
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

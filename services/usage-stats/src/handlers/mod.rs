@@ -1,0 +1,3 @@
+//! HTTP handlers: extract → parse → call → map.
+
+pub mod token;
