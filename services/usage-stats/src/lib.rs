@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod handlers;
 pub mod ingest;
+pub mod query;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -31,12 +31,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         )?;
         checks.push(newapi_check("newapi_log_db", logs));
     }
+    let logs = match &settings.usage.newapi_log_database_url {
+        Some(url) => NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?,
+        None => newapi.clone(),
+    };
     let ingester = Ingester {
         tollgate: pool.clone(),
-        logs: match &settings.usage.newapi_log_database_url {
-            Some(url) => NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?,
-            None => newapi.clone(),
-        },
+        logs: logs.clone(),
         batch: settings.usage.ingest_batch,
         gap_grace: Duration::from_secs(settings.usage.ingest_gap_grace_secs),
     };
@@ -47,6 +48,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     ));
     let state = web::Data::new(AppState {
         quota_per_unit: settings.usage.quota_per_unit,
+        pool: pool.clone(),
+        logs,
     });
     let app = Application::start(
         SERVICE,

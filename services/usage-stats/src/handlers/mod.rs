@@ -1,3 +1,4 @@
 //! HTTP handlers: extract → parse → call → map.
 
 pub mod token;
+pub mod usage;

@@ -1,0 +1,174 @@
+//! `/detail`, `/chart` and `/logs` for the authenticated key.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+use tollgate_db::DbError;
+use tollgate_domain::usage::{DAY, HOUR};
+use tollgate_web::ApiError;
+
+use crate::auth::KeyAuth;
+use crate::query::detail::{by_model, series, total, Totals};
+use crate::query::params::{Granularity, Range, RawQuery};
+use crate::query::pieces::{self, sizes_for, Figures, QueryError};
+use crate::query::recent;
+use crate::state::AppState;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn unavailable(e: QueryError) -> ApiError {
+    tracing::warn!(error = %e, "usage query failed");
+    ApiError::Unavailable("usage data is unavailable right now".into())
+}
+
+async fn figures(
+    state: &AppState,
+    token: i64,
+    range: &Range,
+    model: Option<&str>,
+) -> Result<Vec<Figures>, ApiError> {
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    pieces::load(
+        &mut conn,
+        &state.logs,
+        token,
+        range.start,
+        range.end,
+        sizes_for(range.offset),
+        model,
+    )
+    .await
+    .map_err(unavailable)
+}
+
+fn totals_json(state: &AppState, t: &Totals) -> Value {
+    json!({
+        "total_quota": t.quota,
+        "total_quota_usd": state.usd(t.quota),
+        "total_requests": t.requests,
+        "total_tokens": t.tokens,
+        "avg_latency_ms": t.avg_latency_ms(),
+    })
+}
+
+fn range_json(r: &Range) -> Value {
+    json!({ "start": r.start, "end": r.end, "tz_offset_seconds": r.offset })
+}
+
+/// `GET /api/usage/token/detail?start&end&tz`.
+pub async fn detail(
+    auth: KeyAuth,
+    q: web::Query<RawQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let range = q.range(now())?;
+    let rows = figures(&state, auth.0.id, &range, None).await?;
+    let totals = total(&rows);
+    let models: Vec<Value> = by_model(&rows)
+        .into_iter()
+        .map(|(model, t)| {
+            let share = if totals.quota == 0 {
+                0.0
+            } else {
+                t.quota as f64 * 100.0 / totals.quota as f64
+            };
+            json!({
+                "model_name": model,
+                "quota": t.quota,
+                "quota_usd": state.usd(t.quota),
+                "requests": t.requests,
+                "tokens": t.tokens,
+                "percentage": (share * 100.0).round() / 100.0,
+            })
+        })
+        .collect();
+    let days: Vec<Value> = series(&rows, range.start, range.end, range.offset, DAY, |q| state.usd(q))
+        .into_iter()
+        .map(|p| json!({"date": p.label, "quota": p.quota, "quota_usd": p.quota_usd, "requests": p.requests, "tokens": p.tokens}))
+        .collect();
+    let recent = {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        let ids = recent::page_ids(&mut conn, auth.0.id, range.start, range.end, None, 0, 20)
+            .await
+            .map_err(unavailable)?;
+        recent::fetch(&state.logs, &ids, |q| state.usd(q))
+            .await
+            .map_err(unavailable)?
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": {
+            "range": range_json(&range),
+            "summary": totals_json(&state, &totals),
+            "by_model": models,
+            "by_day": days,
+            "recent_logs": recent,
+        }
+    })))
+}
+
+/// `GET /api/usage/token/chart?start&end&tz&granularity=hour|day`: contiguous, zero-filled.
+pub async fn chart(
+    auth: KeyAuth,
+    q: web::Query<RawQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let range = q.range(now())?;
+    let granularity = q.granularity(&range)?;
+    let rows = figures(&state, auth.0.id, &range, None).await?;
+    let size = match granularity {
+        Granularity::Hour => HOUR,
+        Granularity::Day => DAY,
+    };
+    let points = series(&rows, range.start, range.end, range.offset, size, |q| {
+        state.usd(q)
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": {
+            "range": range_json(&range),
+            "granularity": if size == HOUR { "hour" } else { "day" },
+            "points": points,
+        }
+    })))
+}
+
+/// `GET /api/usage/token/logs?page&page_size&start&end&model`: newest first, with `total`.
+pub async fn logs(
+    auth: KeyAuth,
+    q: web::Query<RawQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let range = q.range(now())?;
+    let (page, page_size) = q.page()?;
+    let model = q.model();
+    let total = total(&figures(&state, auth.0.id, &range, model).await?).requests;
+    let items = {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        let ids = recent::page_ids(
+            &mut conn,
+            auth.0.id,
+            range.start,
+            range.end,
+            model,
+            (page - 1) * page_size,
+            page_size,
+        )
+        .await
+        .map_err(unavailable)?;
+        recent::fetch(&state.logs, &ids, |q| state.usd(q))
+            .await
+            .map_err(unavailable)?
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": {
+            "range": range_json(&range),
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+            "items": items,
+        }
+    })))
+}

@@ -1,0 +1,178 @@
+//! Loading a range's figures: whole buckets from the rollups (one query), raw edges from
+//! new-api's `logs` (its `(created_at, type)` index serves these sub-15-minute windows).
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tollgate_domain::usage::{split, Piece, DAY, HOUR, QUARTER};
+use tollgate_newapi_schema::schema::logs;
+use tollgate_newapi_schema::{log_type, with_conn, NewapiDbError, NewapiPool};
+
+/// Figures at one instant (a bucket start, or a raw log's time) for one model.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Figures {
+    /// Bucket start or log time, unix seconds.
+    #[diesel(sql_type = BigInt)]
+    pub at: i64,
+    /// Model.
+    #[diesel(sql_type = Text)]
+    pub model_name: String,
+    /// Consume logs.
+    #[diesel(sql_type = BigInt)]
+    pub requests: i64,
+    /// Quota.
+    #[diesel(sql_type = BigInt)]
+    pub quota: i64,
+    /// Prompt tokens.
+    #[diesel(sql_type = BigInt)]
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    #[diesel(sql_type = BigInt)]
+    pub completion_tokens: i64,
+    /// Seconds.
+    #[diesel(sql_type = BigInt)]
+    pub use_time: i64,
+}
+
+/// Why figures could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Tollgate's database.
+    #[error("tollgate database: {0}")]
+    Tollgate(#[from] diesel::result::Error),
+    /// new-api's database.
+    #[error("new-api database: {0}")]
+    Newapi(#[from] NewapiDbError),
+}
+
+/// Rollup sizes whose buckets never straddle a local day or hour of `offset`.
+pub fn sizes_for(offset: i64) -> &'static [i64] {
+    if offset.rem_euclid(DAY) == 0 {
+        &[DAY, HOUR, QUARTER]
+    } else if offset.rem_euclid(HOUR) == 0 {
+        &[HOUR, QUARTER]
+    } else {
+        &[QUARTER]
+    }
+}
+
+fn table(size: i64) -> &'static str {
+    match size {
+        DAY => "usage_day",
+        HOUR => "usage_hour",
+        _ => "usage_quarter",
+    }
+}
+
+/// Every figure of `token` in `[start, end]`, optionally for one model.
+pub async fn load(
+    tollgate: &mut AsyncPgConnection,
+    newapi_logs: &NewapiPool,
+    token: i64,
+    start: i64,
+    end: i64,
+    sizes: &[i64],
+    model: Option<&str>,
+) -> Result<Vec<Figures>, QueryError> {
+    let pieces = split(start, end, sizes);
+    let mut rows = load_buckets(tollgate, token, &pieces, model).await?;
+    for piece in pieces {
+        if let Piece::Raw { first, last } = piece {
+            rows.extend(load_raw(newapi_logs, token, first, last, model).await?);
+        }
+    }
+    Ok(rows)
+}
+
+async fn load_buckets(
+    conn: &mut AsyncPgConnection,
+    token: i64,
+    pieces: &[Piece],
+    model: Option<&str>,
+) -> Result<Vec<Figures>, QueryError> {
+    let parts: Vec<String> = pieces
+        .iter()
+        .filter_map(|p| match *p {
+            // Numbers only, formatted by us: safe to inline.
+            Piece::Buckets { size, first, last } => Some(format!(
+                "SELECT bucket AS at, model_name, requests, quota, prompt_tokens, completion_tokens, use_time \
+                 FROM {} WHERE token_id = $1 AND bucket BETWEEN {first} AND {last} \
+                 AND ($2 = '' OR model_name = $2)",
+                table(size)
+            )),
+            Piece::Raw { .. } => None,
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diesel::sql_query(parts.join(" UNION ALL "))
+        .bind::<BigInt, _>(token)
+        .bind::<Text, _>(model.unwrap_or(""))
+        .load(conn)
+        .await?)
+}
+
+type RawRow = (
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+async fn load_raw(
+    pool: &NewapiPool,
+    token: i64,
+    first: i64,
+    last: i64,
+    model: Option<&str>,
+) -> Result<Vec<Figures>, QueryError> {
+    let mut conn = pool.get().await?;
+    let rows: Vec<RawRow> = with_conn!(&mut conn, |c| {
+        let mut q = logs::table
+            .filter(logs::created_at.between(first, last))
+            .filter(logs::type_.eq(log_type::CONSUME))
+            .filter(logs::token_id.eq(token))
+            .select((
+                logs::created_at,
+                logs::model_name,
+                logs::quota,
+                logs::prompt_tokens,
+                logs::completion_tokens,
+                logs::use_time,
+            ))
+            .into_boxed();
+        if let Some(m) = model {
+            q = q.filter(logs::model_name.eq(m));
+        }
+        q.load(c).await
+    })
+    .map_err(NewapiDbError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Figures {
+            at: r.0.unwrap_or_default(),
+            model_name: r.1.unwrap_or_default(),
+            requests: 1,
+            quota: r.2.unwrap_or_default(),
+            prompt_tokens: r.3.unwrap_or_default(),
+            completion_tokens: r.4.unwrap_or_default(),
+            use_time: r.5.unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_never_straddle_local_boundaries() {
+        assert_eq!(sizes_for(0), &[DAY, HOUR, QUARTER]);
+        assert_eq!(sizes_for(8 * HOUR), &[HOUR, QUARTER]);
+        assert_eq!(sizes_for(-5 * HOUR), &[HOUR, QUARTER]);
+        assert_eq!(sizes_for(5 * HOUR + 1800), &[QUARTER]);
+    }
+}
