@@ -1,5 +1,6 @@
 //! `Authorization: Bearer sk-…` like new-api: the `sk-` prefix is optional and anything from
-//! the first `-` after it is ignored. Unknown, disabled, expired and deleted keys → 401 JSON.
+//! the first `-` after it is ignored. Unknown, disabled, expired and deleted keys → 401 JSON;
+//! a key over its rate limit → 429 with `Retry-After`.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use tollgate_domain::gateway_key::key_from_authorization;
 use tollgate_web::ApiError;
 
+use crate::edges::KeyLimiter;
 use crate::tokens::{TokenCache, TokenRecord};
 
 /// The authenticated key's token; take it as a handler argument.
@@ -27,6 +29,7 @@ impl FromRequest for KeyAuth {
             .and_then(key_from_authorization)
             .map(str::to_owned);
         let cache = req.app_data::<web::Data<TokenCache>>().cloned();
+        let limiter = req.app_data::<web::Data<Option<KeyLimiter>>>().cloned();
         Box::pin(async move {
             let key = key.ok_or_else(|| {
                 unauthorized("an API key is required: Authorization: Bearer sk-…")
@@ -37,10 +40,14 @@ impl FromRequest for KeyAuth {
                 tracing::warn!(error = %e, "token lookup failed");
                 ApiError::Unavailable("new-api's database is unavailable".into())
             })?;
-            match token {
-                Some(t) if t.usable_at(chrono_now()) => Ok(KeyAuth(t)),
-                _ => Err(unauthorized("invalid, disabled, expired or deleted key")),
+            let token = match token {
+                Some(t) if t.usable_at(chrono_now()) => t,
+                _ => return Err(unauthorized("invalid, disabled, expired or deleted key")),
+            };
+            if let Some(limiter) = limiter.as_ref().and_then(|l| l.as_ref().as_ref()) {
+                limiter.check(token.id)?;
             }
+            Ok(KeyAuth(token))
         })
     }
 }

@@ -2,13 +2,18 @@
 
 use actix_web::web;
 
+use crate::edges;
 use crate::handlers::{token, usage};
 
-/// Register every route of the service.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/usage/token/", web::get().to(token::usage))
-        .route("/api/usage/token", web::get().to(token::usage))
-        .route("/api/usage/token/detail", web::get().to(usage::detail))
-        .route("/api/usage/token/chart", web::get().to(usage::chart))
-        .route("/api/usage/token/logs", web::get().to(usage::logs));
+/// Register every route of the service; `cors_origins` may call `/api/usage` from browsers.
+pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
+    cfg.service(
+        web::scope("/api/usage")
+            .wrap(edges::cors(cors_origins))
+            .route("/token/", web::get().to(token::usage))
+            .route("/token", web::get().to(token::usage))
+            .route("/token/detail", web::get().to(usage::detail))
+            .route("/token/chart", web::get().to(usage::chart))
+            .route("/token/logs", web::get().to(usage::logs)),
+    );
 }

@@ -33,6 +33,14 @@ pub struct UsageSettings {
     /// `INGEST_GAP_GRACE_SECS`: how long a missing log id is waited for (default 600).
     #[serde(default = "defaults::ingest_gap_grace_secs")]
     pub ingest_gap_grace_secs: u64,
+    /// `RATE_LIMIT_PER_MIN`: requests per key per minute, per process; 0 turns it off
+    /// (default 120).
+    #[serde(default = "defaults::rate_limit_per_min")]
+    pub rate_limit_per_min: u32,
+    /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser, or
+    /// `*` for any (default: none).
+    #[serde(default)]
+    pub cors_origins: String,
 }
 
 mod defaults {
@@ -53,6 +61,9 @@ mod defaults {
     }
     pub fn ingest_gap_grace_secs() -> u64 {
         600
+    }
+    pub fn rate_limit_per_min() -> u32 {
+        120
     }
 }
 
@@ -86,6 +97,25 @@ impl Settings {
         }
         if usage.quota_per_unit <= 0 {
             return Err(SettingsError::invalid("QUOTA_PER_UNIT", "must be positive"));
+        }
+        for origin in usage
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty() && *o != "*")
+        {
+            match url::Url::parse(origin) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.path() == "/"
+                        && !origin.ends_with('/') => {}
+                _ => {
+                    return Err(SettingsError::invalid(
+                        "CORS_ORIGINS",
+                        "each origin must look like https://portal.example.com (no path)",
+                    ))
+                }
+            }
         }
         if !(1..=20_000).contains(&usage.ingest_batch) {
             return Err(SettingsError::invalid("INGEST_BATCH", "must be 1 to 20000"));

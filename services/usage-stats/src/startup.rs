@@ -6,6 +6,7 @@ use actix_web::web;
 use tollgate_newapi_schema::NewapiPool;
 use tollgate_web::{Application, ReadyCheck};
 
+use crate::edges::KeyLimiter;
 use crate::ingest::{self, Ingester};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -42,6 +43,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         gap_grace: Duration::from_secs(settings.usage.ingest_gap_grace_secs),
     };
     let ingest_every = Duration::from_millis(settings.usage.ingest_interval_ms);
+    let limiter = web::Data::new(KeyLimiter::new(settings.usage.rate_limit_per_min));
+    let cors_origins = settings.usage.cors_origins.clone();
+    let idle_limiter = limiter.clone();
     let tokens = web::Data::new(TokenCache::new(
         newapi,
         Duration::from_millis(settings.usage.token_cache_ms),
@@ -60,12 +64,33 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(tokens.clone())
                 .app_data(state.clone())
-                .configure(routes::configure);
+                .app_data(limiter.clone())
+                .configure(|cfg| routes::configure(cfg, &cors_origins));
         },
     )?;
-    Ok(app.with_task("ingest", move |stop| {
-        ingest::worker(ingester, ingest_every, stop)
-    }))
+    Ok(app
+        .with_task("ingest", move |stop| {
+            ingest::worker(ingester, ingest_every, stop)
+        })
+        .with_task("rate-limit-gc", move |stop| {
+            forget_idle_keys(idle_limiter, stop)
+        }))
+}
+
+/// Keep the limiter's memory bounded by dropping quiet keys every minute.
+async fn forget_idle_keys(
+    limiter: web::Data<Option<KeyLimiter>>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Some(l) = limiter.as_ref() {
+            l.forget_idle();
+        }
+    }
 }
 
 fn newapi_check(name: &'static str, pool: NewapiPool) -> ReadyCheck {
