@@ -130,6 +130,9 @@ ks_env=(
   KEY_ENCRYPTION_KEY="$key_encryption_key"
   LOG_FORMAT=json
   RUST_LOG=warn
+  # A signup holds a connection twice (insert, then record the push): size the pool to
+  # half the concurrency or more (docs/benchmarks.md has the figures with the default 10).
+  DB_POOL_SIZE="${DB_POOL_SIZE:-25}"
 )
 
 say "migrating $ks_db (key-sync migrate)"
