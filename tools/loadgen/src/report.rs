@@ -296,7 +296,8 @@ impl Report {
             ok: measured.ok,
             error_count: measured.error_count(),
             errors: measured.errors.clone(),
-            duration_s: round3(secs),
+            // Microseconds: a tiny run must not report a zero duration.
+            duration_s: (secs * 1e6).round() / 1e6,
             throughput_per_s: per_s(total),
             ok_per_s: per_s(measured.ok),
             latency_ms: Latency::of(&measured.end_to_end),

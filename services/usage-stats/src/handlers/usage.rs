@@ -42,6 +42,33 @@ async fn figures(
     .map_err(unavailable)
 }
 
+/// One page of the key's logs in `range`, newest first, full rows from new-api.
+async fn logs_page(
+    state: &AppState,
+    token: i64,
+    range: &Range,
+    model: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<recent::LogView>, ApiError> {
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    let ids = recent::page_ids(
+        &mut conn,
+        token,
+        range.start,
+        range.end,
+        model,
+        offset,
+        limit,
+    )
+    .await
+    .map_err(unavailable)?;
+    drop(conn);
+    recent::fetch(&state.logs, &ids, |q| state.usd(q))
+        .await
+        .map_err(unavailable)
+}
+
 fn totals_json(state: &AppState, t: &Totals) -> Value {
     json!({
         "total_quota": t.quota,
@@ -87,15 +114,7 @@ pub async fn detail(
         .into_iter()
         .map(|p| json!({"date": p.label, "quota": p.quota, "quota_usd": p.quota_usd, "requests": p.requests, "tokens": p.tokens}))
         .collect();
-    let recent = {
-        let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        let ids = recent::page_ids(&mut conn, auth.0.id, range.start, range.end, None, 0, 20)
-            .await
-            .map_err(unavailable)?;
-        recent::fetch(&state.logs, &ids, |q| state.usd(q))
-            .await
-            .map_err(unavailable)?
-    };
+    let recent = logs_page(&state, auth.0.id, &range, None, 0, 20).await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {
@@ -144,23 +163,15 @@ pub async fn logs(
     let (page, page_size) = q.page()?;
     let model = q.model();
     let total = total(&figures(&state, auth.0.id, &range, model).await?).requests;
-    let items = {
-        let mut conn = state.pool.get().await.map_err(DbError::from)?;
-        let ids = recent::page_ids(
-            &mut conn,
-            auth.0.id,
-            range.start,
-            range.end,
-            model,
-            (page - 1) * page_size,
-            page_size,
-        )
-        .await
-        .map_err(unavailable)?;
-        recent::fetch(&state.logs, &ids, |q| state.usd(q))
-            .await
-            .map_err(unavailable)?
-    };
+    let items = logs_page(
+        &state,
+        auth.0.id,
+        &range,
+        model,
+        (page - 1) * page_size,
+        page_size,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {
