@@ -15,6 +15,7 @@ demo_usage=$(curl -fsS http://127.0.0.1:8082/api/usage/token/detail -H "Authoriz
   python3 -c "import json,sys; s=json.load(sys.stdin)['data']['summary']; print('%d requests, %d quota (USD %s)' % (s['total_requests'], s['total_quota'], s['total_quota_usd']))")
 STACK_NOTES="${STACK_NOTES:-}
   usage-stats demo (12 chat completions sent through newapi-sim with the demo key: $demo_usage)
+    usage page     http://127.0.0.1:8082/usage#key=$DEMO_KEY
     curl -s http://127.0.0.1:8082/api/usage/token/ -H 'Authorization: Bearer $DEMO_KEY'
     curl -s 'http://127.0.0.1:8082/api/usage/token/detail?tz=%2B08:00' -H 'Authorization: Bearer $DEMO_KEY'
     curl -s 'http://127.0.0.1:8082/api/usage/token/chart?granularity=hour' -H 'Authorization: Bearer $DEMO_KEY'

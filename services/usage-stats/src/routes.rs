@@ -3,10 +3,12 @@
 use actix_web::web;
 
 use crate::edges;
-use crate::handlers::{token, usage};
+use crate::handlers::{page, token, usage};
 
 /// Register every route of the service; `cors_origins` may call `/api/usage` from browsers.
 pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
+    cfg.route("/usage", web::get().to(page::page))
+        .route("/usage/{file}", web::get().to(page::asset));
     cfg.service(
         web::scope("/api/usage")
             .wrap(edges::cors(cors_origins))

@@ -1,4 +1,5 @@
 //! HTTP handlers: extract → parse → call → map.
 
+pub mod page;
 pub mod token;
 pub mod usage;

@@ -79,13 +79,11 @@ pub async fn insert_token(env: &Env, token: NewToken) -> i64 {
     })
 }
 
-/// Run one statement on new-api's database.
+/// Run statements (`;`-separated) on new-api's database.
 pub async fn newapi_exec(env: &Env, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
     let mut conn = NewapiConn::establish(env.newapi.url()).await.unwrap();
-    with_conn!(&mut conn, |c| diesel::sql_query(sql)
-        .execute(c)
-        .await
-        .unwrap());
+    with_conn!(&mut conn, |c| c.batch_execute(sql).await.unwrap());
 }
 
 /// Generate `#[tokio::test]`s running `$f(Backend)` on MariaDB and on Postgres.
