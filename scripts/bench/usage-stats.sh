@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Usage-stats benchmark (issue 4): `/api/usage/token/detail` over 30 days for a heavy token,
+# against the seed's plan (tools/seed-plan: GROUP BY over raw new-api logs per request), on
+# the same generated data, for MariaDB and Postgres, both measured by tools/loadgen.
+#
+#   scripts/bench/usage-stats.sh [--no-build] [--backend mysql|postgres]...
+#
+# Builds the release binaries (cargo build --release --bins), then for each backend:
+#   1. drops and recreates the new-api database tg_bench_usage and loads it with
+#      newapi-datagen (10 M logs, 10 000 tokens, one heavy token with 1 M logs over 90 days,
+#      fixed seed);
+#   2. drops and recreates Tollgate's database tg_bench_usage_tollgate (local Postgres), runs
+#      `usage-stats migrate`, starts usage-stats and waits until its ingest has caught up
+#      (usage_ingest_state.max_seen_id = MAX(logs.id)): that is the backfill time;
+#   3. loadgen get on /detail?start=<end-30d>&end=<end> with the heavy token's key: a fixed
+#      count after a warm-up, then a sustained run;
+#   4. starts seed-plan on the same new-api database, times one request alone, then (unless
+#      that took over BENCH_SEED_MAX_ALONE_S) runs one loadgen get on the same URL, bounded
+#      by count and time (the seed plan is slow);
+# and prints a table per backend and the ratios (p95, throughput). Every process it started
+# is stopped and the bench databases are dropped on exit (trap), whatever happens.
+#
+# --no-build   use the release binaries already in target/release
+# --backend B  run only this backend (repeatable; default: mysql then postgres)
+#
+# Environment overrides (defaults in brackets):
+#   BENCH_MYSQL_URL [mysql://root@127.0.0.1:3306]   BENCH_PG_URL [postgres://postgres@127.0.0.1:5432]
+#   BENCH_ROWS [10000000]   BENCH_TOKENS [10000]   BENCH_HEAVY_ROWS [1000000]   BENCH_DAYS [90]
+#   BENCH_USAGE_PORT [18082]   BENCH_SEED_PORT [18090]   BENCH_CONCURRENCY [32]
+#   BENCH_REQUESTS [5000]   BENCH_WARMUP [200]   BENCH_SUSTAIN_S [20]
+#   BENCH_SEED_REQUESTS [5000]   BENCH_SEED_WARMUP [0]   BENCH_SEED_DURATION_S [30]
+#   BENCH_SEED_TIMEOUT_S [600]   BENCH_SEED_MAX_ALONE_S [5] (slower alone: no loaded seed run)
+#   BENCH_BACKFILL_TIMEOUT_S [1800]   BENCH_POOL_SIZE [32]   BENCH_KEEP_DB=1 (keep the databases)
+# Results (JSON lines, tables, service logs): target/bench/usage-stats/<UTC timestamp>/.
+#
+# Exit status: 0 when every run succeeded; 1 on a failed run or set-up step.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+build=1
+backends=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --backend)
+      shift
+      case "${1:-}" in mysql | postgres) backends+=("$1") ;; *) echo "usage-stats bench: --backend mysql|postgres" >&2; exit 1 ;; esac
+      ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage-stats bench: unknown argument $1 (try --help)" >&2; exit 1 ;;
+  esac
+  shift
+done
+[ ${#backends[@]} -gt 0 ] || backends=(mysql postgres)
+
+mysql_url="${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+pg_url="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+rows="${BENCH_ROWS:-10000000}"
+tokens="${BENCH_TOKENS:-10000}"
+heavy_rows="${BENCH_HEAVY_ROWS:-1000000}"
+days="${BENCH_DAYS:-90}"
+us_port="${BENCH_USAGE_PORT:-18082}"
+sp_port="${BENCH_SEED_PORT:-18090}"
+concurrency="${BENCH_CONCURRENCY:-32}"
+requests="${BENCH_REQUESTS:-5000}"
+warmup="${BENCH_WARMUP:-200}"
+sustain_s="${BENCH_SUSTAIN_S:-20}"
+seed_requests="${BENCH_SEED_REQUESTS:-5000}"
+seed_warmup="${BENCH_SEED_WARMUP:-0}"
+seed_timeout_s="${BENCH_SEED_TIMEOUT_S:-600}"
+seed_max_alone_s="${BENCH_SEED_MAX_ALONE_S:-5}"
+seed_duration_s="${BENCH_SEED_DURATION_S:-30}"
+backfill_timeout_s="${BENCH_BACKFILL_TIMEOUT_S:-1800}"
+pool_size="${BENCH_POOL_SIZE:-32}"
+na_db=tg_bench_usage
+tg_db=tg_bench_usage_tollgate
+us_url="http://127.0.0.1:$us_port"
+sp_url="http://127.0.0.1:$sp_port"
+bin="$root/target/release"
+out="$root/target/bench/usage-stats/$(date -u +%Y%m%dT%H%M%SZ)"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+die() { echo "usage-stats bench: $*" >&2; exit 1; }
+
+for tool in psql mysql curl jq; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+for url in "$mysql_url" "$pg_url"; do
+  case "$url" in
+    *://*@127.0.0.1:* | *://127.0.0.1:*) ;;
+    *) die "only 127.0.0.1 databases are allowed ($url)" ;;
+  esac
+done
+for port in "$us_port" "$sp_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is already in use (set BENCH_USAGE_PORT / BENCH_SEED_PORT)"
+  fi
+done
+mkdir -p "$out"
+
+if [ "$build" = 1 ]; then
+  say "building the release binaries (cargo build --release --bins)"
+  cargo build --release --bins
+fi
+for b in usage-stats seed-plan newapi-datagen loadgen; do
+  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release --bins)"
+done
+
+# mysql://user[:pass]@host:port → client options (no password in the bench URLs by default).
+my_host=$(sed -E 's|^mysql://([^@]*@)?([^:/]+).*|\2|' <<<"$mysql_url")
+my_port=$(sed -E 's|^mysql://([^@]*@)?[^:/]+:([0-9]+).*|\2|' <<<"$mysql_url")
+my_user=$(sed -E 's|^mysql://([^:@]+).*@.*|\1|; t; s|.*|root|' <<<"$mysql_url")
+mysql_q() { mysql --protocol=TCP -h "$my_host" -P "$my_port" -u "$my_user" -N -B "$@"; }
+pg_q() { psql "$1" -v ON_ERROR_STOP=1 -qAtc "$2"; }
+
+admin_token="bench-admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+pids=()
+names=()
+stop_pids() {
+  [ ${#pids[@]} -gt 0 ] || return 0
+  say "stopping ${names[*]}"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+  names=()
+}
+drop_dbs() {
+  mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`" >/dev/null 2>&1 || true
+  for db in "$na_db" "$tg_db"; do
+    psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+stop_all() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pids
+  if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${dbs_touched:-0}" = 1 ]; then
+    say "dropping the bench databases"
+    drop_dbs
+  fi
+  echo "results: $out"
+  exit "$rc"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+start() { # name, then environment assignments and the command
+  local name=$1; shift
+  env -u TOLLGATE_CONFIG -u NEWAPI_LOG_DATABASE_URL "$@" >"$out/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+check_alive() {
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "usage-stats bench: ${names[$i]} exited; last lines of its log:" >&2
+      tail -n 20 "$out/${names[$i]}.log" >&2
+      exit 1
+    fi
+  done
+}
+wait_health() { # name url
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null --max-time 1 "$2/health" 2>/dev/null && return 0
+    check_alive
+    sleep 0.1
+  done
+  die "$1 did not answer $2/health within 30 s"
+}
+
+# loadgen <label> <loadgen options…>: table to the terminal and $out/<label>.txt, the JSON
+# line to $out/<label>.json.
+loadgen() {
+  local label=$1; shift
+  local rc=0
+  say "loadgen $label"
+  "$bin/loadgen" "$@" --json >"$out/$label.json" 2>"$out/$label.txt" || rc=$?
+  cat "$out/$label.txt"
+  [ $rc = 0 ] || die "loadgen $label failed (exit $rc); see $out/$label.txt and the service logs"
+}
+row() { # label json-file
+  jq -r --arg l "$1" '[$l, .total, .ok, .error_count, .duration_s, .throughput_per_s,
+      .latency_ms.p50, .latency_ms.p90, .latency_ms.p95, .latency_ms.p99, .latency_ms.max]
+      | map(tostring) | @tsv' "$2"
+}
+summary() {
+  {
+    printf 'run\ttotal\tok\terrors\tduration_s\treq/s\tp50_ms\tp90_ms\tp95_ms\tp99_ms\tmax_ms\n'
+    for label in "$@"; do row "$label" "$out/$label.json"; done
+  } | column -t -s $'\t'
+}
+ratios() { # backend kind (usage-stats' fixed or sustained run, against the one seed-plan run)
+  jq -rn --slurpfile u "$out/$1-usage-$2.json" --slurpfile s "$out/$1-seed.json" --arg k "$1 $2" '
+    def r(a; b): if (a // 0) > 0 and (b // 0) > 0 then ((a / b) * 10 | round / 10 | tostring) + "x" else "n/a" end;
+    ($u[0]) as $us | ($s[0]) as $sp |
+    "\($k): p95 usage-stats \($us.latency_ms.p95) ms vs seed plan \($sp.latency_ms.p95) ms (seed/usage \(r($sp.latency_ms.p95; $us.latency_ms.p95))); " +
+    "throughput \($us.throughput_per_s)/s vs \($sp.throughput_per_s)/s (usage/seed \(r($us.throughput_per_s; $sp.throughput_per_s)))"'
+}
+
+bench_backend() { # mysql|postgres
+  local backend=$1 na_url
+  say "[$backend] recreating $na_db and $tg_db"
+  dbs_touched=1
+  if [ "$backend" = mysql ]; then
+    mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`; CREATE DATABASE \`$na_db\`" >/dev/null
+    na_url="$mysql_url/$na_db"
+  else
+    pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$na_db\" WITH (FORCE)" >/dev/null
+    pg_q "$pg_url/postgres" "CREATE DATABASE \"$na_db\"" >/dev/null
+    na_url="$pg_url/$na_db"
+  fi
+  pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$tg_db\" WITH (FORCE)" >/dev/null
+  pg_q "$pg_url/postgres" "CREATE DATABASE \"$tg_db\"" >/dev/null
+
+  say "[$backend] loading $rows logs, $tokens tokens, heavy token $heavy_rows logs over $days days"
+  "$bin/newapi-datagen" --url "$na_url" --create-tables --truncate --rows "$rows" \
+    --tokens "$tokens" --heavy-token-rows "$heavy_rows" --days "$days" --seed 1 \
+    >"$out/$backend-datagen.json" 2>"$out/$backend-datagen.log" ||
+    { tail -n 20 "$out/$backend-datagen.log" >&2; die "newapi-datagen failed"; }
+  cat "$out/$backend-datagen.json"
+  local key end start max_id
+  key=$(jq -r .heavy_token_key "$out/$backend-datagen.json")
+  end=$(jq -r .end "$out/$backend-datagen.json")
+  start=$((end - 30 * 86400))
+  if [ "$backend" = mysql ]; then
+    max_id=$(mysql_q -D "$na_db" -e "SELECT MAX(id) FROM logs")
+  else
+    max_id=$(pg_q "$na_url" "SELECT MAX(id) FROM logs")
+  fi
+
+  local us_env=(
+    PORT="$us_port"
+    DATABASE_URL="$pg_url/$tg_db"
+    ADMIN_TOKEN="$admin_token"
+    NEWAPI_DATABASE_URL="$na_url"
+    LOG_FORMAT=json
+    RUST_LOG=warn
+    RATE_LIMIT_PER_MIN=0
+    DB_POOL_SIZE="$pool_size"
+    NEWAPI_POOL_SIZE="$pool_size"
+    INGEST_BATCH=20000
+  )
+  say "[$backend] usage-stats migrate, then backfill of $max_id log ids"
+  env -u TOLLGATE_CONFIG "${us_env[@]}" "$bin/usage-stats" migrate >"$out/$backend-usage-migrate.log" 2>&1 ||
+    { cat "$out/$backend-usage-migrate.log" >&2; die "usage-stats migrate failed"; }
+  local t0 seen=0 elapsed
+  t0=$(date +%s.%N)
+  start "$backend-usage-stats" "${us_env[@]}" "$bin/usage-stats"
+  wait_health usage-stats "$us_url"
+  while :; do
+    seen=$(pg_q "$pg_url/$tg_db" "SELECT COALESCE(MAX(max_seen_id), 0) FROM usage_ingest_state")
+    [ "$seen" -ge "$max_id" ] && break
+    check_alive
+    elapsed=$(jq -n "$(date +%s.%N) - $t0 | floor")
+    [ "$elapsed" -lt "$backfill_timeout_s" ] || die "ingest not caught up after ${backfill_timeout_s} s ($seen of $max_id)"
+    sleep 0.5
+  done
+  elapsed=$(jq -n "($(date +%s.%N) - $t0) * 10 | round / 10")
+  jq -nc --arg b "$backend" --argjson ids "$max_id" --argjson s "$elapsed" \
+    '{backend: $b, log_ids: $ids, seconds: $s, rows_per_s: ($ids / $s | round)}' | tee "$out/$backend-backfill.json"
+
+  local q="/api/usage/token/detail?start=$start&end=$end"
+  local auth="Authorization: Bearer sk-$key"
+  curl -fsS --max-time 10 -H "$auth" "$us_url$q" >"$out/$backend-usage-sample.json" ||
+    die "usage-stats /detail failed"
+  jq -c '.data.summary' "$out/$backend-usage-sample.json"
+  loadgen "$backend-usage-fixed" get --url "$us_url$q" --header "$auth" \
+    --concurrency "$concurrency" --requests "$requests" --warmup "$warmup" --duration-s 120
+  loadgen "$backend-usage-sustained" get --url "$us_url$q" --header "$auth" \
+    --concurrency "$concurrency" --requests 100000000 --duration-s "$sustain_s"
+  stop_pids
+
+  say "[$backend] seed-plan (GROUP BY over raw logs per request)"
+  start "$backend-seed-plan" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
+    NEWAPI_POOL_SIZE="$pool_size" "$bin/seed-plan"
+  wait_health seed-plan "$sp_url"
+  # One request alone first (its time is the plan's unloaded latency), then the loaded run:
+  # no warm-up, no request started after the time limit, and a generous per-request timeout
+  # (at 32 concurrent, every request waits for the others' scans).
+  curl -fsS --max-time "$seed_timeout_s" -w '%{time_total}\n' -o "$out/$backend-seed-sample.json" \
+    -H "$auth" "$sp_url$q" >"$out/$backend-seed-alone.txt" || die "seed-plan /detail failed"
+  echo "seed-plan alone: $(cat "$out/$backend-seed-alone.txt") s"
+  jq -c '.data.summary' "$out/$backend-seed-sample.json"
+  local alone
+  alone=$(cat "$out/$backend-seed-alone.txt")
+  if jq -en "$alone > $seed_max_alone_s" >/dev/null; then
+    # 32 such requests at once would take minutes each: record the lone request instead
+    # (its latency, and 1/latency as the throughput of one client; generous to the plan).
+    echo "seed-plan: one request alone took $alone s (> $seed_max_alone_s s): no loaded run"
+    jq -nc --argjson t "$alone" '{total: 1, ok: 1, error_count: 0, duration_s: $t,
+      throughput_per_s: (1 / $t * 1000 | round / 1000), alone: true,
+      latency_ms: {p50: ($t * 1000), p90: ($t * 1000), p95: ($t * 1000), p99: ($t * 1000), max: ($t * 1000)}}' \
+      >"$out/$backend-seed.json"
+  else
+    loadgen "$backend-seed" get --url "$sp_url$q" --header "$auth" --timeout-s "$seed_timeout_s" \
+      --concurrency "$concurrency" --requests "$seed_requests" --warmup "$seed_warmup" \
+      --duration-s "$seed_duration_s"
+  fi
+  stop_pids
+
+  if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
+    drop_dbs
+  fi
+}
+
+for backend in "${backends[@]}"; do
+  bench_backend "$backend"
+done
+
+say "summary (concurrency $concurrency; usage-stats: $requests after $warmup warm-up, then ${sustain_s} s;" \
+  "seed plan: one run, at most $seed_requests or ${seed_duration_s} s after $seed_warmup warm-up)"
+for backend in "${backends[@]}"; do
+  echo
+  jq -r '"\(.backend) backfill: \(.log_ids) log ids in \(.seconds) s (\(.rows_per_s) rows/s)"' "$out/$backend-backfill.json"
+  summary "$backend-usage-fixed" "$backend-usage-sustained" "$backend-seed"
+  for kind in fixed sustained; do ratios "$backend" "$kind"; done
+done | tee "$out/summary.txt"
