@@ -24,16 +24,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         timeout,
     )?;
     let mut checks = vec![newapi_check("newapi_db", newapi.clone())];
-    if settings.usage.newapi_log_database_url.is_some() {
-        let logs = NewapiPool::new(
-            settings.log_database_url(),
-            settings.usage.newapi_pool_size,
-            timeout,
-        )?;
-        checks.push(newapi_check("newapi_log_db", logs));
-    }
+    // One pool for the logs database serves ingest, queries and readiness.
     let logs = match &settings.usage.newapi_log_database_url {
-        Some(url) => NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?,
+        Some(url) => {
+            let logs = NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?;
+            checks.push(newapi_check("newapi_log_db", logs.clone()));
+            logs
+        }
         None => newapi.clone(),
     };
     let ingester = Ingester {
