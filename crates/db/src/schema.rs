@@ -24,3 +24,97 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    /// Prepaid organisations and their recharge settings, in cents (owner: billing).
+    organization_balance_config (id) {
+        id -> Int8,
+        c_organization_id -> Text,
+        stripe_customer_id -> Nullable<Text>,
+        litellm_team_id -> Nullable<Text>,
+        minimum_balance_cents -> Int8,
+        target_balance_cents -> Int8,
+        auto_recharge_enabled -> Bool,
+        auto_recharge_disabled_reason -> Nullable<Text>,
+        default_payment_method_id -> Nullable<Text>,
+        payment_method_brand -> Nullable<Text>,
+        payment_method_last4 -> Nullable<Text>,
+        max_daily_recharges -> Int4,
+        minimum_recharge_amount_cents -> Int8,
+        consecutive_payment_failures -> Int4,
+        kms_quota_cents -> Nullable<Int8>,
+        kms_synced_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// One row per recharge attempt, created before any charge (owner: billing).
+    recharge_records (id) {
+        id -> Uuid,
+        organization_id -> Int8,
+        c_organization_id -> Text,
+        amount_cents -> Int8,
+        fee_cents -> Int8,
+        total_charge_cents -> Int8,
+        currency -> Text,
+        status -> Text,
+        triggered_by -> Text,
+        triggered_by_webhook -> Bool,
+        webhook_event_id -> Nullable<Text>,
+        request_key -> Nullable<Text>,
+        idempotency_key -> Text,
+        payment_method_id -> Nullable<Text>,
+        payment_intent_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        refund_id -> Nullable<Text>,
+        kms_attempts -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Delivered credit, one row per succeeded recharge (owner: billing).
+    credit_ledger (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        recharge_id -> Uuid,
+        amount_cents -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Signed webhooks received and their first answers (owner: billing).
+    webhook_events (id) {
+        id -> Int8,
+        source -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        team_id -> Nullable<Text>,
+        organization_id -> Nullable<Int8>,
+        body_sha256 -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        action -> Nullable<Text>,
+        http_status -> Nullable<Int4>,
+        response -> Nullable<Jsonb>,
+        recharge_id -> Nullable<Uuid>,
+        claimed_until -> Timestamptz,
+        received_at -> Timestamptz,
+        answered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(recharge_records -> organization_balance_config (organization_id));
+diesel::joinable!(credit_ledger -> organization_balance_config (organization_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    organization_balance_config,
+    recharge_records,
+    credit_ledger,
+    webhook_events,
+);

@@ -7,7 +7,8 @@
 //! - [`gateway_key`]: how new-api reads a bearer key (`sk-` prefix, channel suffix);
 //! - [`signature`]: constant-time secret comparison and HMAC-SHA256 webhook signatures;
 //! - [`backoff`]: capped exponential retry schedules with jitter;
-//! - [`usage`]: rollup buckets and range splitting for usage figures.
+//! - [`usage`]: rollup buckets and range splitting for usage figures;
+//! - [`recharge`]: prepaid-balance policy: when to recharge, how much, and the fee.
 
 pub mod api_key;
 pub mod backoff;
@@ -15,5 +16,6 @@ pub mod gateway_key;
 pub mod ids;
 pub mod key_cipher;
 pub mod money;
+pub mod recharge;
 pub mod signature;
 pub mod usage;

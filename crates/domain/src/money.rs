@@ -68,6 +68,27 @@ impl Cents {
         Ok(Cents(if negative { -cents } else { cents }))
     }
 
+    /// Parse a dollar figure of any precision (a KMS spend such as `520.123456`), rounding
+    /// up to the next cent: usage read this way is never under-counted.
+    pub fn parse_dollars_rounding_up(text: &str) -> Result<Self, MoneyError> {
+        let text = text.trim();
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        if frac.len() <= 2 {
+            return Cents::parse_dollars(text);
+        }
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MoneyError::NotANumber);
+        }
+        let cut = Cents::parse_dollars(&format!("{whole}.{}", &frac[..2]))?;
+        let rest_nonzero = frac[2..].bytes().any(|b| b != b'0');
+        // Away from zero only for positive amounts: -1.001 rounds up to -1.00.
+        Ok(if rest_nonzero && !whole.starts_with('-') {
+            Cents(cut.0 + 1)
+        } else {
+            cut
+        })
+    }
+
     /// The amount as a JSON-friendly dollar number (exact for two decimals).
     pub fn as_dollars_f64(self) -> f64 {
         // i64 cents up to 10^15 are exact in f64, and /100 rounds to the nearest double,
@@ -147,6 +168,26 @@ impl<'de> Deserialize<'de> for Cents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_any_precision_rounding_up() {
+        assert_eq!(
+            Cents::parse_dollars_rounding_up("520.123456"),
+            Ok(Cents(52_013))
+        );
+        assert_eq!(
+            Cents::parse_dollars_rounding_up("520.12"),
+            Ok(Cents(52_012))
+        );
+        assert_eq!(
+            Cents::parse_dollars_rounding_up("520.1200"),
+            Ok(Cents(52_012))
+        );
+        assert_eq!(Cents::parse_dollars_rounding_up("7"), Ok(Cents(700)));
+        assert_eq!(Cents::parse_dollars_rounding_up("-1.001"), Ok(Cents(-100)));
+        assert!(Cents::parse_dollars_rounding_up("1.00x").is_err());
+        assert!(Cents::parse_dollars_rounding_up("1e3").is_err());
+    }
 
     #[test]
     fn parses_dollar_text() {

@@ -2,5 +2,34 @@
 
 use actix_web::web;
 
+use crate::handlers::{organizations as orgs, webhooks};
+
 /// Register every route of the service.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/webhooks/litellm/limit-exceeded",
+        web::post().to(webhooks::limit_exceeded),
+    )
+    .route("/webhooks/stripe", web::post().to(webhooks::stripe))
+    .route("/api/organizations", web::get().to(orgs::list))
+    .route("/api/organizations", web::post().to(orgs::create))
+    .route("/api/organizations/{id}", web::get().to(orgs::get))
+    .route("/api/organizations/{id}", web::patch().to(orgs::update))
+    .route(
+        "/api/organizations/{id}/payment-method",
+        web::post().to(orgs::payment_method),
+    )
+    .route("/api/organizations/{id}/sync", web::post().to(orgs::sync))
+    .route(
+        "/api/organizations/{id}/recharge",
+        web::post().to(orgs::recharge),
+    )
+    .route(
+        "/api/organizations/{id}/recharge-history",
+        web::get().to(orgs::recharge_history),
+    )
+    .route(
+        "/api/organizations/{id}/webhook-events",
+        web::get().to(orgs::webhook_events),
+    );
+}

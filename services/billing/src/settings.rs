@@ -1,22 +1,204 @@
-//! Settings of billing: the common ones (see `tollgate_web::settings`) for now; the
-//! service's own arrive with its features.
+//! Settings of billing: the common ones (see `tollgate_web::settings`) plus the KMS, the
+//! limit webhook secret, Stripe and the recharge fee, parsed into domain types here.
 
+use std::time::Duration;
+
+use serde::Deserialize;
+use tollgate_domain::backoff::Backoff;
+use tollgate_domain::recharge::{FeeError, FeeSchedule};
+use tollgate_web::settings::{load, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
 
-/// Everything billing reads from its configuration.
+/// Raw billing settings, as named in the environment (lower-cased).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BillingSettings {
+    /// `KMS_BASE_URL`: the key management service.
+    pub kms_base_url: String,
+    /// `LITELLM_WEBHOOK_SECRET`: HMAC secret of incoming limit webhooks.
+    pub litellm_webhook_secret: String,
+    /// `STRIPE_SECRET_KEY`: `sk_…`.
+    pub stripe_secret_key: String,
+    /// `STRIPE_API_BASE`: Stripe, or a local fake (default `https://api.stripe.com`).
+    #[serde(default = "defaults::stripe_api_base")]
+    pub stripe_api_base: String,
+    /// `STRIPE_WEBHOOK_SECRET`: `whsec_…` for `POST /webhooks/stripe` (optional; without it
+    /// that route answers 503).
+    #[serde(default)]
+    pub stripe_webhook_secret: Option<String>,
+    /// `STRIPE_TIMEOUT_MS`: timeout of one Stripe call (default 3000).
+    #[serde(default = "defaults::stripe_timeout_ms")]
+    pub stripe_timeout_ms: u64,
+    /// `KMS_TIMEOUT_MS`: timeout of one KMS call (default 800).
+    #[serde(default = "defaults::kms_timeout_ms")]
+    pub kms_timeout_ms: u64,
+    /// `KMS_ATTEMPTS`: attempts to deliver quota before a charge is refunded (default 4).
+    #[serde(default = "defaults::kms_attempts")]
+    pub kms_attempts: u32,
+    /// `KMS_BACKOFF_BASE_MS`: wait before the second attempt, doubled after (default 100).
+    #[serde(default = "defaults::kms_backoff_base_ms")]
+    pub kms_backoff_base_ms: u64,
+    /// `RECHARGE_FEE_PERCENT`: percentage fee, at most two decimals (default 0).
+    #[serde(default = "defaults::zero")]
+    pub recharge_fee_percent: String,
+    /// `RECHARGE_FEE_FIXED`: fixed fee in dollars (default 0).
+    #[serde(default = "defaults::zero")]
+    pub recharge_fee_fixed: String,
+    /// `RECHARGE_CURRENCY`: ISO currency of charges (default `usd`).
+    #[serde(default = "defaults::currency")]
+    pub recharge_currency: String,
+    /// `WEBHOOK_ANSWER_MS`: longest wait before a limit webhook is answered (default 4500);
+    /// work still running then goes on and is answered to the event's replays.
+    #[serde(default = "defaults::webhook_answer_ms")]
+    pub webhook_answer_ms: u64,
+    /// `RECONCILE_INTERVAL_SECS`: how often unfinished recharges are resolved; the first pass
+    /// runs at start-up (default 60).
+    #[serde(default = "defaults::reconcile_interval_secs")]
+    pub reconcile_interval_secs: u64,
+    /// `RECONCILE_GRACE_SECS`: recharges untouched this long are reconcile's; younger ones
+    /// belong to a live pipeline (default 60).
+    #[serde(default = "defaults::reconcile_grace_secs")]
+    pub reconcile_grace_secs: u64,
+}
+
+mod defaults {
+    pub fn stripe_api_base() -> String {
+        "https://api.stripe.com".into()
+    }
+    pub fn stripe_timeout_ms() -> u64 {
+        3_000
+    }
+    pub fn kms_timeout_ms() -> u64 {
+        800
+    }
+    pub fn kms_attempts() -> u32 {
+        4
+    }
+    pub fn kms_backoff_base_ms() -> u64 {
+        100
+    }
+    pub fn zero() -> String {
+        "0".into()
+    }
+    pub fn currency() -> String {
+        "usd".into()
+    }
+    pub fn webhook_answer_ms() -> u64 {
+        4_500
+    }
+    pub fn reconcile_interval_secs() -> u64 {
+        60
+    }
+    pub fn reconcile_grace_secs() -> u64 {
+        60
+    }
+}
+
+/// Everything billing reads from its configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Port, database, admin token, logging, limits.
     pub common: CommonSettings,
+    /// The service's own settings.
+    pub billing: BillingSettings,
+    /// The recharge fee.
+    pub fees: FeeSchedule,
 }
 
 impl Settings {
     /// Load from defaults, optional file and environment, and validate.
     pub fn load() -> Result<Self, SettingsError> {
+        let common = CommonSettings::load(SERVICE, DEFAULT_PORT)?;
+        let billing: BillingSettings = load(SERVICE, &[])?;
+        Self::new(common, billing)
+    }
+
+    /// Validate and assemble (tests build settings this way).
+    pub fn new(
+        common: CommonSettings,
+        mut billing: BillingSettings,
+    ) -> Result<Self, SettingsError> {
+        require_non_empty("KMS_BASE_URL", &billing.kms_base_url)?;
+        check_http_url("KMS_BASE_URL", &billing.kms_base_url)?;
+        require_non_empty("LITELLM_WEBHOOK_SECRET", &billing.litellm_webhook_secret)?;
+        require_non_empty("STRIPE_SECRET_KEY", &billing.stripe_secret_key)?;
+        check_http_url("STRIPE_API_BASE", &billing.stripe_api_base)?;
+        billing.stripe_webhook_secret = billing
+            .stripe_webhook_secret
+            .filter(|s| !s.trim().is_empty());
+        let fees = FeeSchedule::parse(&billing.recharge_fee_percent, &billing.recharge_fee_fixed)
+            .map_err(|e| {
+            let name = match e {
+                FeeError::Fixed(_) | FeeError::FixedNegative => "RECHARGE_FEE_FIXED",
+                FeeError::Percent(_) | FeeError::PercentRange => "RECHARGE_FEE_PERCENT",
+            };
+            SettingsError::invalid(name, e.to_string())
+        })?;
+        for (name, value) in [
+            ("STRIPE_TIMEOUT_MS", billing.stripe_timeout_ms),
+            ("KMS_TIMEOUT_MS", billing.kms_timeout_ms),
+            ("KMS_BACKOFF_BASE_MS", billing.kms_backoff_base_ms),
+            ("WEBHOOK_ANSWER_MS", billing.webhook_answer_ms),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(name, "must be positive"));
+            }
+        }
+        if billing.reconcile_interval_secs == 0 {
+            return Err(SettingsError::invalid(
+                "RECONCILE_INTERVAL_SECS",
+                "must be positive",
+            ));
+        }
+        if billing.kms_attempts == 0 {
+            return Err(SettingsError::invalid("KMS_ATTEMPTS", "must be positive"));
+        }
+        let currency = billing.recharge_currency.trim().to_ascii_lowercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(SettingsError::invalid(
+                "RECHARGE_CURRENCY",
+                "must be a three-letter ISO code",
+            ));
+        }
+        billing.recharge_currency = currency;
         Ok(Self {
-            common: CommonSettings::load(SERVICE, DEFAULT_PORT)?,
+            common,
+            billing,
+            fees,
         })
+    }
+
+    /// Timeout of one Stripe call.
+    pub fn stripe_timeout(&self) -> Duration {
+        Duration::from_millis(self.billing.stripe_timeout_ms)
+    }
+
+    /// Timeout of one KMS call.
+    pub fn kms_timeout(&self) -> Duration {
+        Duration::from_millis(self.billing.kms_timeout_ms)
+    }
+
+    /// How old a pending recharge with no charge at Stripe must be before reconcile cancels
+    /// it: past the grace, and past any charge call that could still be running.
+    pub fn cancel_after(&self) -> Duration {
+        Duration::from_secs(self.billing.reconcile_grace_secs)
+            .max(self.stripe_timeout() * 2 + Duration::from_secs(5))
+    }
+
+    /// The KMS retry schedule.
+    pub fn kms_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(self.billing.kms_backoff_base_ms),
+            factor: 2,
+            cap: Duration::from_secs(2),
+        }
+    }
+}
+
+fn check_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(SettingsError::invalid(name, "must be an http(s) URL")),
     }
 }

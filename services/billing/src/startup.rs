@@ -1,22 +1,110 @@
-//! Wiring: settings → migrated pool → server.
+//! Wiring: settings → migrated pool → KMS and Stripe clients, pipeline, reconciler → server.
 
-use tollgate_web::Application;
+use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::web;
+use tollgate_stripe::{PaymentGateway, StripeConfig, StripeGateway};
+use tollgate_web::{Application, ReadyCheck};
+
+use crate::kms::{Kms, KmsClient, RetryPolicy};
+use crate::limit_webhook::LimitWebhooks;
+use crate::metrics::Metrics;
+use crate::organizations::Organizations;
+use crate::recharge::Recharger;
+use crate::reconcile::{self, Reconciler};
 use crate::settings::Settings;
+use crate::state::AppState;
+use crate::stripe_webhook::StripeWebhooks;
 use crate::{routes, SERVICE};
 
-/// Build the service: refuse an unreachable or unmigrated database, then bind.
+/// Build the service against the configured KMS and Stripe.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let kms = KmsClient::new(&settings.billing.kms_base_url, settings.kms_timeout());
+    let stripe = StripeGateway::new(&StripeConfig {
+        secret_key: settings.billing.stripe_secret_key.clone(),
+        api_base: settings.billing.stripe_api_base.clone(),
+        timeout: settings.stripe_timeout(),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot build the Stripe client: {e}"))?;
+    build_with(settings, Arc::new(kms), Arc::new(stripe)).await
+}
+
+/// Build with any KMS and payment gateway: refuse an unreachable or unmigrated database,
+/// then bind, and reconcile unfinished recharges at start-up and periodically.
+pub async fn build_with(
+    settings: Settings,
+    kms: Arc<dyn Kms>,
+    stripe: Arc<dyn PaymentGateway>,
+) -> anyhow::Result<Application> {
     let pool = tollgate_web::cli::connect_migrated(SERVICE, &settings.common).await?;
     let registry = prometheus::Registry::new();
-    Application::start(
+    let metrics = Metrics::register(&registry)?;
+    let b = &settings.billing;
+    let recharger = Arc::new(Recharger::new(
+        pool.clone(),
+        kms,
+        stripe,
+        settings.fees,
+        b.recharge_currency.clone(),
+        RetryPolicy {
+            attempts: b.kms_attempts,
+            backoff: settings.kms_backoff(),
+        },
+        metrics.clone(),
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let state = web::Data::new(AppState {
+        limit_webhooks: Arc::new(LimitWebhooks::new(
+            recharger.clone(),
+            b.litellm_webhook_secret.clone(),
+            Duration::from_millis(b.webhook_answer_ms),
+            metrics,
+        )),
+        stripe_webhooks: StripeWebhooks::new(
+            pool.clone(),
+            b.stripe_webhook_secret.clone(),
+            wake.clone(),
+        ),
+        organizations: Organizations::new(recharger.clone()),
+    });
+    let reconciler = Arc::new(Reconciler::new(
+        recharger,
+        Duration::from_secs(b.reconcile_grace_secs),
+        settings.cancel_after(),
+    ));
+    let every = Duration::from_secs(b.reconcile_interval_secs);
+    let checks = vec![kms_ready(&b.kms_base_url, settings.kms_timeout())];
+    let app = Application::start(
         SERVICE,
         &settings.common,
         pool,
         registry,
-        Vec::new(),
-        routes::configure,
-    )
+        checks,
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone()).configure(routes::configure);
+        },
+    )?;
+    Ok(app.with_task("reconcile", move |stop| {
+        reconcile::run(reconciler, every, wake, stop)
+    }))
+}
+
+/// `/ready` includes the KMS answering `GET /health`.
+fn kms_ready(base: &str, timeout: Duration) -> ReadyCheck {
+    let http = tollgate_web::http_client::http_client(timeout);
+    let url = format!("{}/health", base.trim_end_matches('/'));
+    ReadyCheck::new("kms", move || {
+        let (http, url) = (http.clone(), url.clone());
+        Box::pin(async move {
+            match http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                Err(e) if e.is_timeout() => Err("timed out".into()),
+                Err(_) => Err("unreachable".into()),
+            }
+        })
+    })
 }
 
 /// Build and serve until SIGTERM/SIGINT.

@@ -1,0 +1,4 @@
+//! HTTP handlers: extract → parse → call → map.
+
+pub mod organizations;
+pub mod webhooks;

@@ -1,0 +1,274 @@
+//! The key management service: organisations and their quota (DESIGN.md §3). Quota is in
+//! dollars on the wire and cents here. Every call has a timeout; [`with_retries`] applies
+//! the retry schedule to transient failures only.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate_domain::backoff::Backoff;
+use tollgate_domain::money::Cents;
+
+/// An organisation as the KMS knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsOrg {
+    /// `c_organization_id`.
+    pub c_organization_id: String,
+    /// `l_team_id`: the LiteLLM team named in limit webhooks.
+    pub l_team_id: String,
+    /// The quota.
+    pub quota: Cents,
+}
+
+/// What went wrong talking to the KMS.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KmsError {
+    /// 404: no such organisation.
+    #[error("organisation not found in the KMS")]
+    NotFound,
+    /// 5xx, timeout, transport failure or an unreadable answer: worth retrying.
+    #[error("KMS unavailable: {0}")]
+    Unavailable(String),
+    /// Another 4xx: the request itself was refused.
+    #[error("KMS refused the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The answer's text, shortened.
+        message: String,
+    },
+}
+
+/// The three KMS calls billing makes.
+pub trait Kms: Send + Sync {
+    /// `GET /organizations/{id}`.
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>>;
+    /// `POST /organizations/` with the initial quota.
+    fn create<'a>(&'a self, id: &'a str, quota: Cents) -> BoxFuture<'a, Result<KmsOrg, KmsError>>;
+    /// `PUT /organizations/{id}/quota`: set (never add).
+    fn set_quota<'a>(
+        &'a self,
+        id: &'a str,
+        quota: Cents,
+    ) -> BoxFuture<'a, Result<KmsOrg, KmsError>>;
+}
+
+/// The real client over HTTP.
+#[derive(Clone)]
+pub struct KmsClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl KmsClient {
+    /// A client for `base_url` whose every call times out after `timeout`.
+    pub fn new(base_url: &str, timeout: Duration) -> Self {
+        Self {
+            http: tollgate_web::http_client::http_client(timeout),
+            base: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn org_url(&self, id: &str) -> String {
+        format!("{}/organizations/{}", self.base, encode_segment(id))
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<KmsOrg, KmsError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
+        if status.as_u16() == 404 {
+            return Err(KmsError::NotFound);
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(KmsError::Unavailable(format!("HTTP {}", status.as_u16())));
+        }
+        if !status.is_success() {
+            return Err(KmsError::Rejected {
+                status: status.as_u16(),
+                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            });
+        }
+        parse_org(&body).ok_or_else(|| {
+            KmsError::Unavailable(format!("unreadable answer (HTTP {})", status.as_u16()))
+        })
+    }
+}
+
+impl Kms for KmsClient {
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        Box::pin(self.send(self.http.get(self.org_url(id))))
+    }
+
+    fn create<'a>(&'a self, id: &'a str, quota: Cents) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        let body = json!({ "c_organization_id": id, "quota": quota.as_dollars_f64() });
+        let url = format!("{}/organizations/", self.base);
+        Box::pin(self.send(self.http.post(url).json(&body)))
+    }
+
+    fn set_quota<'a>(
+        &'a self,
+        id: &'a str,
+        quota: Cents,
+    ) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        let body = json!({ "new_quota": quota.as_dollars_f64() });
+        let url = format!("{}/quota", self.org_url(id));
+        Box::pin(self.send(self.http.put(url).json(&body)))
+    }
+}
+
+#[derive(Deserialize)]
+struct OrgBody {
+    c_organization_id: String,
+    l_team_id: String,
+    quota: Value,
+}
+
+/// Read `{"c_organization_id","l_team_id","quota"}`; `None` for anything else (an HTTP 200
+/// carrying `success:false` included).
+fn parse_org(body: &[u8]) -> Option<KmsOrg> {
+    let org: OrgBody = serde_json::from_slice(body).ok()?;
+    let quota = match &org.quota {
+        Value::Number(n) => Cents::parse_dollars_rounding_up(&n.to_string()).ok()?,
+        Value::String(s) => Cents::parse_dollars_rounding_up(s).ok()?,
+        _ => return None,
+    };
+    if org.l_team_id.is_empty() {
+        return None;
+    }
+    Some(KmsOrg {
+        c_organization_id: org.c_organization_id,
+        l_team_id: org.l_team_id,
+        quota,
+    })
+}
+
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_body() || e.is_decode() {
+        "unreadable answer".into()
+    } else {
+        // Not `e.to_string()`: it names the URL, and logs stay free of configuration.
+        "request failed".into()
+    }
+}
+
+/// Percent-encode one path segment (organisation ids are `[A-Za-z0-9_.:-]` already; this
+/// keeps a future wider alphabet safe).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A retry schedule: `attempts` in all, waiting per `backoff` (with jitter) in between.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first included).
+    pub attempts: u32,
+    /// Waits between attempts.
+    pub backoff: Backoff,
+}
+
+/// Run `call` until it succeeds, fails with a non-transient error, or the attempts run out.
+/// Returns the last result and the attempts made.
+pub async fn with_retries<T, F, Fut>(policy: RetryPolicy, mut call: F) -> (Result<T, KmsError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, KmsError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let result = call().await;
+        match result {
+            Err(KmsError::Unavailable(ref why)) if attempt < policy.attempts => {
+                let wait = policy.backoff.delay(attempt, rand::random::<f64>());
+                tracing::warn!(attempt, error = %why, wait_ms = wait.as_millis() as u64, "KMS call failed, retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return (other, attempt),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_contract_shape_and_refuses_others() {
+        let org =
+            parse_org(br#"{"c_organization_id":"o","l_team_id":"team_1","quota":1020.5}"#).unwrap();
+        assert_eq!(org.quota, Cents(102_050));
+        assert_eq!(org.l_team_id, "team_1");
+        assert!(parse_org(br#"{"success":false,"message":"x"}"#).is_none());
+        assert!(parse_org(br#"{"c_organization_id":"o","l_team_id":"","quota":1}"#).is_none());
+        assert!(parse_org(b"<html>").is_none());
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("org-1_a.b:c"), "org-1_a.b:c");
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[tokio::test]
+    async fn retries_only_transient_failures() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            backoff: Backoff {
+                base: Duration::from_millis(1),
+                factor: 2,
+                cap: Duration::from_millis(2),
+            },
+        };
+        let mut calls = 0;
+        let (r, n) = with_retries(policy, || {
+            calls += 1;
+            async { Err::<(), _>(KmsError::Unavailable("down".into())) }
+        })
+        .await;
+        assert!(matches!(r, Err(KmsError::Unavailable(_))));
+        assert_eq!((n, calls), (3, 3));
+        let mut calls = 0;
+        let (r, n) = with_retries(policy, || {
+            calls += 1;
+            async { Err::<(), _>(KmsError::NotFound) }
+        })
+        .await;
+        assert!(matches!(r, Err(KmsError::NotFound)));
+        assert_eq!((n, calls), (1, 1));
+        let mut calls = 0;
+        let (r, n) = with_retries(policy, || {
+            calls += 1;
+            let ok = calls == 2;
+            async move {
+                if ok {
+                    Ok(7)
+                } else {
+                    Err(KmsError::Unavailable("blip".into()))
+                }
+            }
+        })
+        .await;
+        assert_eq!((r.unwrap(), n), (7, 2));
+    }
+}

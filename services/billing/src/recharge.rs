@@ -1,0 +1,469 @@
+//! The recharge pipeline, shared by limit webhooks, manual recharges and reconcile:
+//!
+//! 1. **record** (in the caller's transaction, under the organisation's row lock): a
+//!    `pending` record exists before any charge;
+//! 2. **charge** off-session with `Idempotency-Key = recharge:<id>` and
+//!    `metadata.recharge_id`: declined or 3DS → a final status and no quota change;
+//!    unknown outcome (5xx, timeout) → stays `pending` for reconcile;
+//! 3. **deliver**: under the row lock, add the ledger credit and set the KMS quota to the
+//!    credited total, with retries; only a confirmed quota commits the credit. Past the
+//!    retry budget the charge is refunded and recorded `refunded`.
+
+use std::sync::Arc;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use tollgate_db::{DbError, PgPool};
+use tollgate_domain::money::Cents;
+use tollgate_domain::recharge::{FeeSchedule, MAX_CONSECUTIVE_PAYMENT_FAILURES};
+use tollgate_stripe::{ChargeOutcome, ChargeRequest, PaymentGateway, StripeError};
+use uuid::Uuid;
+
+use crate::kms::{with_retries, Kms, KmsError, RetryPolicy};
+use crate::metrics::Metrics;
+use crate::store::orgs::{self, OrgRow};
+use crate::store::recharges::{self, NewRecharge, RechargeRow};
+
+/// What started a recharge.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// A limit webhook event.
+    Webhook {
+        /// Its event id.
+        event_id: String,
+    },
+    /// `POST /api/organizations/{id}/recharge`, with the caller's `Idempotency-Key`.
+    Manual {
+        /// The caller's key, if sent.
+        request_key: Option<String>,
+    },
+}
+
+/// Where a pipeline run ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The record as it now stands.
+    pub record: RechargeRow,
+    /// The KMS quota set, when delivered.
+    pub quota: Option<Cents>,
+}
+
+/// A failure that leaves the record for reconcile (it is never lost: it is in the database).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Tollgate's database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Stripe could not say whether the charge happened; reconcile will find out.
+    #[error("payment provider unavailable: {0}")]
+    PaymentUnknown(String),
+}
+
+impl From<diesel::result::Error> for PipelineError {
+    fn from(e: diesel::result::Error) -> Self {
+        PipelineError::Db(DbError::Query(e))
+    }
+}
+
+/// Runs recharges.
+pub struct Recharger {
+    pool: PgPool,
+    kms: Arc<dyn Kms>,
+    stripe: Arc<dyn PaymentGateway>,
+    fees: FeeSchedule,
+    currency: String,
+    kms_retry: RetryPolicy,
+    metrics: Metrics,
+}
+
+enum DeliverError {
+    Db(diesel::result::Error),
+    Kms(KmsError, u32),
+}
+
+impl From<diesel::result::Error> for DeliverError {
+    fn from(e: diesel::result::Error) -> Self {
+        DeliverError::Db(e)
+    }
+}
+
+impl Recharger {
+    /// Wire the pipeline.
+    pub fn new(
+        pool: PgPool,
+        kms: Arc<dyn Kms>,
+        stripe: Arc<dyn PaymentGateway>,
+        fees: FeeSchedule,
+        currency: String,
+        kms_retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            pool,
+            kms,
+            stripe,
+            fees,
+            currency,
+            kms_retry,
+            metrics,
+        }
+    }
+
+    /// The fee schedule.
+    pub fn fees(&self) -> &FeeSchedule {
+        &self.fees
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The KMS client.
+    pub fn kms(&self) -> &Arc<dyn Kms> {
+        &self.kms
+    }
+
+    /// The payment gateway.
+    pub fn stripe(&self) -> &Arc<dyn PaymentGateway> {
+        &self.stripe
+    }
+
+    /// The KMS retry schedule.
+    pub fn kms_retry(&self) -> RetryPolicy {
+        self.kms_retry
+    }
+
+    /// Step 1: the `pending` record for `amount`, inserted on `conn` (inside the caller's
+    /// transaction, which holds the organisation's lock).
+    pub async fn record(
+        &self,
+        conn: &mut AsyncPgConnection,
+        org: &OrgRow,
+        amount: Cents,
+        trigger: &Trigger,
+    ) -> diesel::QueryResult<RechargeRow> {
+        let quote = self.fees.quote(amount);
+        let id = Uuid::new_v4();
+        let (triggered_by, webhook_event_id, request_key) = match trigger {
+            Trigger::Webhook { event_id } => ("webhook", Some(event_id.clone()), None),
+            Trigger::Manual { request_key } => ("manual", None, request_key.clone()),
+        };
+        recharges::insert(
+            conn,
+            &NewRecharge {
+                id,
+                organization_id: org.id,
+                c_organization_id: org.c_organization_id.clone(),
+                amount_cents: quote.amount.0,
+                fee_cents: quote.fee.0,
+                total_charge_cents: quote.total_charge.0,
+                currency: self.currency.clone(),
+                triggered_by: triggered_by.into(),
+                triggered_by_webhook: matches!(trigger, Trigger::Webhook { .. }),
+                webhook_event_id,
+                request_key,
+                idempotency_key: format!("recharge:{id}"),
+                payment_method_id: org.default_payment_method_id.clone(),
+            },
+        )
+        .await
+    }
+
+    /// Steps 2 and 3 for a `pending` record of `org`.
+    pub async fn charge_and_deliver(
+        &self,
+        record: RechargeRow,
+        org: &OrgRow,
+    ) -> Result<Finished, PipelineError> {
+        let (Some(customer), Some(pm)) = (
+            org.stripe_customer_id.as_deref(),
+            record
+                .payment_method_id
+                .as_deref()
+                .or(org.default_payment_method_id.as_deref()),
+        ) else {
+            let mut conn = self.pool.get().await.map_err(DbError::from)?;
+            recharges::mark_unpaid(
+                &mut conn,
+                record.id,
+                recharges::PAYMENT_FAILED,
+                None,
+                "no_payment_method",
+                "no payment method saved",
+            )
+            .await?;
+            return self.finished(record.id, None).await;
+        };
+        let id = record.id.to_string();
+        let metadata = [
+            ("recharge_id", id.as_str()),
+            ("c_organization_id", org.c_organization_id.as_str()),
+            ("triggered_by", record.triggered_by.as_str()),
+        ];
+        let request = ChargeRequest {
+            customer,
+            payment_method: pm,
+            amount_cents: record.total_charge_cents,
+            currency: &record.currency,
+            idempotency_key: &record.idempotency_key,
+            metadata: &metadata,
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.stripe.charge(&request).await;
+        self.metrics
+            .charge_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.apply_charge_outcome(record, outcome).await
+    }
+
+    /// Record what Stripe answered to the charge of a `pending` record, then deliver if
+    /// money was taken. Reconcile calls this too, with what it found.
+    pub async fn apply_charge_outcome(
+        &self,
+        record: RechargeRow,
+        outcome: Result<ChargeOutcome, StripeError>,
+    ) -> Result<Finished, PipelineError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        match outcome {
+            Ok(ChargeOutcome::Succeeded(intent)) => {
+                recharges::mark_charged(&mut conn, record.id, &intent.id).await?;
+                orgs::reset_payment_failures(&mut conn, record.organization_id).await?;
+                drop(conn);
+                self.deliver(record.id).await
+            }
+            Ok(ChargeOutcome::RequiresAction {
+                payment_intent_id,
+                message,
+            }) => {
+                self.payment_failed(
+                    &mut conn,
+                    &record,
+                    recharges::REQUIRES_ACTION,
+                    payment_intent_id.as_deref(),
+                    "authentication_required",
+                    &message,
+                )
+                .await?;
+                self.finished(record.id, None).await
+            }
+            Ok(ChargeOutcome::Declined {
+                code,
+                decline_code,
+                message,
+                payment_intent_id,
+            }) => {
+                let code = decline_code.unwrap_or(code);
+                self.payment_failed(
+                    &mut conn,
+                    &record,
+                    recharges::PAYMENT_FAILED,
+                    payment_intent_id.as_deref(),
+                    &code,
+                    &message,
+                )
+                .await?;
+                self.finished(record.id, None).await
+            }
+            Ok(ChargeOutcome::Pending(intent)) => {
+                recharges::set_intent(&mut conn, record.id, &intent.id).await?;
+                Err(PipelineError::PaymentUnknown(format!(
+                    "payment {} is {}",
+                    intent.id,
+                    intent.status.as_str()
+                )))
+            }
+            Err(StripeError::Card { code, message }) => {
+                self.payment_failed(
+                    &mut conn,
+                    &record,
+                    recharges::PAYMENT_FAILED,
+                    None,
+                    &code,
+                    &message,
+                )
+                .await?;
+                self.finished(record.id, None).await
+            }
+            Err(StripeError::Rejected {
+                status,
+                code,
+                message,
+            }) => {
+                let code = code.unwrap_or_else(|| format!("stripe_{status}"));
+                self.payment_failed(
+                    &mut conn,
+                    &record,
+                    recharges::PAYMENT_FAILED,
+                    None,
+                    &code,
+                    &message,
+                )
+                .await?;
+                self.finished(record.id, None).await
+            }
+            Err(StripeError::Unavailable(why)) => {
+                self.metrics
+                    .recharges
+                    .with_label_values(&["payment_unknown"])
+                    .inc();
+                tracing::warn!(recharge = %record.id, error = %why, "charge outcome unknown; reconcile will resolve it");
+                Err(PipelineError::PaymentUnknown(why))
+            }
+        }
+    }
+
+    async fn payment_failed(
+        &self,
+        conn: &mut AsyncPgConnection,
+        record: &RechargeRow,
+        status: &str,
+        intent: Option<&str>,
+        code: &str,
+        message: &str,
+    ) -> Result<(), PipelineError> {
+        let org = record.organization_id;
+        let id = record.id;
+        let (status, code, message, intent) = (
+            status.to_owned(),
+            code.to_owned(),
+            message.to_owned(),
+            intent.map(str::to_owned),
+        );
+        let switched_off = conn
+            .transaction(async move |conn| {
+                if !recharges::mark_unpaid(conn, id, &status, intent.as_deref(), &code, &message)
+                    .await?
+                {
+                    return Ok::<_, diesel::result::Error>(false);
+                }
+                let reason = format!(
+                    "{MAX_CONSECUTIVE_PAYMENT_FAILURES} payment failures in a row (last: {code})"
+                );
+                orgs::record_payment_failure(conn, org, MAX_CONSECUTIVE_PAYMENT_FAILURES, &reason)
+                    .await
+            })
+            .await?;
+        if switched_off {
+            tracing::warn!(recharge = %id, "auto-recharge switched off after repeated payment failures");
+        }
+        Ok(())
+    }
+
+    /// Step 3 for a `charged` record: credit and set the quota, or refund past the budget.
+    pub async fn deliver(&self, id: Uuid) -> Result<Finished, PipelineError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let kms = self.kms.clone();
+        let policy = self.kms_retry;
+        let result = conn
+            .transaction(async move |conn| {
+                let Some(record) = recharges::find(conn, id).await? else {
+                    return Err(DeliverError::Db(diesel::result::Error::NotFound));
+                };
+                let org = orgs::lock_id(conn, record.organization_id).await?;
+                if record.status != recharges::CHARGED {
+                    return Ok((None, 0));
+                }
+                recharges::add_credit(conn, &record).await?;
+                let total = recharges::credited_total(conn, org.id).await?;
+                let c_org = org.c_organization_id.clone();
+                let (result, attempts) = with_retries(policy, || {
+                    let kms = kms.clone();
+                    let c_org = c_org.clone();
+                    async move {
+                        match kms.set_quota(&c_org, total).await {
+                            // Never synced: create it with the credited total.
+                            Err(KmsError::NotFound) => kms.create(&c_org, total).await,
+                            other => other,
+                        }
+                    }
+                })
+                .await;
+                let confirmed = result.map_err(|e| DeliverError::Kms(e, attempts))?;
+                let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+                recharges::mark_succeeded(conn, record.id, attempts).await?;
+                orgs::set_kms_state(conn, org.id, Some(&confirmed.l_team_id), confirmed.quota.0)
+                    .await?;
+                Ok((Some(confirmed.quota), attempts))
+            })
+            .await;
+        drop(conn);
+        match result {
+            Ok((quota, _)) => {
+                if quota.is_some() {
+                    self.metrics
+                        .recharges
+                        .with_label_values(&["succeeded"])
+                        .inc();
+                }
+                self.finished(id, quota).await
+            }
+            Err(DeliverError::Db(e)) => Err(e.into()),
+            Err(DeliverError::Kms(e, attempts)) => {
+                tracing::error!(recharge = %id, attempts, error = %e, "quota not delivered; refunding");
+                self.refund_undelivered(id, attempts, &e.to_string()).await
+            }
+        }
+    }
+
+    /// Refund a `charged` record whose quota could not be delivered.
+    async fn refund_undelivered(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        why: &str,
+    ) -> Result<Finished, PipelineError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let Some(record) = recharges::find(&mut conn, id).await? else {
+            return Err(PipelineError::Db(DbError::Query(
+                diesel::result::Error::NotFound,
+            )));
+        };
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let message =
+            format!("quota not delivered after {attempts} KMS attempts ({why}); charge refunded");
+        recharges::note_delivery_failure(&mut conn, id, attempts, &message).await?;
+        let Some(intent) = record.payment_intent_id.as_deref() else {
+            return Err(PipelineError::PaymentUnknown(
+                "charged record without a payment intent".into(),
+            ));
+        };
+        let rid = id.to_string();
+        let refund = self
+            .stripe
+            .refund(
+                intent,
+                &format!("refund:{id}"),
+                &[
+                    ("recharge_id", rid.as_str()),
+                    ("reason", "quota_not_delivered"),
+                ],
+            )
+            .await;
+        match refund {
+            Ok(refund) => {
+                recharges::mark_refunded(&mut conn, id, &refund.id, &message).await?;
+                drop(conn);
+                self.finished(id, None).await
+            }
+            Err(e) => {
+                // Stays `charged`: reconcile delivers it (the KMS may be back) or refunds it.
+                tracing::error!(recharge = %id, error = %e, "refund failed; reconcile will retry");
+                Err(PipelineError::PaymentUnknown(format!("refund failed: {e}")))
+            }
+        }
+    }
+
+    async fn finished(&self, id: Uuid, quota: Option<Cents>) -> Result<Finished, PipelineError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let record = recharges::find(&mut conn, id)
+            .await?
+            .ok_or(diesel::result::Error::NotFound)?;
+        if record.is_final() && record.status != recharges::SUCCEEDED {
+            self.metrics
+                .recharges
+                .with_label_values(&[record.status.as_str()])
+                .inc();
+        }
+        Ok(Finished { record, quota })
+    }
+}

@@ -1,0 +1,82 @@
+//! JSON shapes of the API: money in dollars (at most two decimals), ids as the caller
+//! knows them.
+
+use serde_json::{json, Value};
+use tollgate_domain::money::Cents;
+
+use crate::store::events::EventRow;
+use crate::store::orgs::OrgRow;
+use crate::store::recharges::RechargeRow;
+
+/// An organisation with its balance figures.
+pub fn organization(org: &OrgRow, credited: Cents, in_flight: Cents) -> Value {
+    json!({
+        "c_organization_id": org.c_organization_id,
+        "litellm_team_id": org.litellm_team_id,
+        "stripe_customer_id": org.stripe_customer_id,
+        "minimum_balance": Cents(org.minimum_balance_cents),
+        "target_balance": Cents(org.target_balance_cents),
+        "minimum_recharge_amount": Cents(org.minimum_recharge_amount_cents),
+        "max_daily_recharges": org.max_daily_recharges,
+        "auto_recharge_enabled": org.auto_recharge_enabled,
+        "auto_recharge_disabled_reason": org.auto_recharge_disabled_reason,
+        "consecutive_payment_failures": org.consecutive_payment_failures,
+        "payment_method": org.default_payment_method_id.as_ref().map(|id| json!({
+            "id": id,
+            "brand": org.payment_method_brand,
+            "last4": org.payment_method_last4,
+        })),
+        "credited_total": credited,
+        "pending_credit": in_flight,
+        "kms_quota": org.kms_quota_cents.map(Cents),
+        "kms_synced_at": org.kms_synced_at,
+        "created_at": org.created_at,
+        "updated_at": org.updated_at,
+    })
+}
+
+/// One recharge record.
+pub fn recharge(r: &RechargeRow) -> Value {
+    json!({
+        "id": r.id,
+        "c_organization_id": r.c_organization_id,
+        "amount": Cents(r.amount_cents),
+        "fee": Cents(r.fee_cents),
+        "total_charge": Cents(r.total_charge_cents),
+        "currency": r.currency,
+        "status": r.status,
+        "triggered_by": r.triggered_by,
+        "triggered_by_webhook": r.triggered_by_webhook,
+        "webhook_event_id": r.webhook_event_id,
+        "payment_intent_id": r.payment_intent_id,
+        "failure_code": r.failure_code,
+        "failure_message": r.failure_message,
+        "refund_id": r.refund_id,
+        "kms_attempts": r.kms_attempts,
+        "created_at": r.created_at,
+        "completed_at": r.completed_at,
+    })
+}
+
+/// One webhook event and its first answer.
+pub fn event(e: &EventRow) -> Value {
+    json!({
+        "event_id": e.event_id,
+        "source": e.source,
+        "event_type": e.event_type,
+        "team_id": e.team_id,
+        "status": e.status,
+        "action": e.action,
+        "http_status": e.http_status,
+        "recharge_id": e.recharge_id,
+        "payload": e.payload,
+        "response": e.response,
+        "received_at": e.received_at,
+        "answered_at": e.answered_at,
+    })
+}
+
+/// A page of items.
+pub fn page(items: Vec<Value>, total: i64, page: i64, page_size: i64) -> Value {
+    json!({ "success": true, "items": items, "total": total, "page": page, "page_size": page_size })
+}

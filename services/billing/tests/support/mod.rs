@@ -1,0 +1,335 @@
+//! billing under test: the real app on port 0 with its own database, a KMS simulator whose
+//! limit webhooks point at the app, and a fresh localstripe.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use billing::settings::{BillingSettings, Settings};
+use kms_sim::SimHandle;
+use reqwest::Response;
+use serde_json::{json, Value};
+use tollgate_domain::signature::sign_sha256;
+use tollgate_testkit::{
+    common_settings, kms_sim, LocalStripe, TestApp, ADMIN_TOKEN, WEBHOOK_SECRET,
+};
+
+/// The Stripe key used against localstripe.
+pub const STRIPE_KEY: &str = "sk_test_tollgate";
+/// The Stripe webhook secret.
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_tollgate";
+
+/// Test settings: quick KMS retries, reconcile only at start-up.
+pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
+    BillingSettings {
+        kms_base_url: kms.into(),
+        litellm_webhook_secret: WEBHOOK_SECRET.into(),
+        stripe_secret_key: STRIPE_KEY.into(),
+        stripe_api_base: stripe.into(),
+        stripe_webhook_secret: Some(STRIPE_WEBHOOK_SECRET.into()),
+        stripe_timeout_ms: 5_000,
+        kms_timeout_ms: 500,
+        kms_attempts: 3,
+        kms_backoff_base_ms: 20,
+        recharge_fee_percent: "0".into(),
+        recharge_fee_fixed: "0".into(),
+        recharge_currency: "usd".into(),
+        webhook_answer_ms: 4_500,
+        reconcile_interval_secs: 3_600,
+        reconcile_grace_secs: 60,
+    }
+}
+
+/// The app and its neighbours.
+pub struct Env {
+    pub app: TestApp,
+    pub kms: SimHandle,
+    pub stripe: LocalStripe,
+    pub http: reqwest::Client,
+}
+
+/// billing with default test settings.
+pub async fn spawn() -> Env {
+    spawn_with(|_| {}).await
+}
+
+/// billing with settings adjusted by `tweak`.
+pub async fn spawn_with(tweak: impl FnOnce(&mut BillingSettings)) -> Env {
+    let (kms, stripe) = tokio::join!(kms_sim(None), LocalStripe::start());
+    let stripe = stripe.expect("localstripe starts");
+    let mut b = billing_settings(kms.base_url(), &stripe.base_url());
+    tweak(&mut b);
+    let app = TestApp::spawn(|db_url| async move {
+        billing::startup::build(Settings::new(common_settings(&db_url), b).expect("valid settings"))
+            .await
+    })
+    .await
+    .expect("billing starts");
+    kms.set_webhook_url(Some(app.url("/webhooks/litellm/limit-exceeded")));
+    Env {
+        app,
+        kms,
+        stripe,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Env {
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.http
+            .get(self.app.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.app.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: Value) -> Response {
+        self.http
+            .patch(self.app.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Create an organisation (the seed's settings unless `extra` overrides them).
+    pub async fn create_org(&self, id: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "c_organization_id": id,
+            "minimum_balance": 100,
+            "target_balance": 500,
+            "auto_recharge_enabled": true,
+            "minimum_recharge_amount": 200,
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self.admin_post("/api/organizations", body).await;
+        assert_eq!(r.status(), 201);
+        r.json().await.unwrap()
+    }
+
+    /// Save `pm` as the organisation's default card.
+    pub async fn add_card(&self, id: &str, pm: &str) -> Value {
+        let r = self
+            .admin_post(
+                &format!("/api/organizations/{id}/payment-method"),
+                json!({ "payment_method_id": pm, "set_as_default": true }),
+            )
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Sync to the KMS; returns the team id.
+    pub async fn sync(&self, id: &str) -> String {
+        let r = self
+            .admin_post(&format!("/api/organizations/{id}/sync"), json!({}))
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body["organization"]["litellm_team_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// An organisation with a card, synced: returns its team id.
+    pub async fn ready_org(&self, id: &str, pm: &str, extra: Value) -> String {
+        self.create_org(id, extra).await;
+        self.add_card(id, pm).await;
+        self.sync(id).await
+    }
+
+    /// A payment method for a raw card number (3DS test cards).
+    pub async fn card_pm(&self, number: &str) -> String {
+        let r: Value = self
+            .http
+            .post(format!("{}/v1/payment_methods", self.stripe.base_url()))
+            .basic_auth(STRIPE_KEY, Some(""))
+            .form(&[
+                ("type", "card"),
+                ("card[number]", number),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2030"),
+                ("card[cvc]", "123"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["id"].as_str().expect("payment method id").to_owned()
+    }
+
+    /// The documented limit event body.
+    pub fn limit_body(team: &str, usage: f64) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "event_type": "limit_exceeded",
+            "team_id": team,
+            "current_usage": usage,
+            "current_limit": 500,
+            "exceeded_by": (usage - 500.0).max(0.0),
+            "timestamp": "2026-11-22T10:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    /// POST a limit webhook, signed correctly.
+    pub async fn send_limit(
+        &self,
+        team: &str,
+        usage: f64,
+        webhook_id: Option<&str>,
+    ) -> (u16, Value) {
+        let body = Self::limit_body(team, usage);
+        let sig = sign_sha256(WEBHOOK_SECRET.as_bytes(), &body);
+        self.send_raw(body, Some(&sig), webhook_id).await
+    }
+
+    /// POST raw bytes to the limit webhook with the given signature header.
+    pub async fn send_raw(
+        &self,
+        body: Vec<u8>,
+        signature: Option<&str>,
+        webhook_id: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(self.app.url("/webhooks/litellm/limit-exceeded"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("x-webhook-signature", sig);
+        }
+        if let Some(id) = webhook_id {
+            req = req.header("x-webhook-id", id);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every PaymentIntent localstripe holds.
+    pub async fn payment_intents(&self) -> Vec<Value> {
+        stripe_payment_intents(&self.http, &self.stripe.base_url()).await
+    }
+
+    /// Succeeded PaymentIntents (charges that took money).
+    pub async fn charges(&self) -> usize {
+        self.payment_intents()
+            .await
+            .iter()
+            .filter(|p| p["status"] == "succeeded")
+            .count()
+    }
+
+    /// Refunds localstripe holds.
+    pub async fn refunds(&self) -> Vec<Value> {
+        let r: Value = self
+            .http
+            .get(format!("{}/v1/refunds?limit=100", self.stripe.base_url()))
+            .basic_auth(STRIPE_KEY, Some(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The KMS quota of `id` in cents.
+    pub fn kms_quota(&self, id: &str) -> Option<i64> {
+        self.kms.organization(id).map(|o| o.quota_cents)
+    }
+
+    /// The organisation as the API shows it.
+    pub async fn org(&self, id: &str) -> Value {
+        let r = self.admin_get(&format!("/api/organizations/{id}")).await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["organization"].clone()
+    }
+
+    /// Recharge history items.
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        let r = self
+            .admin_get(&format!(
+                "/api/organizations/{id}/recharge-history?page_size=100"
+            ))
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .cloned()
+            .unwrap()
+    }
+
+    /// Count rows of a billing table.
+    pub async fn count(&self, table: &str) -> i64 {
+        count_rows(self.app.db.url(), table).await
+    }
+}
+
+/// Every PaymentIntent of a localstripe, paged.
+pub async fn stripe_payment_intents(http: &reqwest::Client, base: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/v1/payment_intents?limit=100");
+        if let Some(a) = &after {
+            url.push_str(&format!("&starting_after={a}"));
+        }
+        let page: Value = http
+            .get(url)
+            .basic_auth(STRIPE_KEY, Some(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        after = data
+            .last()
+            .and_then(|p| p["id"].as_str())
+            .map(str::to_owned);
+        all.extend(data);
+        if page["has_more"] != true || after.is_none() {
+            return all;
+        }
+    }
+}
+
+/// `SELECT count(*) FROM table` on `db_url`.
+pub async fn count_rows(db_url: &str, table: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap();
+    row.get::<_, i64>(0)
+}
