@@ -165,7 +165,7 @@ cat <<TABLE
       -d '{"key":"$(printf 'a%.0s' $(seq 1 48))","external_user_id":"demo-user","name":"default","unlimited_quota":true}'
     curl -s http://127.0.0.1:3000/v1/models -H 'Authorization: Bearer sk-$(printf 'a%.0s' $(seq 1 48))'
     curl -s -X POST http://127.0.0.1:8089/organizations/ -H 'Content-Type: application/json' \\
-      -d '{"c_organization_id":"demo-org","quota":100}'
+      -d '{"c_organization_id":"scratch-org","quota":100}'
     curl -s -X POST http://127.0.0.1:3000/_sim/faults -H 'Content-Type: application/json' \\
       -d '{"mode":"success_false","path_prefix":"/api/token/import","count":1}'
 ${STACK_NOTES:-}

@@ -51,6 +51,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         quota_per_unit: settings.usage.quota_per_unit,
         pool: pool.clone(),
         logs,
+        edges: crate::query::pieces::edge_cache(),
     });
     let app = Application::start(
         SERVICE,

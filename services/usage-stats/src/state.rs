@@ -3,6 +3,8 @@
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::query::pieces::EdgeCache;
+
 /// Registered as `web::Data<AppState>`.
 pub struct AppState {
     /// Quota units per USD.
@@ -11,6 +13,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// new-api's database holding `logs`.
     pub logs: NewapiPool,
+    /// Settled raw-edge figures.
+    pub edges: EdgeCache,
 }
 
 impl AppState {

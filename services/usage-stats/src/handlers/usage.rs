@@ -31,7 +31,11 @@ async fn figures(
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     pieces::load(
         &mut conn,
-        &state.logs,
+        &pieces::Edges {
+            pool: &state.logs,
+            cache: &state.edges,
+            now: now(),
+        },
         token,
         range.start,
         range.end,
@@ -90,7 +94,11 @@ pub async fn detail(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
-    let rows = figures(&state, auth.0.id, &range, None).await?;
+    // Figures and the latest logs are independent: load them at once.
+    let (rows, recent) = tokio::try_join!(
+        figures(&state, auth.0.id, &range, None),
+        logs_page(&state, auth.0.id, &range, None, 0, 20),
+    )?;
     let totals = total(&rows);
     let models: Vec<Value> = by_model(&rows)
         .into_iter()
@@ -114,7 +122,6 @@ pub async fn detail(
         .into_iter()
         .map(|p| json!({"date": p.label, "quota": p.quota, "quota_usd": p.quota_usd, "requests": p.requests, "tokens": p.tokens}))
         .collect();
-    let recent = logs_page(&state, auth.0.id, &range, None, 0, 20).await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {

@@ -1,6 +1,8 @@
 //! Loading a range's figures: whole buckets from the rollups (one query), raw edges from
 //! new-api's `logs` (its `(created_at, type)` index serves these sub-15-minute windows).
 
+use std::sync::Arc;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -43,6 +45,9 @@ pub enum QueryError {
     /// new-api's database.
     #[error("new-api database: {0}")]
     Newapi(#[from] NewapiDbError),
+    /// A concurrent load of the same cached edge failed.
+    #[error("{0}")]
+    Shared(String),
 }
 
 /// Rollup sizes whose buckets never straddle a local day or hour of `offset`.
@@ -67,7 +72,7 @@ fn table(size: i64) -> &'static str {
 /// Every figure of `token` in `[start, end]`, optionally for one model.
 pub async fn load(
     tollgate: &mut AsyncPgConnection,
-    newapi_logs: &NewapiPool,
+    edges: &Edges<'_>,
     token: i64,
     start: i64,
     end: i64,
@@ -75,13 +80,69 @@ pub async fn load(
     model: Option<&str>,
 ) -> Result<Vec<Figures>, QueryError> {
     let pieces = split(start, end, sizes);
-    let mut rows = load_buckets(tollgate, token, &pieces, model).await?;
-    for piece in pieces {
-        if let Piece::Raw { first, last } = piece {
-            rows.extend(load_raw(newapi_logs, token, first, last, model).await?);
-        }
+    let raw = pieces.iter().filter_map(|p| match *p {
+        Piece::Raw { first, last } => Some(load_edge(edges, token, first, last, model)),
+        Piece::Buckets { .. } => None,
+    });
+    // The rollups (Tollgate) and the edges (new-api) are independent: ask both at once.
+    let (mut rows, edge_rows) = tokio::try_join!(
+        load_buckets(tollgate, token, &pieces, model),
+        futures_util::future::try_join_all(raw),
+    )?;
+    for edge in edge_rows {
+        rows.extend(edge.iter().cloned());
     }
     Ok(rows)
+}
+
+/// Raw edge figures of windows that can no longer change, keyed by
+/// `(token, first, last, model)`.
+pub type EdgeCache = moka::future::Cache<(i64, i64, i64, String), Arc<Vec<Figures>>>;
+
+/// A window whose end is this far in the past is settled: new-api stamps `created_at` when
+/// it writes a log, so no new row can land in it.
+pub const SETTLED_SECS: i64 = 15 * 60;
+
+/// The edge cache: settled windows for up to 10 minutes, at most 50 000 of them.
+pub fn edge_cache() -> EdgeCache {
+    moka::future::Cache::builder()
+        .max_capacity(50_000)
+        .time_to_live(std::time::Duration::from_secs(600))
+        .build()
+}
+
+/// Where raw edges come from: new-api's logs, through the cache of settled windows.
+pub struct Edges<'a> {
+    /// new-api's logs database.
+    pub pool: &'a NewapiPool,
+    /// Settled windows.
+    pub cache: &'a EdgeCache,
+    /// Now (unix seconds): what is settled is judged against it.
+    pub now: i64,
+}
+
+async fn load_edge(
+    edges: &Edges<'_>,
+    token: i64,
+    first: i64,
+    last: i64,
+    model: Option<&str>,
+) -> Result<Arc<Vec<Figures>>, QueryError> {
+    if last >= edges.now - SETTLED_SECS {
+        return Ok(Arc::new(
+            load_raw(edges.pool, token, first, last, model).await?,
+        ));
+    }
+    let key = (token, first, last, model.unwrap_or("").to_owned());
+    edges
+        .cache
+        .try_get_with(key, async {
+            load_raw(edges.pool, token, first, last, model)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .map_err(|e| QueryError::Shared(e.to_string()))
 }
 
 async fn load_buckets(
@@ -155,18 +216,31 @@ async fn load_raw(
         q.load(c).await
     })
     .map_err(NewapiDbError::from)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Figures {
-            at: r.0.unwrap_or_default(),
-            model_name: r.1.unwrap_or_default(),
-            requests: 1,
-            quota: r.2.unwrap_or_default(),
-            prompt_tokens: r.3.unwrap_or_default(),
-            completion_tokens: r.4.unwrap_or_default(),
-            use_time: r.5.unwrap_or_default(),
-        })
-        .collect())
+    // One figure per (quarter, model): local days and hours are whole quarters, so every
+    // chart bucket gets the same sums as from the rows themselves.
+    let mut sums: std::collections::BTreeMap<(i64, String), Figures> = Default::default();
+    for r in rows {
+        let at = r.0.unwrap_or_default();
+        let quarter = tollgate_domain::usage::bucket_of(at, QUARTER).max(first);
+        let model_name = r.1.unwrap_or_default();
+        let f = sums
+            .entry((quarter, model_name.clone()))
+            .or_insert_with(|| Figures {
+                at: quarter,
+                model_name,
+                requests: 0,
+                quota: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                use_time: 0,
+            });
+        f.requests += 1;
+        f.quota += r.2.unwrap_or_default();
+        f.prompt_tokens += r.3.unwrap_or_default();
+        f.completion_tokens += r.4.unwrap_or_default();
+        f.use_time += r.5.unwrap_or_default();
+    }
+    Ok(sums.into_values().collect())
 }
 
 #[cfg(test)]
