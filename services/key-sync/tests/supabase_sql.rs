@@ -21,6 +21,7 @@ use uuid::Uuid;
 const STUB: &str = include_str!("../../../deploy/supabase/test/supabase_stub.sql");
 const RLS: &str = include_str!("../../../deploy/supabase/01_api_keys_rls.sql");
 const WEBHOOK: &str = include_str!("../../../deploy/supabase/02_signup_webhook.sql");
+const LOCKDOWN: &str = include_str!("../../../deploy/supabase/03_lock_down_tollgate_tables.sql");
 
 const WEBHOOK_URL: &str = "https://key-sync.example.com/webhooks/supabase/users";
 const WEBHOOK_SECRET: &str = "test-supabase-webhook-secret";
@@ -842,4 +843,64 @@ async fn begin_nested_as(conn: &mut AsyncPgConnection, role: &str, claims: Optio
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn tollgate_tables_are_hidden_from_the_api_roles() {
+    let (_db, mut conn) = supabase_db().await;
+    // Supabase's default privileges: ALL on every table in `public` for the API roles.
+    conn.batch_execute(
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated; \
+         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated",
+    )
+    .await
+    .unwrap();
+    for round in 1..=2 {
+        conn.batch_execute(LOCKDOWN)
+            .await
+            .unwrap_or_else(|e| panic!("03_lock_down_tollgate_tables.sql (round {round}): {e}"));
+    }
+    let tables: Vec<Name> = diesel::sql_query(
+        "SELECT tablename::text AS name FROM pg_tables \
+         WHERE schemaname = 'public' AND tablename <> 'api_keys' ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    // Tripwire: every Tollgate table but api_keys is covered; a new one fails here until
+    // 03 lists it.
+    assert!(tables.len() >= 11, "{tables:?}");
+    for Name { name } in &tables {
+        assert!(
+            LOCKDOWN.contains(&format!("'{name}'")),
+            "{name} is not in 03_lock_down_tollgate_tables.sql"
+        );
+        for role in ["anon", "authenticated"] {
+            let read = run_as(
+                &mut conn,
+                role,
+                user_claims(Uuid::new_v4()),
+                &format!("SELECT * FROM \"{name}\""),
+            )
+            .await;
+            assert_permission_denied(read, &format!("{role} SELECT {name}"));
+            let wipe = run_as(
+                &mut conn,
+                role,
+                user_claims(Uuid::new_v4()),
+                &format!("DELETE FROM \"{name}\""),
+            )
+            .await;
+            assert_permission_denied(wipe, &format!("{role} DELETE {name}"));
+        }
+    }
+    // The owner (what the services connect as) still reads and writes.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM organization_balance_config"
+        )
+        .await,
+        0
+    );
 }
