@@ -99,6 +99,7 @@ STACK_NOTES="${STACK_NOTES:-}
     usage          \$350 added in kms-sim → balance -\$50 → signed limit_exceeded webhook ($billing_usage)
     automatic      $billing_outcome
     now            $billing_figures; kms-sim $billing_kms_figures; webhook events: $billing_actions
+    console        http://127.0.0.1:8083/admin#token=$ADMIN_TOKEN&org=$billing_org
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org -H '$billing_auth'
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org/recharge-history -H '$billing_auth'
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org/webhook-events -H '$billing_auth'

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::handlers::{organizations as orgs, webhooks};
+use crate::handlers::{console, organizations as orgs, webhooks};
 
 /// Register every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -31,5 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/organizations/{id}/webhook-events",
         web::get().to(orgs::webhook_events),
-    );
+    )
+    .route("/admin", web::get().to(console::page))
+    .route("/admin/{file}", web::get().to(console::asset));
 }

@@ -1,4 +1,5 @@
 //! HTTP handlers: extract → parse → call → map.
 
+pub mod console;
 pub mod organizations;
 pub mod webhooks;
