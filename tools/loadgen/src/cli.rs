@@ -1,7 +1,8 @@
-//! The command line: `loadgen <signup|import|get|post> [options]`.
+//! The command line: `loadgen <signup|import|limit-webhook|get|post> [options]`.
 //!
 //! Output: the human table on stdout; with `--json`, the table goes to stderr and stdout
-//! carries exactly one JSON line (the [`Report`]). Exit status: 0 when every request (warm-up
+//! carries exactly one JSON line (the [`Report`]). A scenario with a setup phase
+//! (`limit-webhook`) prints one line about it on stderr first. Exit status: 0 when every request (warm-up
 //! included) succeeded, or with `--allow-errors`; 1 when a request failed; 2 for a usage
 //! error, a refused (non-local) target or a body file that cannot be read.
 
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::report::Report;
 use crate::runner::{run as run_scenario, RunLimits, Scenario};
-use crate::scenarios::{Fixed, Import, Signup};
+use crate::scenarios::{random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions, Signup};
 use crate::target;
 
 /// Most workers.
@@ -42,6 +43,9 @@ pub enum Command {
     Signup(SignupArgs),
     /// Baseline: new-api's bare POST /api/token/import → the key on the gateway.
     Import(ImportArgs),
+    /// Billing: a signed limit webhook → `auto_recharged` (a Stripe charge and a KMS quota
+    /// raise), one fresh organisation per iteration, set up first (not measured).
+    LimitWebhook(LimitWebhookArgs),
     /// A fixed GET (round-robin over --url).
     Get(GetArgs),
     /// A fixed POST of --body-file (round-robin over --url).
@@ -104,6 +108,33 @@ pub struct ImportArgs {
     /// new-api's admin token (NEWAPI_ADMIN_TOKEN).
     #[arg(long = "admin-token")]
     pub admin_token: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `limit-webhook` options.
+#[derive(Debug, Args)]
+pub struct LimitWebhookArgs {
+    /// billing's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8083")]
+    pub url: String,
+    /// billing's ADMIN_TOKEN (the org API of the setup phase).
+    #[arg(long = "admin-token")]
+    pub admin_token: String,
+    /// billing's LITELLM_WEBHOOK_SECRET (events are signed with it).
+    #[arg(long = "webhook-secret")]
+    pub webhook_secret: String,
+    /// Organisations to set up, one per iteration: at least --requests + --warmup (the
+    /// default).
+    #[arg(long)]
+    pub orgs: Option<u64>,
+    /// Organisation ids are "<prefix>-<i>" (default: bench-<8 random hex digits>).
+    #[arg(long = "org-prefix")]
+    pub org_prefix: Option<String>,
+    /// Organisations set up at a time (the setup phase is not measured).
+    #[arg(long = "setup-concurrency", default_value_t = 8)]
+    pub setup_concurrency: usize,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -200,7 +231,10 @@ where
         }
     };
     match execute(cli).await {
-        Ok((report, common)) => {
+        Ok((report, common, preface)) => {
+            if let Some(line) = preface {
+                let _ = writeln!(err, "{line}");
+            }
             if common.json {
                 let _ = write!(err, "{}", report.table());
                 let _ = writeln!(out, "{}", report.to_json_line());
@@ -225,7 +259,10 @@ where
     }
 }
 
-async fn execute(cli: Cli) -> anyhow::Result<(Report, CommonArgs)> {
+/// The report, the common options and a line to print before the table (setup phases).
+type Outcome = (Report, CommonArgs, Option<String>);
+
+async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Signup(a) => {
             let scenario = Signup::new(&a.key_sync, &a.newapi, &a.webhook_secret, &a.jwt_secret)?;
@@ -234,6 +271,35 @@ async fn execute(cli: Cli) -> anyhow::Result<(Report, CommonArgs)> {
         Command::Import(a) => {
             let scenario = Import::new(&a.newapi, &a.admin_token)?;
             go(scenario, a.common).await
+        }
+        Command::LimitWebhook(a) => {
+            let limits = a.common.limits()?;
+            let needed = limits.requests.saturating_add(limits.warmup);
+            let orgs = a.orgs.unwrap_or(needed);
+            anyhow::ensure!(
+                orgs >= needed,
+                "--orgs {orgs} is fewer than --requests + --warmup ({needed}): each \
+                 organisation is recharged once"
+            );
+            anyhow::ensure!(
+                (1..=MAX_CONCURRENCY).contains(&a.setup_concurrency),
+                "--setup-concurrency must be between 1 and {MAX_CONCURRENCY}"
+            );
+            let options = LimitWebhookOptions {
+                billing: a.url,
+                admin_token: a.admin_token,
+                webhook_secret: a.webhook_secret,
+                orgs,
+                org_prefix: a.org_prefix.unwrap_or_else(random_prefix),
+                setup_concurrency: a.setup_concurrency,
+            };
+            let client = target::client(
+                limits.concurrency.max(options.setup_concurrency),
+                limits.timeout,
+            )?;
+            let (scenario, setup) = LimitWebhook::setup(&client, &options).await?;
+            let report = run_scenario(scenario, client, &limits).await;
+            Ok((report, a.common, Some(setup.to_string())))
         }
         Command::Get(a) => {
             let scenario = Fixed::get(&a.urls, &a.headers, a.expect_status)?;
@@ -249,9 +315,9 @@ async fn execute(cli: Cli) -> anyhow::Result<(Report, CommonArgs)> {
     }
 }
 
-async fn go<S: Scenario>(scenario: S, common: CommonArgs) -> anyhow::Result<(Report, CommonArgs)> {
+async fn go<S: Scenario>(scenario: S, common: CommonArgs) -> anyhow::Result<Outcome> {
     let limits = common.limits()?;
     let client = target::client(limits.concurrency, limits.timeout)?;
     let report = run_scenario(scenario, client, &limits).await;
-    Ok((report, common))
+    Ok((report, common, None))
 }

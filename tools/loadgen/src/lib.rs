@@ -11,7 +11,9 @@
 //! client follows no redirects and uses no proxy, so no request can leave the machine.
 //!
 //! Scenarios ([`scenarios`]): `signup` (key-sync webhook → own key → gateway), `import`
-//! (the new-api import baseline), `get` and `post` (fixed requests). The command line lives
+//! (the new-api import baseline), `limit-webhook` (billing's limit webhook →
+//! `auto_recharged`, after an unmeasured setup of one organisation per iteration), `get`
+//! and `post` (fixed requests). The command line lives
 //! in [`cli`]; `src/main.rs` only calls [`cli::run`].
 
 pub mod cli;

@@ -2,6 +2,7 @@
 
 mod fixed;
 mod import;
+mod limit_webhook;
 mod signup;
 
 use std::future::Future;
@@ -11,6 +12,9 @@ use reqwest::{RequestBuilder, StatusCode};
 
 pub use fixed::{parse_header, Fixed};
 pub use import::{random_key, Import};
+pub use limit_webhook::{
+    limit_event_body, random_prefix, sign, LimitWebhook, LimitWebhookOptions, SetupSummary,
+};
 pub use signup::Signup;
 
 use crate::report::{Failure, StepLog};
