@@ -6,6 +6,7 @@
 //! and `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`).
 
 mod app;
+pub mod chromium;
 pub mod foundation;
 mod pg;
 mod settings;

@@ -30,7 +30,7 @@ impl LocalStripe {
             port,
             _child: child,
         };
-        stripe.wait_ready(Duration::from_secs(20)).await?;
+        stripe.wait_ready(Duration::from_secs(60)).await?;
         Ok(stripe)
     }
 

@@ -124,6 +124,14 @@ impl CommonSettings {
     }
 }
 
+/// Fail with [`SettingsError::Invalid`] unless `value` is an `http(s)://host…` URL.
+pub fn require_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(SettingsError::invalid(name, "must be an http(s) URL")),
+    }
+}
+
 /// Fail with [`SettingsError::Missing`] when `value` is empty or blank.
 pub fn require_non_empty(name: &str, value: &str) -> Result<(), SettingsError> {
     if value.trim().is_empty() {

@@ -71,8 +71,15 @@ impl KmsClient {
         }
     }
 
-    fn org_url(&self, id: &str) -> String {
-        format!("{}/organizations/{}", self.base, encode_segment(id))
+    /// `$KMS_BASE_URL/organizations/<id>[/<tail>]`, each segment percent-encoded.
+    fn org_url(&self, id: &str, tail: Option<&str>) -> String {
+        let mut url = url::Url::parse(&self.base).expect("KMS_BASE_URL is validated at start");
+        url.path_segments_mut()
+            .expect("an http(s) URL has path segments")
+            .pop_if_empty()
+            .extend(["organizations", id])
+            .extend(tail);
+        url.into()
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<KmsOrg, KmsError> {
@@ -105,7 +112,7 @@ impl KmsClient {
 
 impl Kms for KmsClient {
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
-        Box::pin(self.send(self.http.get(self.org_url(id))))
+        Box::pin(self.send(self.http.get(self.org_url(id, None))))
     }
 
     fn create<'a>(&'a self, id: &'a str, quota: Cents) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
@@ -120,7 +127,7 @@ impl Kms for KmsClient {
         quota: Cents,
     ) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
         let body = json!({ "new_quota": quota.as_dollars_f64() });
-        let url = format!("{}/quota", self.org_url(id));
+        let url = self.org_url(id, Some("quota"));
         Box::pin(self.send(self.http.put(url).json(&body)))
     }
 }
@@ -162,20 +169,6 @@ fn transport_error(e: &reqwest::Error) -> String {
         // Not `e.to_string()`: it names the URL, and logs stay free of configuration.
         "request failed".into()
     }
-}
-
-/// Percent-encode one path segment (organisation ids are `[A-Za-z0-9_.:-]` already; this
-/// keeps a future wider alphabet safe).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A retry schedule: `attempts` in all, waiting per `backoff` (with jitter) in between.
@@ -226,8 +219,15 @@ mod tests {
 
     #[test]
     fn path_segments_are_encoded() {
-        assert_eq!(encode_segment("org-1_a.b:c"), "org-1_a.b:c");
-        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+        let kms = KmsClient::new("http://kms:8089/", Duration::from_secs(1));
+        assert_eq!(
+            kms.org_url("org-1_a.b:c", None),
+            "http://kms:8089/organizations/org-1_a.b:c"
+        );
+        assert_eq!(
+            kms.org_url("a/b c", Some("quota")),
+            "http://kms:8089/organizations/a%2Fb%20c/quota"
+        );
     }
 
     #[tokio::test]

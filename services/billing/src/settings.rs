@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::recharge::{FeeError, FeeSchedule};
-use tollgate_web::settings::{load, require_non_empty};
+use tollgate_web::settings::{load, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -120,10 +120,10 @@ impl Settings {
         mut billing: BillingSettings,
     ) -> Result<Self, SettingsError> {
         require_non_empty("KMS_BASE_URL", &billing.kms_base_url)?;
-        check_http_url("KMS_BASE_URL", &billing.kms_base_url)?;
+        require_http_url("KMS_BASE_URL", &billing.kms_base_url)?;
         require_non_empty("LITELLM_WEBHOOK_SECRET", &billing.litellm_webhook_secret)?;
         require_non_empty("STRIPE_SECRET_KEY", &billing.stripe_secret_key)?;
-        check_http_url("STRIPE_API_BASE", &billing.stripe_api_base)?;
+        require_http_url("STRIPE_API_BASE", &billing.stripe_api_base)?;
         billing.stripe_webhook_secret = billing
             .stripe_webhook_secret
             .filter(|s| !s.trim().is_empty());
@@ -193,12 +193,5 @@ impl Settings {
             factor: 2,
             cap: Duration::from_secs(2),
         }
-    }
-}
-
-fn check_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(SettingsError::invalid(name, "must be an http(s) URL")),
     }
 }

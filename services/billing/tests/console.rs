@@ -16,52 +16,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::spawn;
+use tollgate_testkit::chromium::{artifacts_dir, chromium_bin, run_chromium};
 use tollgate_testkit::ADMIN_TOKEN;
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "chromium".into())
-}
-
-/// Headless Chromium with the flags this workplace's closed network needs.
-async fn run_chromium(window: &str, extra: &[&str], url: &str) -> std::process::Output {
-    let profile = std::env::temp_dir().join(format!(
-        "tg-billing-chromium-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let mut args = vec![
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--hide-scrollbars".into(),
-        format!("--user-data-dir={}", profile.display()),
-        "--virtual-time-budget=15000".into(),
-        format!("--window-size={window}"),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(url.to_owned());
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new(chromium())
-            .args(&args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("chromium finished in time")
-    .unwrap_or_else(|e| {
-        panic!(
-            "cannot run {} ({e}); scripts/test.sh installs Debian's chromium",
-            chromium()
-        )
-    });
-    let _ = std::fs::remove_dir_all(profile);
-    out
-}
 
 async fn dump_dom(url: &str) -> String {
     let out = run_chromium("1280,1700", &["--dump-dom"], url).await;
@@ -94,17 +50,8 @@ fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
     &dom[start..end]
 }
 
-fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/test-artifacts"
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 async fn screenshot(name: &str, window: &str, url: &str) {
-    let shot = artifacts().join(name);
+    let shot = artifacts_dir().join(name);
     let _ = std::fs::remove_file(&shot);
     let out = run_chromium(window, &[&format!("--screenshot={}", shot.display())], url).await;
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
@@ -116,7 +63,7 @@ async fn screenshot(name: &str, window: &str, url: &str) {
 }
 
 #[tokio::test]
-async fn the_console_shows_an_organisation_its_history_and_events_in_chromium() {
+async fn the_console_shows_an_organisation_its_history_and_events_in_chromium_bin() {
     let env = spawn().await;
     let team = env
         .ready_org("console-acme", "pm_card_visa", json!({}))
@@ -318,7 +265,7 @@ impl Browser {
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 </dev/null >/dev/null"#)
-            .arg(chromium())
+            .arg(chromium_bin())
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -338,7 +285,7 @@ impl Browser {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {} ({e})", chromium()));
+            .unwrap_or_else(|e| panic!("cannot run {} ({e})", chromium_bin()));
         let to = child.stdin.take().unwrap();
         let from = tokio::io::BufReader::new(child.stdout.take().unwrap());
         let mut b = Browser {
@@ -463,7 +410,7 @@ impl Browser {
 }
 
 #[tokio::test]
-async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromium() {
+async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromium_bin() {
     let env = spawn().await;
     let mut b = Browser::open(&env.app.url("/admin")).await;
     b.wait("document.body.dataset.state === 'idle'").await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::key_cipher::KeyCipher;
-use tollgate_web::settings::{load, require_non_empty};
+use tollgate_web::settings::{load, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -107,7 +107,7 @@ impl Settings {
         mut key_sync: KeySyncSettings,
     ) -> Result<Self, SettingsError> {
         require_non_empty("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
-        check_http_url("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
+        require_http_url("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
         require_non_empty("NEWAPI_ADMIN_TOKEN", &key_sync.newapi_admin_token)?;
         require_non_empty("SUPABASE_WEBHOOK_SECRET", &key_sync.supabase_webhook_secret)?;
         require_non_empty("KEY_ENCRYPTION_KEY", &key_sync.key_encryption_key)?;
@@ -123,7 +123,7 @@ impl Settings {
             ));
         }
         if let Some(url) = &key_sync.supabase_url {
-            check_http_url("SUPABASE_URL", url)?;
+            require_http_url("SUPABASE_URL", url)?;
         }
         if key_sync.newapi_timeout_ms == 0 {
             return Err(SettingsError::invalid(
@@ -170,12 +170,5 @@ impl Settings {
             factor: 2,
             cap: Duration::from_millis(self.key_sync.sync_backoff_cap_ms),
         }
-    }
-}
-
-fn check_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(SettingsError::invalid(name, "must be an http(s) URL")),
     }
 }

@@ -4,55 +4,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{Backend, NewToken};
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "chromium".into())
-}
-
-/// Headless Chromium with the flags this workplace's closed network needs.
-async fn run_chromium(extra: &[&str], url: &str) -> std::process::Output {
-    let profile =
-        std::env::temp_dir().join(format!("tg-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let mut args = vec![
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--hide-scrollbars".into(),
-        format!("--user-data-dir={}", profile.display()),
-        "--virtual-time-budget=15000".into(),
-        "--window-size=1280,1100".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push(url.to_owned());
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new(chromium())
-            .args(&args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("chromium finished in time")
-    .unwrap_or_else(|e| {
-        panic!(
-            "cannot run {} ({e}); scripts/test.sh installs Debian's chromium",
-            chromium()
-        )
-    });
-    let _ = std::fs::remove_dir_all(profile);
-    out
-}
+use tollgate_testkit::chromium::{artifacts_dir, run_chromium};
 
 #[tokio::test]
 async fn the_usage_page_shows_real_charts_and_logs_in_chromium() {
@@ -95,7 +52,7 @@ async fn the_usage_page_shows_real_charts_and_logs_in_chromium() {
     }
 
     let url = format!("{}/usage#key=sk-{key}", env.app.base_url);
-    let dom = run_chromium(&["--dump-dom"], &url).await;
+    let dom = run_chromium("1280,1100", &["--dump-dom"], &url).await;
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     assert!(
         dom.contains("data-state=\"loaded\""),
@@ -110,14 +67,14 @@ async fn the_usage_page_shows_real_charts_and_logs_in_chromium() {
     }
     assert!(!dom.contains(&key), "the key must not stay in the page");
 
-    let artifacts = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/test-artifacts"
-    ));
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("usage-page.png");
+    let shot = artifacts_dir().join("usage-page.png");
     let _ = std::fs::remove_file(&shot);
-    let out = run_chromium(&[&format!("--screenshot={}", shot.display())], &url).await;
+    let out = run_chromium(
+        "1280,1100",
+        &[&format!("--screenshot={}", shot.display())],
+        &url,
+    )
+    .await;
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(
         size > 20_000,

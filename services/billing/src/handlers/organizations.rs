@@ -58,16 +58,17 @@ pub async fn list(
     let pool = state.organizations.pool();
     let mut conn = pool.get().await.map_err(DbError::from)?;
     let (rows, total) = orgs::page(&mut conn, page).await.map_err(DbError::from)?;
-    let mut items = Vec::with_capacity(rows.len());
-    for org in rows {
-        let credited = recharges::credited_total(&mut conn, org.id)
-            .await
-            .map_err(DbError::from)?;
-        let in_flight = recharges::in_flight_total(&mut conn, org.id)
-            .await
-            .map_err(DbError::from)?;
-        items.push(views::organization(&org, credited, in_flight));
-    }
+    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    let figures = recharges::credit_by_org(&mut conn, &ids)
+        .await
+        .map_err(DbError::from)?;
+    let items = rows
+        .iter()
+        .map(|org| {
+            let (credited, in_flight) = figures.get(&org.id).copied().unwrap_or_default();
+            views::organization(org, credited, in_flight)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(views::page(items, total, page.page, page.page_size)))
 }
 

@@ -172,6 +172,37 @@ pub async fn in_flight_total(conn: &mut AsyncPgConnection, org: i64) -> QueryRes
         .map(Cents)
 }
 
+#[derive(QueryableByName)]
+struct OrgCredit {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    credited: i64,
+    #[diesel(sql_type = BigInt)]
+    in_flight: i64,
+}
+
+/// Delivered and in-flight credit of several organisations in one query (a listing page).
+pub async fn credit_by_org(
+    conn: &mut AsyncPgConnection,
+    orgs: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, (Cents, Cents)>> {
+    let rows: Vec<OrgCredit> = diesel::sql_query(
+        "SELECT o.id, \
+           COALESCE((SELECT SUM(amount_cents) FROM credit_ledger l WHERE l.organization_id = o.id), 0)::bigint AS credited, \
+           COALESCE((SELECT SUM(amount_cents) FROM recharge_records r \
+                     WHERE r.organization_id = o.id AND r.status IN ('pending', 'charged')), 0)::bigint AS in_flight \
+         FROM unnest($1::bigint[]) AS o(id)",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(orgs)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, (Cents(r.credited), Cents(r.in_flight))))
+        .collect())
+}
+
 /// Automatic recharges since UTC midnight that took, or may still take, money.
 pub async fn automatic_today(conn: &mut AsyncPgConnection, org: i64) -> QueryResult<i64> {
     let midnight = Utc::now()
