@@ -18,7 +18,7 @@ DECLARE
     tables text[] := ARRAY[
         '__diesel_schema_migrations',
         -- usage-stats
-        'usage_quarter', 'usage_hour', 'usage_day', 'usage_log_index',
+        'usage_quarter', 'usage_hour', 'usage_day', 'usage_log_index', 'usage_token_version',
         'usage_ingest_state', 'usage_ingest_gaps',
         -- billing
         'organization_balance_config', 'recharge_records', 'credit_ledger', 'webhook_events'

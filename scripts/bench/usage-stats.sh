@@ -13,7 +13,11 @@
 #      `usage-stats migrate`, starts usage-stats and waits until its ingest has caught up
 #      (usage_ingest_state.max_seen_id = MAX(logs.id)): that is the backfill time;
 #   3. loadgen get on /detail?start=<end-30d>&end=<end> with the heavy token's key: a fixed
-#      count after a warm-up, then a sustained run;
+#      count after a warm-up, then a sustained run; then a sustained run while a writer
+#      commits BENCH_WRITE_PER_S consume logs per second for the heavy token inside the range
+#      (each one changes the answer, so the result cache is invalidated several times a
+#      second); then usage-stats restarted with RESULT_CACHE_MB=0 and one more
+#      sustained run (every request computed);
 #   4. starts seed-plan on the same new-api database, times one request alone, then (unless
 #      that took over BENCH_SEED_MAX_ALONE_S) runs one loadgen get on the same URL, bounded
 #      by count and time (the seed plan is slow);
@@ -21,6 +25,8 @@
 # is stopped and the bench databases are dropped on exit (trap), whatever happens.
 #
 # --no-build   use the release binaries already in target/release
+# BENCH_REUSE=1 (with BENCH_KEEP_DB=1 on the run before) keeps a loaded new-api database and
+#              its Tollgate database when they exist: no reload, only the catch-up of new ids
 # --backend B  run only this backend (repeatable; default: mysql then postgres)
 #
 # Environment overrides (defaults in brackets):
@@ -30,7 +36,7 @@
 #   BENCH_REQUESTS [5000]   BENCH_WARMUP [200]   BENCH_SUSTAIN_S [20]
 #   BENCH_SEED_REQUESTS [5000]   BENCH_SEED_WARMUP [0]   BENCH_SEED_DURATION_S [30]
 #   BENCH_SEED_TIMEOUT_S [600]   BENCH_SEED_MAX_ALONE_S [5] (slower alone: no loaded seed run)
-#   BENCH_BACKFILL_TIMEOUT_S [1800]   BENCH_POOL_SIZE [32]   BENCH_KEEP_DB=1 (keep the databases)
+#   BENCH_WRITE_PER_S [10]   BENCH_BACKFILL_TIMEOUT_S [1800]   BENCH_POOL_SIZE [32]   BENCH_KEEP_DB=1 (keep the databases)
 # Results (JSON lines, tables, service logs): target/bench/usage-stats/<UTC timestamp>/.
 #
 # Exit status: 0 when every run succeeded; 1 on a failed run or set-up step.
@@ -74,8 +80,10 @@ seed_max_alone_s="${BENCH_SEED_MAX_ALONE_S:-5}"
 seed_duration_s="${BENCH_SEED_DURATION_S:-30}"
 backfill_timeout_s="${BENCH_BACKFILL_TIMEOUT_S:-1800}"
 pool_size="${BENCH_POOL_SIZE:-32}"
+write_per_s="${BENCH_WRITE_PER_S:-10}"
 na_db=tg_bench_usage
-tg_db=tg_bench_usage_tollgate
+tg_db_prefix=tg_bench_usage_tollgate
+datasets="$root/target/bench/usage-stats"
 us_url="http://127.0.0.1:$us_port"
 sp_url="http://127.0.0.1:$sp_port"
 bin="$root/target/release"
@@ -136,13 +144,14 @@ stop_pids() {
 }
 drop_dbs() {
   mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`" >/dev/null 2>&1 || true
-  for db in "$na_db" "$tg_db"; do
+  for db in "$na_db" "${tg_db_prefix}_mysql" "${tg_db_prefix}_postgres"; do
     psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
 stop_all() {
   local rc=$?
   trap - EXIT INT TERM
+  writer_stop
   stop_pids
   if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${dbs_touched:-0}" = 1 ]; then
     say "dropping the bench databases"
@@ -178,6 +187,34 @@ wait_health() { # name url
   die "$1 did not answer $2/health within 30 s"
 }
 
+# A background writer: one client fed one INSERT every 1/BENCH_WRITE_PER_S s until
+# writer_stop (or exit). Rows are marked by their content.
+writer_pid=
+writer_start() { # backend na_url token_id created_at
+  local grp='"group"' client
+  [ "$1" = mysql ] && grp='`group`'
+  local sql="INSERT INTO logs (user_id, created_at, type, content, username, token_name, model_name, quota, prompt_tokens, completion_tokens, use_time, is_stream, channel_id, token_id, $grp) VALUES (1, $4, 2, 'bench write', 'bench', 'bench', 'bench-model', 1000, 10, 20, 1, false, 1, $3, 'default');"
+  local pause
+  pause=$(jq -n "1 / $write_per_s")
+  rm -f "$out/writer.stop"
+  if [ "$1" = mysql ]; then client=(mysql_q -D "$na_db"); else client=(psql "$2" -qX); fi
+  ( while [ ! -e "$out/writer.stop" ]; do echo "$sql"; sleep "$pause"; done | "${client[@]}" >"$out/writer.log" 2>&1 ) &
+  writer_pid=$!
+}
+writer_stop() {
+  [ -n "$writer_pid" ] || return 0
+  touch "$out/writer.stop"
+  wait "$writer_pid" 2>/dev/null || true
+  writer_pid=
+}
+count_writes() { # backend na_url
+  if [ "$1" = mysql ]; then
+    mysql_q -D "$na_db" -e "SELECT COUNT(*) FROM logs WHERE content = 'bench write'"
+  else
+    pg_q "$2" "SELECT COUNT(*) FROM logs WHERE content = 'bench write'"
+  fi
+}
+
 # loadgen <label> <loadgen options…>: table to the terminal and $out/<label>.txt, the JSON
 # line to $out/<label>.json.
 loadgen() {
@@ -208,28 +245,43 @@ ratios() { # backend kind (usage-stats' fixed or sustained run, against the one 
 }
 
 bench_backend() { # mysql|postgres
-  local backend=$1 na_url
-  say "[$backend] recreating $na_db and $tg_db"
+  local backend=$1 na_url tg_db="${tg_db_prefix}_$backend" dataset="$datasets/$backend-dataset.json"
+  if [ "$backend" = mysql ]; then na_url="$mysql_url/$na_db"; else na_url="$pg_url/$na_db"; fi
   dbs_touched=1
-  if [ "$backend" = mysql ]; then
-    mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`; CREATE DATABASE \`$na_db\`" >/dev/null
-    na_url="$mysql_url/$na_db"
-  else
-    pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$na_db\" WITH (FORCE)" >/dev/null
-    pg_q "$pg_url/postgres" "CREATE DATABASE \"$na_db\"" >/dev/null
-    na_url="$pg_url/$na_db"
+  local loaded=0
+  if [ "${BENCH_REUSE:-0}" = 1 ] && [ -f "$dataset" ]; then
+    if [ "$backend" = mysql ]; then
+      mysql_q -D "$na_db" -e "SELECT 1 FROM logs LIMIT 1" >/dev/null 2>&1 && loaded=1
+    else
+      pg_q "$na_url" "SELECT 1 FROM logs LIMIT 1" >/dev/null 2>&1 && loaded=1
+    fi
   fi
-  pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$tg_db\" WITH (FORCE)" >/dev/null
-  pg_q "$pg_url/postgres" "CREATE DATABASE \"$tg_db\"" >/dev/null
-
-  say "[$backend] loading $rows logs, $tokens tokens, heavy token $heavy_rows logs over $days days"
-  "$bin/newapi-datagen" --url "$na_url" --create-tables --truncate --rows "$rows" \
-    --tokens "$tokens" --heavy-token-rows "$heavy_rows" --days "$days" --seed 1 \
-    >"$out/$backend-datagen.json" 2>"$out/$backend-datagen.log" ||
-    { tail -n 20 "$out/$backend-datagen.log" >&2; die "newapi-datagen failed"; }
+  if [ $loaded = 1 ]; then
+    say "[$backend] reusing the loaded $na_db ($dataset)"
+    cp "$dataset" "$out/$backend-datagen.json"
+  else
+    say "[$backend] recreating $na_db and $tg_db"
+    if [ "$backend" = mysql ]; then
+      mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`; CREATE DATABASE \`$na_db\`" >/dev/null
+    else
+      pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$na_db\" WITH (FORCE)" >/dev/null
+      pg_q "$pg_url/postgres" "CREATE DATABASE \"$na_db\"" >/dev/null
+    fi
+    pg_q "$pg_url/postgres" "DROP DATABASE IF EXISTS \"$tg_db\" WITH (FORCE)" >/dev/null
+    say "[$backend] loading $rows logs, $tokens tokens, heavy token $heavy_rows logs over $days days"
+    "$bin/newapi-datagen" --url "$na_url" --create-tables --truncate --rows "$rows" \
+      --tokens "$tokens" --heavy-token-rows "$heavy_rows" --days "$days" --seed 1 \
+      >"$out/$backend-datagen.json" 2>"$out/$backend-datagen.log" ||
+      { tail -n 20 "$out/$backend-datagen.log" >&2; die "newapi-datagen failed"; }
+    cp "$out/$backend-datagen.json" "$dataset"
+  fi
+  if [ -z "$(pg_q "$pg_url/postgres" "SELECT 1 FROM pg_database WHERE datname = '$tg_db'")" ]; then
+    pg_q "$pg_url/postgres" "CREATE DATABASE \"$tg_db\"" >/dev/null
+  fi
   cat "$out/$backend-datagen.json"
-  local key end start max_id
+  local key end start max_id heavy_id
   key=$(jq -r .heavy_token_key "$out/$backend-datagen.json")
+  heavy_id=$(jq -r .heavy_token_id "$out/$backend-datagen.json")
   end=$(jq -r .end "$out/$backend-datagen.json")
   start=$((end - 30 * 86400))
   if [ "$backend" = mysql ]; then
@@ -278,6 +330,26 @@ bench_backend() { # mysql|postgres
     --concurrency "$concurrency" --requests "$requests" --warmup "$warmup" --duration-s 120
   loadgen "$backend-usage-sustained" get --url "$us_url$q" --header "$auth" \
     --concurrency "$concurrency" --requests 100000000 --duration-s "$sustain_s"
+
+  # Live writes: consume logs for the heavy token two days before `end` (inside a day rollup
+  # of the range, so every ingested one changes the answer).
+  say "[$backend] sustained run while $write_per_s consume logs/s are written for the heavy token"
+  local before after
+  before=$(count_writes "$backend" "$na_url")
+  writer_start "$backend" "$na_url" "$heavy_id" $((end - 2 * 86400))
+  loadgen "$backend-usage-writes" get --url "$us_url$q" --header "$auth" \
+    --concurrency "$concurrency" --requests 100000000 --duration-s "$sustain_s"
+  writer_stop
+  after=$(count_writes "$backend" "$na_url")
+  jq -nc --argjson n $((after - before)) --argjson s "$sustain_s" \
+    '{written: $n, per_s: ($n / $s * 10 | round / 10)}' | tee "$out/$backend-writes.json"
+  stop_pids
+
+  say "[$backend] usage-stats with RESULT_CACHE_MB=0 (every request computed)"
+  start "$backend-usage-stats-nocache" "${us_env[@]}" RESULT_CACHE_MB=0 "$bin/usage-stats"
+  wait_health usage-stats "$us_url"
+  loadgen "$backend-usage-nocache" get --url "$us_url$q" --header "$auth" \
+    --concurrency "$concurrency" --requests 100000000 --warmup "$warmup" --duration-s "$sustain_s"
   stop_pids
 
   say "[$backend] seed-plan (GROUP BY over raw logs per request)"
@@ -322,6 +394,8 @@ say "summary (concurrency $concurrency; usage-stats: $requests after $warmup war
 for backend in "${backends[@]}"; do
   echo
   jq -r '"\(.backend) backfill: \(.log_ids) log ids in \(.seconds) s (\(.rows_per_s) rows/s)"' "$out/$backend-backfill.json"
-  summary "$backend-usage-fixed" "$backend-usage-sustained" "$backend-seed"
+  summary "$backend-usage-fixed" "$backend-usage-sustained" "$backend-usage-writes" \
+    "$backend-usage-nocache" "$backend-seed"
+  jq -r '"writes during the writes run: \(.written) (\(.per_s)/s)"' "$out/$backend-writes.json"
   for kind in fixed sustained; do ratios "$backend" "$kind"; done
 done | tee "$out/summary.txt"

@@ -114,8 +114,9 @@ async fn connection_refused_then_recovery() {
 
 #[tokio::test]
 async fn two_replicas_push_each_key_exactly_once_after_recovery() {
-    let env = spawn().await;
-    let second = replica(&env.app, &env.newapi.base_url()).await;
+    // A generous timeout: a push that timed out would be pushed again, legitimately, and
+    // this test counts pushes.
+    let (env, second) = spawn_patient_pair().await;
     env.newapi.sim.faults().push(
         FaultRule::new(FaultMode::Error)
             .status(503)

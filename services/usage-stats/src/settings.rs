@@ -37,6 +37,10 @@ pub struct UsageSettings {
     /// (default 120).
     #[serde(default = "defaults::rate_limit_per_min")]
     pub rate_limit_per_min: u32,
+    /// `RESULT_CACHE_MB`: memory for answers kept under each token's ingest version; 0 turns
+    /// the cache off (default 64).
+    #[serde(default = "defaults::result_cache_mb")]
+    pub result_cache_mb: u64,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser, or
     /// `*` for any (default: none).
     #[serde(default)]
@@ -64,6 +68,9 @@ mod defaults {
     }
     pub fn rate_limit_per_min() -> u32 {
         120
+    }
+    pub fn result_cache_mb() -> u64 {
+        64
     }
 }
 

@@ -52,6 +52,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         pool: pool.clone(),
         logs,
         edges: crate::query::pieces::edge_cache(),
+        results: crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
     });
     let app = Application::start(
         SERVICE,

@@ -3,6 +3,7 @@
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::query::cache::ResultCache;
 use crate::query::pieces::EdgeCache;
 
 /// Registered as `web::Data<AppState>`.
@@ -15,6 +16,8 @@ pub struct AppState {
     pub logs: NewapiPool,
     /// Settled raw-edge figures.
     pub edges: EdgeCache,
+    /// Answers under each token's ingest version (`None`: `RESULT_CACHE_MB=0`).
+    pub results: Option<ResultCache>,
 }
 
 impl AppState {

@@ -396,8 +396,74 @@ async fn new_logs_show_within_two_seconds(backend: Backend) {
     }
 }
 
+/// A cached answer for a past range is replaced as soon as a log of it is ingested, even one
+/// that lands in the middle of the range (committed long after its `created_at`).
+async fn cached_answers_follow_new_logs_within_two_seconds(backend: Backend) {
+    let d = seed(backend).await;
+    let (s, e) = (d.start, d.end);
+    let detail = format!("/api/usage/token/detail?start={s}&end={e}");
+    let logs = format!("/api/usage/token/logs?start={s}&end={e}&model=late-model");
+    let chart = format!("/api/usage/token/chart?start={s}&end={e}&granularity=day");
+    let before = ok_json(&d, &detail).await["data"]["summary"].clone();
+    // Asked twice: the second answer comes from the cache and is the same.
+    assert_eq!(ok_json(&d, &detail).await["data"]["summary"], before);
+    assert_eq!(ok_json(&d, &logs).await["data"]["total"], 0);
+    let chart_before = ok_json(&d, &chart).await["data"]["points"].clone();
+    // Another token's log does not change this key's answers.
+    let other = insert_token(&d.env, NewToken::enabled(3, &new_key(), "third", now())).await;
+    exec(
+        &d.env,
+        &log_sql(
+            other,
+            MIDNIGHT + 86_400 + 600,
+            2,
+            "late-model",
+            [5, 1, 1, 1],
+        ),
+    )
+    .await;
+    let late_at = MIDNIGHT + 86_400 + 777; // inside a whole-day rollup of the range
+    exec(
+        &d.env,
+        &log_sql(d.token, late_at, 2, "late-model", [1_234, 5, 6, 1]),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let now_summary = ok_json(&d, &detail).await["data"]["summary"].clone();
+        if now_summary["total_requests"] == before["total_requests"].as_i64().unwrap() + 1 {
+            assert_eq!(
+                now_summary["total_quota"],
+                before["total_quota"].as_i64().unwrap() + 1_234
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the late log did not show within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = ok_json(&d, &logs).await;
+    assert_eq!(page["data"]["total"], 1);
+    assert_eq!(page["data"]["items"][0]["created_at"], late_at);
+    let chart_after = ok_json(&d, &chart).await["data"]["points"].clone();
+    let day = |pts: &Value| -> i64 {
+        pts.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["start"] == MIDNIGHT + 86_400)
+            .unwrap()["quota"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(day(&chart_after), day(&chart_before) + 1_234);
+    detail_matches(&d, s, e, "%2B00:00", 0).await;
+}
+
 on_both_backends!(
     figures_equal_raw_sql,
+    cached_answers_follow_new_logs_within_two_seconds,
     chart_and_logs_equal_raw_sql,
     bad_input_is_400,
     new_logs_show_within_two_seconds,

@@ -236,6 +236,49 @@ async fn rolled_back_ids_are_given_up_after_the_grace(backend: Backend) {
     assert_rollups_equal_raw(&s).await;
 }
 
+#[derive(QueryableByName, Debug, PartialEq)]
+struct TokenVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    token_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    version: i64,
+}
+
+async fn versions(s: &Setup) -> Vec<(i64, i64)> {
+    let mut tg = s.tollgate.connect().await;
+    diesel::sql_query("SELECT token_id, version FROM usage_token_version ORDER BY token_id")
+        .load::<TokenVersion>(&mut tg)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.token_id, v.version))
+        .collect()
+}
+
+async fn a_pass_bumps_the_version_of_exactly_the_tokens_it_added_to(backend: Backend) {
+    let s = setup(backend, Duration::from_secs(600)).await;
+    let mut conn = NewapiConn::establish(s.newapi.url()).await.unwrap();
+    // Token 3 only has a non-consume log: nothing of it is added, so no version.
+    insert(
+        &mut conn,
+        &[
+            (1, 1_763_780_000, 2, "m", 5, 1, 1, 1),
+            (1, 1_763_780_001, 2, "m", 5, 1, 1, 1),
+            (2, 1_763_780_002, 2, "m", 5, 1, 1, 1),
+            (3, 1_763_780_003, 1, "", 0, 0, 0, 0),
+        ],
+    )
+    .await;
+    drain(&s.ingester).await;
+    assert_eq!(versions(&s).await, vec![(1, 1), (2, 1)]);
+    insert(&mut conn, &[(2, 1_763_780_004, 2, "m", 5, 1, 1, 1)]).await;
+    drain(&s.ingester).await;
+    assert_eq!(versions(&s).await, vec![(1, 1), (2, 2)]);
+    // A pass that reads nothing changes nothing.
+    drain(&s.ingester).await;
+    assert_eq!(versions(&s).await, vec![(1, 1), (2, 2)]);
+}
+
 async fn concurrent_ingesters_take_turns(backend: Backend) {
     let s = setup(backend, Duration::from_secs(600)).await;
     let mut conn = NewapiConn::establish(s.newapi.url()).await.unwrap();
@@ -264,4 +307,5 @@ on_both_backends!(
     rows_committed_out_of_id_order_are_counted_once,
     rolled_back_ids_are_given_up_after_the_grace,
     concurrent_ingesters_take_turns,
+    a_pass_bumps_the_version_of_exactly_the_tokens_it_added_to,
 );

@@ -20,6 +20,15 @@ pub const ENCRYPTION_KEY: &str = "dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=";
 
 /// Settings pointing at `newapi_base_url`, with quick retries.
 pub fn settings(database_url: &str, newapi_base_url: &str) -> Settings {
+    settings_with_timeout(database_url, newapi_base_url, 400)
+}
+
+/// The same, with another timeout for calls to new-api.
+pub fn settings_with_timeout(
+    database_url: &str,
+    newapi_base_url: &str,
+    newapi_timeout_ms: u64,
+) -> Settings {
     let key_sync = KeySyncSettings {
         newapi_base_url: newapi_base_url.into(),
         newapi_admin_token: NEWAPI_ADMIN_TOKEN.into(),
@@ -27,7 +36,7 @@ pub fn settings(database_url: &str, newapi_base_url: &str) -> Settings {
         supabase_jwt_secret: Some(JWT_SECRET.into()),
         supabase_url: None,
         key_encryption_key: ENCRYPTION_KEY.into(),
-        newapi_timeout_ms: 400,
+        newapi_timeout_ms,
         sync_interval_ms: 50,
         sync_batch_size: 50,
         sync_backoff_base_ms: 50,
@@ -60,9 +69,32 @@ pub async fn spawn_against(newapi_base_url: &str) -> TestApp {
         .expect("key-sync starts")
 }
 
+/// key-sync with a patient new-api client (no timeout, so no retry, even on a loaded
+/// machine), and a second replica of it.
+pub async fn spawn_patient_pair() -> (Env, String) {
+    let newapi = newapi_sim(NewapiBackend::Postgres).await;
+    let base = newapi.base_url();
+    let app = TestApp::spawn(|db_url| async move {
+        key_sync::startup::build(settings_with_timeout(&db_url, &base, 10_000)).await
+    })
+    .await
+    .expect("key-sync starts");
+    let second = start_replica(settings_with_timeout(
+        app.db.url(),
+        &newapi.base_url(),
+        10_000,
+    ))
+    .await;
+    (Env { app, newapi }, second)
+}
+
 /// A second replica of the app on the same database.
 pub async fn replica(app: &TestApp, newapi_base_url: &str) -> String {
-    let built = key_sync::startup::build(settings(app.db.url(), newapi_base_url))
+    start_replica(settings(app.db.url(), newapi_base_url)).await
+}
+
+async fn start_replica(settings: Settings) -> String {
+    let built = key_sync::startup::build(settings)
         .await
         .expect("replica starts");
     let url = format!("http://127.0.0.1:{}", built.port());

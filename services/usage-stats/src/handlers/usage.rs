@@ -1,5 +1,7 @@
 //! `/detail`, `/chart` and `/logs` for the authenticated key.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use tollgate_db::DbError;
@@ -7,9 +9,10 @@ use tollgate_domain::usage::{DAY, HOUR};
 use tollgate_web::ApiError;
 
 use crate::auth::KeyAuth;
+use crate::query::cache::token_version;
 use crate::query::detail::{by_model, series, total, Totals};
 use crate::query::params::{Granularity, Range, RawQuery};
-use crate::query::pieces::{self, sizes_for, Figures, QueryError};
+use crate::query::pieces::{self, sizes_for, FigureSet, QueryError};
 use crate::query::recent;
 use crate::state::AppState;
 
@@ -22,19 +25,34 @@ fn unavailable(e: QueryError) -> ApiError {
     ApiError::Unavailable("usage data is unavailable right now".into())
 }
 
+/// The token's ingest version when the result cache is on: read before anything else, so a
+/// cached answer keyed by it is never older than what this request could have read.
+async fn version(state: &AppState, token: i64) -> Result<Option<i64>, ApiError> {
+    if state.results.is_none() {
+        return Ok(None);
+    }
+    let mut conn = state.pool.get().await.map_err(DbError::from)?;
+    token_version(&mut conn, token)
+        .await
+        .map(Some)
+        .map_err(|e| unavailable(e.into()))
+}
+
 async fn figures(
     state: &AppState,
     token: i64,
+    version: Option<i64>,
     range: &Range,
     model: Option<&str>,
-) -> Result<Vec<Figures>, ApiError> {
+) -> Result<FigureSet, ApiError> {
     let mut conn = state.pool.get().await.map_err(DbError::from)?;
     pieces::load(
         &mut conn,
-        &pieces::Edges {
+        &pieces::Sources {
             pool: &state.logs,
             cache: &state.edges,
             now: now(),
+            cached: state.results.as_ref().zip(version),
         },
         token,
         range.start,
@@ -50,27 +68,50 @@ async fn figures(
 async fn logs_page(
     state: &AppState,
     token: i64,
+    version: Option<i64>,
     range: &Range,
     model: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<Vec<recent::LogView>, ApiError> {
-    let mut conn = state.pool.get().await.map_err(DbError::from)?;
-    let ids = recent::page_ids(
-        &mut conn,
-        token,
-        range.start,
-        range.end,
-        model,
-        offset,
-        limit,
-    )
-    .await
-    .map_err(unavailable)?;
-    drop(conn);
-    recent::fetch(&state.logs, &ids, |q| state.usd(q))
+) -> Result<Arc<Vec<recent::LogView>>, ApiError> {
+    let load = async {
+        let mut conn = state.pool.get().await.map_err(DbError::from)?;
+        let ids = recent::page_ids(
+            &mut conn,
+            token,
+            range.start,
+            range.end,
+            model,
+            offset,
+            limit,
+        )
         .await
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+        drop(conn);
+        recent::fetch(&state.logs, &ids, |q| state.usd(q))
+            .await
+            .map(Arc::new)
+            .map_err(unavailable)
+    };
+    match (&state.results, version) {
+        (Some(cache), Some(version)) => {
+            let key = (
+                token,
+                version,
+                [range.start, range.end, offset, limit],
+                model.unwrap_or("").to_owned(),
+            );
+            cache
+                .pages
+                .try_get_with(key, load)
+                .await
+                // The load logged its own error; every waiter gets the same answer.
+                .map_err(|_: Arc<ApiError>| {
+                    ApiError::Unavailable("usage data is unavailable right now".into())
+                })
+        }
+        _ => load.await,
+    }
 }
 
 fn totals_json(state: &AppState, t: &Totals) -> Value {
@@ -94,13 +135,14 @@ pub async fn detail(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
+    let version = version(&state, auth.0.id).await?;
     // Figures and the latest logs are independent: load them at once.
     let (rows, recent) = tokio::try_join!(
-        figures(&state, auth.0.id, &range, None),
-        logs_page(&state, auth.0.id, &range, None, 0, 20),
+        figures(&state, auth.0.id, version, &range, None),
+        logs_page(&state, auth.0.id, version, &range, None, 0, 20),
     )?;
-    let totals = total(&rows);
-    let models: Vec<Value> = by_model(&rows)
+    let totals = total(rows.iter());
+    let models: Vec<Value> = by_model(rows.iter())
         .into_iter()
         .map(|(model, t)| {
             let share = if totals.quota == 0 {
@@ -118,7 +160,7 @@ pub async fn detail(
             })
         })
         .collect();
-    let days: Vec<Value> = series(&rows, range.start, range.end, range.offset, DAY, |q| state.usd(q))
+    let days: Vec<Value> = series(rows.iter(), range.start, range.end, range.offset, DAY, |q| state.usd(q))
         .into_iter()
         .map(|p| json!({"date": p.label, "quota": p.quota, "quota_usd": p.quota_usd, "requests": p.requests, "tokens": p.tokens}))
         .collect();
@@ -129,7 +171,7 @@ pub async fn detail(
             "summary": totals_json(&state, &totals),
             "by_model": models,
             "by_day": days,
-            "recent_logs": recent,
+            "recent_logs": &recent[..],
         }
     })))
 }
@@ -142,14 +184,20 @@ pub async fn chart(
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
     let granularity = q.granularity(&range)?;
-    let rows = figures(&state, auth.0.id, &range, None).await?;
+    let version = version(&state, auth.0.id).await?;
+    let rows = figures(&state, auth.0.id, version, &range, None).await?;
     let size = match granularity {
         Granularity::Hour => HOUR,
         Granularity::Day => DAY,
     };
-    let points = series(&rows, range.start, range.end, range.offset, size, |q| {
-        state.usd(q)
-    });
+    let points = series(
+        rows.iter(),
+        range.start,
+        range.end,
+        range.offset,
+        size,
+        |q| state.usd(q),
+    );
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {
@@ -169,10 +217,17 @@ pub async fn logs(
     let range = q.range(now())?;
     let (page, page_size) = q.page()?;
     let model = q.model();
-    let total = total(&figures(&state, auth.0.id, &range, model).await?).requests;
+    let version = version(&state, auth.0.id).await?;
+    let total = total(
+        figures(&state, auth.0.id, version, &range, model)
+            .await?
+            .iter(),
+    )
+    .requests;
     let items = logs_page(
         &state,
         auth.0.id,
+        version,
         &range,
         model,
         (page - 1) * page_size,
@@ -186,7 +241,7 @@ pub async fn logs(
             "page": page,
             "page_size": page_size,
             "total": total,
-            "items": items,
+            "items": &items[..],
         }
     })))
 }

@@ -240,6 +240,16 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
     .bind::<Array<Text>, _>(&models)
     .execute(conn)
     .await?;
+    // Every touched token gets a new version in this same transaction: answers cached under
+    // the old one are never served again (see query::cache).
+    diesel::sql_query(
+        "INSERT INTO usage_token_version AS v (token_id, version) \
+         SELECT DISTINCT t, 1 FROM unnest($1::bigint[]) AS t \
+         ON CONFLICT (token_id) DO UPDATE SET version = v.version + 1",
+    )
+    .bind::<Array<BigInt>, _>(&tokens)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -38,14 +38,14 @@ impl Totals {
 }
 
 /// Sum of everything.
-pub fn total(rows: &[Figures]) -> Totals {
+pub fn total<'a>(rows: impl IntoIterator<Item = &'a Figures>) -> Totals {
     let mut t = Totals::default();
-    rows.iter().for_each(|f| t.add(f));
+    rows.into_iter().for_each(|f| t.add(f));
     t
 }
 
 /// Per model, largest quota first (ties by name).
-pub fn by_model(rows: &[Figures]) -> Vec<(String, Totals)> {
+pub fn by_model<'a>(rows: impl IntoIterator<Item = &'a Figures>) -> Vec<(String, Totals)> {
     let mut map: BTreeMap<&str, Totals> = BTreeMap::new();
     for f in rows {
         map.entry(&f.model_name).or_default().add(f);
@@ -74,8 +74,8 @@ pub struct Point {
 
 /// Contiguous local buckets of `size` seconds from the one holding `start` to the one
 /// holding `end`, zero where nothing was consumed.
-pub fn series(
-    rows: &[Figures],
+pub fn series<'a>(
+    rows: impl IntoIterator<Item = &'a Figures>,
     start: i64,
     end: i64,
     offset: i64,

@@ -2,6 +2,7 @@
 //! Tollgate's Postgres, partial edges straight from new-api's `logs`, so every figure equals
 //! the raw SQL aggregate for the same range.
 
+pub mod cache;
 pub mod detail;
 pub mod params;
 pub mod pieces;

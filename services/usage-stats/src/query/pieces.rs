@@ -10,6 +10,8 @@ use tollgate_domain::usage::{split, Piece, DAY, HOUR, QUARTER};
 use tollgate_newapi_schema::schema::logs;
 use tollgate_newapi_schema::{log_type, with_conn, NewapiDbError, NewapiPool};
 
+use super::cache::ResultCache;
+
 /// Figures at one instant (a bucket start, or a raw log's time) for one model.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct Figures {
@@ -69,30 +71,76 @@ fn table(size: i64) -> &'static str {
     }
 }
 
+/// A range's figures, in parts (the whole buckets, then each raw edge) that may be shared
+/// with caches.
+#[derive(Debug, Default)]
+pub struct FigureSet(Vec<Arc<Vec<Figures>>>);
+
+impl FigureSet {
+    /// Every figure, part after part.
+    pub fn iter(&self) -> impl Iterator<Item = &Figures> {
+        self.0.iter().flat_map(|part| part.iter())
+    }
+}
+
 /// Every figure of `token` in `[start, end]`, optionally for one model.
 pub async fn load(
     tollgate: &mut AsyncPgConnection,
-    edges: &Edges<'_>,
+    src: &Sources<'_>,
     token: i64,
     start: i64,
     end: i64,
     sizes: &[i64],
     model: Option<&str>,
-) -> Result<Vec<Figures>, QueryError> {
+) -> Result<FigureSet, QueryError> {
     let pieces = split(start, end, sizes);
     let raw = pieces.iter().filter_map(|p| match *p {
-        Piece::Raw { first, last } => Some(load_edge(edges, token, first, last, model)),
+        Piece::Raw { first, last } => Some(load_edge(src, token, first, last, model)),
         Piece::Buckets { .. } => None,
     });
     // The rollups (Tollgate) and the edges (new-api) are independent: ask both at once.
-    let (mut rows, edge_rows) = tokio::try_join!(
-        load_buckets(tollgate, token, &pieces, model),
+    let (buckets, edges) = tokio::try_join!(
+        cached_buckets(tollgate, src, token, &pieces, model),
         futures_util::future::try_join_all(raw),
     )?;
-    for edge in edge_rows {
-        rows.extend(edge.iter().cloned());
+    let mut parts = Vec::with_capacity(1 + edges.len());
+    parts.push(buckets);
+    parts.extend(edges);
+    Ok(FigureSet(parts))
+}
+
+async fn cached_buckets(
+    tollgate: &mut AsyncPgConnection,
+    src: &Sources<'_>,
+    token: i64,
+    pieces: &[Piece],
+    model: Option<&str>,
+) -> Result<Arc<Vec<Figures>>, QueryError> {
+    let Some((cache, version)) = src.cached else {
+        return Ok(Arc::new(
+            load_buckets(tollgate, token, pieces, model).await?,
+        ));
+    };
+    let spans: Vec<(i64, i64, i64)> = pieces
+        .iter()
+        .filter_map(|p| match *p {
+            Piece::Buckets { size, first, last } => Some((size, first, last)),
+            Piece::Raw { .. } => None,
+        })
+        .collect();
+    if spans.is_empty() {
+        return Ok(Arc::new(Vec::new()));
     }
-    Ok(rows)
+    let key = (token, version, spans, model.unwrap_or("").to_owned());
+    cache
+        .buckets
+        .try_get_with(key, async {
+            load_buckets(tollgate, token, pieces, model)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .map_err(|e| QueryError::Shared(e.to_string()))
 }
 
 /// Raw edge figures of windows that can no longer change, keyed by
@@ -111,18 +159,21 @@ pub fn edge_cache() -> EdgeCache {
         .build()
 }
 
-/// Where raw edges come from: new-api's logs, through the cache of settled windows.
-pub struct Edges<'a> {
+/// Where figures come from besides Tollgate's rollups: new-api's logs (through the cache of
+/// settled windows), and the cache of answers under the token's version, when it is on.
+pub struct Sources<'a> {
     /// new-api's logs database.
     pub pool: &'a NewapiPool,
     /// Settled windows.
     pub cache: &'a EdgeCache,
     /// Now (unix seconds): what is settled is judged against it.
     pub now: i64,
+    /// The result cache and the token's version, read before anything else.
+    pub cached: Option<(&'a ResultCache, i64)>,
 }
 
 async fn load_edge(
-    edges: &Edges<'_>,
+    edges: &Sources<'_>,
     token: i64,
     first: i64,
     last: i64,

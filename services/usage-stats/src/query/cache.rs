@@ -1,0 +1,112 @@
+//! Answers computed for a token, kept for as long as the token's ingest version stays put.
+//!
+//! Ingest bumps `usage_token_version` for every token it adds to, in the same transaction
+//! as the rollups and the log index. An answer computed after reading version `v` reads
+//! data at least as new as `v`, so any later request that still reads `v` may be given it:
+//! the answer stays exact, and a newly ingested log changes the version and so the key.
+//! The raw edges that are not settled yet are never part of a cached answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use moka::future::Cache;
+
+use super::pieces::Figures;
+use super::recent::LogView;
+
+/// Whole-bucket figures: `(token, version, [(size, first, last)], model or "")`.
+pub type BucketKey = (i64, i64, Vec<(i64, i64, i64)>, String);
+
+/// A page of logs: `(token, version, [start, end, offset, limit], model or "")`.
+pub type PageKey = (i64, i64, [i64; 4], String);
+
+/// Both caches, bounded by an approximate size in bytes.
+pub struct ResultCache {
+    /// Rollup figures of a range's whole buckets.
+    pub buckets: Cache<BucketKey, Arc<Vec<Figures>>>,
+    /// Pages of logs (ids from the log index, rows from new-api).
+    pub pages: Cache<PageKey, Arc<Vec<LogView>>>,
+}
+
+/// Old versions are never asked for again; let them go after this long unused.
+const IDLE: Duration = Duration::from_secs(300);
+
+impl ResultCache {
+    /// Caches holding about `megabytes` MiB in all; `None` when 0 (caching off).
+    pub fn new(megabytes: u64) -> Option<Self> {
+        if megabytes == 0 {
+            return None;
+        }
+        let half = megabytes * 1024 * 1024 / 2;
+        Some(Self {
+            buckets: Cache::builder()
+                .max_capacity(half)
+                .weigher(|k: &BucketKey, v: &Arc<Vec<Figures>>| {
+                    weight(k.2.len() * 24 + k.3.len(), v.iter().map(figures_bytes))
+                })
+                .time_to_idle(IDLE)
+                .build(),
+            pages: Cache::builder()
+                .max_capacity(half)
+                .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
+                    weight(
+                        k.3.len(),
+                        v.iter().map(|l| 96 + l.model_name.len() + l.content.len()),
+                    )
+                })
+                .time_to_idle(IDLE)
+                .build(),
+        })
+    }
+}
+
+fn figures_bytes(f: &Figures) -> usize {
+    std::mem::size_of::<Figures>() + f.model_name.len()
+}
+
+fn weight(key_bytes: usize, values: impl Iterator<Item = usize>) -> u32 {
+    let total = values.fold(64 + key_bytes, usize::saturating_add);
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+}
+
+/// `token`'s ingest version: 0 until ingest first adds a log of it.
+pub async fn token_version(
+    conn: &mut AsyncPgConnection,
+    token: i64,
+) -> Result<i64, diesel::result::Error> {
+    let found: Option<Version> =
+        diesel::sql_query("SELECT version FROM usage_token_version WHERE token_id = $1")
+            .bind::<BigInt, _>(token)
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(found.map_or(0, |v| v.version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_megabytes_turns_caching_off() {
+        assert!(ResultCache::new(0).is_none());
+        assert!(ResultCache::new(1).is_some());
+    }
+
+    #[test]
+    fn weights_grow_with_the_answer() {
+        let small = weight(8, std::iter::once(10));
+        let big = weight(8, std::iter::repeat_n(100, 1000));
+        assert!(big > small);
+        assert_eq!(weight(0, std::iter::repeat_n(usize::MAX / 2, 4)), u32::MAX);
+    }
+}
