@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use tollgate_db::DbError;
@@ -12,7 +14,7 @@ use crate::auth::KeyAuth;
 use crate::query::cache::token_version;
 use crate::query::detail::{by_model, series, total, Totals};
 use crate::query::params::{Granularity, Range, RawQuery};
-use crate::query::pieces::{self, sizes_for, FigureSet, QueryError};
+use crate::query::pieces::{self, sizes_for, FigureSet, QueryError, SETTLED_SECS};
 use crate::query::recent;
 use crate::state::AppState;
 
@@ -134,12 +136,45 @@ pub async fn detail(
     q: web::Query<RawQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let range = q.range(now())?;
-    let version = version(&state, auth.0.id).await?;
+    let now = now();
+    let range = q.range(now)?;
+    let token = auth.0.id;
+    let version = version(&state, token).await?;
+    // A settled range (both edges closed) depends only on the version: keep the whole body.
+    let whole = state
+        .results
+        .as_ref()
+        .zip(version)
+        .filter(|_| range.end < now - SETTLED_SECS);
+    let Some((cache, version)) = whole else {
+        return Ok(HttpResponse::Ok().json(detail_body(&state, token, version, &range).await?));
+    };
+    let key = (token, version, [range.start, range.end, range.offset]);
+    let body = cache
+        .answers
+        .try_get_with(key, async {
+            let value = detail_body(&state, token, Some(version), &range).await?;
+            Ok::<_, ApiError>(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
+        })
+        .await
+        .map_err(|_: Arc<ApiError>| {
+            ApiError::Unavailable("usage data is unavailable right now".into())
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
+}
+
+async fn detail_body(
+    state: &AppState,
+    token: i64,
+    version: Option<i64>,
+    range: &Range,
+) -> Result<Value, ApiError> {
     // Figures and the latest logs are independent: load them at once.
     let (rows, recent) = tokio::try_join!(
-        figures(&state, auth.0.id, version, &range, None),
-        logs_page(&state, auth.0.id, version, &range, None, 0, 20),
+        figures(state, token, version, range, None),
+        logs_page(state, token, version, range, None, 0, 20),
     )?;
     let totals = total(rows.iter());
     let models: Vec<Value> = by_model(rows.iter())
@@ -164,16 +199,16 @@ pub async fn detail(
         .into_iter()
         .map(|p| json!({"date": p.label, "quota": p.quota, "quota_usd": p.quota_usd, "requests": p.requests, "tokens": p.tokens}))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(json!({
         "success": true,
         "data": {
-            "range": range_json(&range),
-            "summary": totals_json(&state, &totals),
+            "range": range_json(range),
+            "summary": totals_json(state, &totals),
             "by_model": models,
             "by_day": days,
             "recent_logs": &recent[..],
         }
-    })))
+    }))
 }
 
 /// `GET /api/usage/token/chart?start&end&tz&granularity=hour|day`: contiguous, zero-filled.

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -23,8 +24,13 @@ pub type BucketKey = (i64, i64, Vec<(i64, i64, i64)>, String);
 /// A page of logs: `(token, version, [start, end, offset, limit], model or "")`.
 pub type PageKey = (i64, i64, [i64; 4], String);
 
-/// Both caches, bounded by an approximate size in bytes.
+/// A whole `/detail` body of a settled range: `(token, version, [start, end, tz offset])`.
+pub type AnswerKey = (i64, i64, [i64; 3]);
+
+/// The caches, bounded by an approximate size in bytes.
 pub struct ResultCache {
+    /// Serialized `/detail` bodies of ranges whose raw edges are settled.
+    pub answers: Cache<AnswerKey, Bytes>,
     /// Rollup figures of a range's whole buckets.
     pub buckets: Cache<BucketKey, Arc<Vec<Figures>>>,
     /// Pages of logs (ids from the log index, rows from new-api).
@@ -40,17 +46,22 @@ impl ResultCache {
         if megabytes == 0 {
             return None;
         }
-        let half = megabytes * 1024 * 1024 / 2;
+        let third = megabytes * 1024 * 1024 / 3;
         Some(Self {
+            answers: Cache::builder()
+                .max_capacity(third)
+                .weigher(|_: &AnswerKey, v: &Bytes| weight(40, std::iter::once(v.len())))
+                .time_to_idle(IDLE)
+                .build(),
             buckets: Cache::builder()
-                .max_capacity(half)
+                .max_capacity(third)
                 .weigher(|k: &BucketKey, v: &Arc<Vec<Figures>>| {
                     weight(k.2.len() * 24 + k.3.len(), v.iter().map(figures_bytes))
                 })
                 .time_to_idle(IDLE)
                 .build(),
             pages: Cache::builder()
-                .max_capacity(half)
+                .max_capacity(third)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
                         k.3.len(),
