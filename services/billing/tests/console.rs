@@ -364,7 +364,8 @@ impl Browser {
 
     /// Wait until `expr` is true (an exception, e.g. while the page loads, counts as false).
     async fn wait(&mut self, expr: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        // Generous: at the start of the full suite, Chromium shares 2 cores with ~6 tests.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let guarded = format!(
             "(() => {{ try {{ return ({expr}) === true; }} catch (e) {{ return false; }} }})()"
         );
