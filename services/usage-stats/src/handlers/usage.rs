@@ -24,6 +24,11 @@ fn now() -> i64 {
 
 fn unavailable(e: QueryError) -> ApiError {
     tracing::warn!(error = %e, "usage query failed");
+    unavailable_now()
+}
+
+/// The answer to every waiter of a shared load that failed (the load logged its error).
+fn unavailable_now() -> ApiError {
     ApiError::Unavailable("usage data is unavailable right now".into())
 }
 
@@ -108,9 +113,7 @@ async fn logs_page(
                 .try_get_with(key, load)
                 .await
                 // The load logged its own error; every waiter gets the same answer.
-                .map_err(|_: Arc<ApiError>| {
-                    ApiError::Unavailable("usage data is unavailable right now".into())
-                })
+                .map_err(|_: Arc<ApiError>| unavailable_now())
         }
         _ => load.await,
     }
@@ -157,9 +160,7 @@ pub async fn detail(
             Ok::<_, ApiError>(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
         })
         .await
-        .map_err(|_: Arc<ApiError>| {
-            ApiError::Unavailable("usage data is unavailable right now".into())
-        })?;
+        .map_err(|_: Arc<ApiError>| unavailable_now())?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body))
