@@ -7,7 +7,8 @@
 //! - [`gateway_key`]: how new-api reads a bearer key (`sk-` prefix, channel suffix);
 //! - [`signature`]: constant-time secret comparison and HMAC-SHA256 webhook signatures;
 //! - [`backoff`]: capped exponential retry schedules with jitter;
-//! - [`usage`]: rollup buckets and range splitting for usage figures;
+//! - [`usage`]: rollup buckets and range planning for usage figures;
+//! - [`zone`]: fixed offsets and IANA zones, and their local days and hours;
 //! - [`recharge`]: prepaid-balance policy: when to recharge, how much, and the fee.
 
 pub mod api_key;
@@ -19,3 +20,4 @@ pub mod money;
 pub mod recharge;
 pub mod signature;
 pub mod usage;
+pub mod zone;

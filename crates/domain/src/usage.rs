@@ -46,6 +46,44 @@ pub fn split(start: i64, end: i64, sizes: &[i64]) -> Vec<Piece> {
     pieces
 }
 
+/// The rollup sizes, largest first.
+pub const SIZES: [i64; 3] = [DAY, HOUR, QUARTER];
+
+/// Split `[start, end]` (inclusive) into raw edges and whole rollup buckets such that no
+/// bucket holds one of `cuts` (ascending unix seconds, e.g. the starts of local days) except
+/// at its own start: then every bucket lies inside one local unit, and figures summed per
+/// unit equal the raw rows'. Contiguous buckets of one size are merged into one piece; raw
+/// pieces are not merged, so each lies between two cuts too.
+pub fn plan(start: i64, end: i64, cuts: &[i64]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    if start > end {
+        return pieces;
+    }
+    let mut lo = start;
+    for &cut in cuts.iter().filter(|&&c| c > start && c <= end) {
+        if cut > lo {
+            split_into(lo, cut, &SIZES, &mut pieces);
+            lo = cut;
+        }
+    }
+    split_into(lo, end + 1, &SIZES, &mut pieces);
+    let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        match (merged.last_mut(), p) {
+            (
+                Some(Piece::Buckets { size, last, .. }),
+                Piece::Buckets {
+                    size: s,
+                    first: f,
+                    last: l,
+                },
+            ) if *size == s && *last + s == f => *last = l,
+            _ => merged.push(p),
+        }
+    }
+    merged
+}
+
 /// `[lo, hi)` half-open.
 fn split_into(lo: i64, hi: i64, sizes: &[i64], out: &mut Vec<Piece>) {
     let Some((&size, finer)) = sizes.split_first() else {
@@ -75,6 +113,7 @@ fn split_into(lo: i64, hi: i64, sizes: &[i64], out: &mut Vec<Piece>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const SIZES: &[i64] = &[DAY, HOUR, QUARTER];
 
@@ -161,5 +200,62 @@ mod tests {
             }]
         );
         assert!(split(base + 1, base, SIZES).is_empty());
+    }
+
+    fn bucket_spans(pieces: &[Piece]) -> Vec<(i64, i64)> {
+        pieces
+            .iter()
+            .flat_map(|p| match *p {
+                Piece::Raw { first, last } => vec![(first, last)],
+                Piece::Buckets { size, first, last } => (0..=(last - first) / size)
+                    .map(|i| (first + i * size, first + (i + 1) * size - 1))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_plan_over_whole_utc_days_with_hour_cuts_uses_hours() {
+        let base = 1_700_006_400; // a UTC midnight
+        let cuts: Vec<i64> = (1..72).map(|h| base + h * HOUR).collect();
+        let pieces = plan(base + 100, base + 3 * DAY - 5, &cuts);
+        assert!(pieces
+            .iter()
+            .all(|p| !matches!(p, Piece::Buckets { size: DAY, .. })));
+        assert!(pieces.len() <= 6, "{pieces:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Pieces cover the range exactly, buckets are aligned, and no bucket or raw piece
+        /// holds a cut anywhere but at its first second.
+        #[test]
+        fn plans_cover_exactly_and_never_straddle_a_cut(
+            start in 0i64..10 * DAY,
+            len in 0i64..8 * DAY,
+            cuts in proptest::collection::vec(0i64..20 * DAY, 0..40),
+            snap in proptest::collection::vec(prop_oneof![Just(1i64), Just(QUARTER), Just(HOUR)], 40),
+        ) {
+            let end = start + len;
+            let mut cuts: Vec<i64> = cuts.iter().zip(&snap).map(|(c, s)| c - c % s).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let pieces = plan(start, end, &cuts);
+            let spans = bucket_spans(&pieces);
+            prop_assert_eq!(spans.first().map(|s| s.0), Some(start));
+            prop_assert_eq!(spans.last().map(|s| s.1), Some(end));
+            for pair in spans.windows(2) {
+                prop_assert_eq!(pair[0].1 + 1, pair[1].0);
+            }
+            for (lo, hi) in &spans {
+                prop_assert!(!cuts.iter().any(|c| c > lo && c <= hi), "{} {} {:?}", lo, hi, pieces);
+            }
+            for p in &pieces {
+                if let Piece::Buckets { size, first, .. } = *p {
+                    prop_assert_eq!(first.rem_euclid(size), 0);
+                }
+            }
+        }
     }
 }

@@ -33,6 +33,9 @@ pub struct UsageSettings {
     /// `INGEST_GAP_GRACE_SECS`: how long a missing log id is waited for (default 600).
     #[serde(default = "defaults::ingest_gap_grace_secs")]
     pub ingest_gap_grace_secs: u64,
+    /// `INGEST_MAX_GAPS`: missing log ids waited for at once, the newest kept (default 20000).
+    #[serde(default = "defaults::ingest_max_gaps")]
+    pub ingest_max_gaps: usize,
     /// `RATE_LIMIT_PER_MIN`: requests per key per minute, per process; 0 turns it off
     /// (default 120).
     #[serde(default = "defaults::rate_limit_per_min")]
@@ -65,6 +68,9 @@ mod defaults {
     }
     pub fn ingest_gap_grace_secs() -> u64 {
         600
+    }
+    pub fn ingest_max_gaps() -> usize {
+        20_000
     }
     pub fn rate_limit_per_min() -> u32 {
         120
@@ -126,6 +132,12 @@ impl Settings {
         }
         if !(1..=20_000).contains(&usage.ingest_batch) {
             return Err(SettingsError::invalid("INGEST_BATCH", "must be 1 to 20000"));
+        }
+        if !(1..=1_000_000).contains(&usage.ingest_max_gaps) {
+            return Err(SettingsError::invalid(
+                "INGEST_MAX_GAPS",
+                "must be 1 to 1000000",
+            ));
         }
         if usage.newapi_pool_size == 0 {
             return Err(SettingsError::invalid(

@@ -7,7 +7,7 @@ use tollgate_newapi_schema::NewapiPool;
 use tollgate_web::{Application, ReadyCheck};
 
 use crate::edges::KeyLimiter;
-use crate::ingest::{self, Ingester};
+use crate::ingest::{self, GapPolicy, Ingester};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tokens::TokenCache;
@@ -37,7 +37,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         tollgate: pool.clone(),
         logs: logs.clone(),
         batch: settings.usage.ingest_batch,
-        gap_grace: Duration::from_secs(settings.usage.ingest_gap_grace_secs),
+        gaps: GapPolicy {
+            grace: Duration::from_secs(settings.usage.ingest_gap_grace_secs),
+            max_waiting: settings.usage.ingest_max_gaps,
+        },
     };
     let ingest_every = Duration::from_millis(settings.usage.ingest_interval_ms);
     let limiter = web::Data::new(KeyLimiter::new(settings.usage.rate_limit_per_min));
@@ -51,7 +54,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         quota_per_unit: settings.usage.quota_per_unit,
         pool: pool.clone(),
         logs,
-        edges: crate::query::pieces::edge_cache(),
+        edges: crate::query::cache::edge_cache(),
         results: crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
     });
     let app = Application::start(

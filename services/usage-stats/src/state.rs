@@ -3,8 +3,7 @@
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
-use crate::query::cache::ResultCache;
-use crate::query::pieces::EdgeCache;
+use crate::query::cache::{EdgeCache, ResultCache};
 
 /// Registered as `web::Data<AppState>`.
 pub struct AppState {

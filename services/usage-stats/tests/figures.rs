@@ -336,6 +336,46 @@ async fn chart_and_logs_equal_raw_sql(backend: Backend) {
     assert_eq!(all["data"]["total"], requests);
 }
 
+/// Regression: an hourly chart over whole UTC days used to put each day's totals in its
+/// midnight hour (day rollups were grouped by hour). Every hour must equal the raw rows.
+async fn hourly_chart_over_whole_utc_days_equals_raw_sql(backend: Backend) {
+    let d = seed(backend).await;
+    let (s, e) = (d.start, d.end); // 3 days and more, neither end hour-aligned
+    for tz in ["", "UTC", "Europe/London"] {
+        let chart = ok_json(
+            &d,
+            &format!("/api/usage/token/chart?start={s}&end={e}&granularity=hour&tz={tz}"),
+        )
+        .await;
+        let points = chart["data"]["points"].as_array().unwrap();
+        // London is on GMT (+00:00) in late November: the same hours as UTC.
+        assert_eq!(points.len() as i64, (e / 3600) - (s / 3600) + 1, "{tz}");
+        let want: BTreeMap<i64, (i64, i64, i64)> = raw(&d, s, e, "FLOOR(created_at / 3600)")
+            .await
+            .into_iter()
+            .map(|(k, v)| (k.parse::<f64>().unwrap() as i64 * 3600, v))
+            .collect();
+        let got: BTreeMap<i64, (i64, i64, i64)> = points
+            .iter()
+            .filter(|p| p["requests"].as_i64().unwrap() > 0)
+            .map(|p| {
+                (
+                    p["start"].as_i64().unwrap(),
+                    (
+                        p["requests"].as_i64().unwrap(),
+                        p["quota"].as_i64().unwrap(),
+                        p["tokens"].as_i64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        assert!(want.len() > 40, "the data covers many hours");
+        assert_eq!(got, want, "tz={tz}");
+        let want_tz = if tz.is_empty() { "UTC" } else { tz };
+        assert_eq!(chart["data"]["range"]["tz"], want_tz);
+    }
+}
+
 async fn bad_input_is_400(backend: Backend) {
     let d = seed(backend).await;
     for q in [
@@ -345,6 +385,9 @@ async fn bad_input_is_400(backend: Backend) {
         "detail?start=100&end=99",
         "detail?start=0&end=31708801",
         "detail?tz=%2B08:10",
+        "detail?tz=Mars/Olympus",
+        "chart?tz=asia/shanghai",
+        "logs?tz=%2B99:00",
         "chart?granularity=week",
         "chart?start=0&end=2764800&granularity=hour",
         "logs?page=0",
@@ -463,6 +506,7 @@ async fn cached_answers_follow_new_logs_within_two_seconds(backend: Backend) {
 
 on_both_backends!(
     figures_equal_raw_sql,
+    hourly_chart_over_whole_utc_days_equals_raw_sql,
     cached_answers_follow_new_logs_within_two_seconds,
     chart_and_logs_equal_raw_sql,
     bad_input_is_400,

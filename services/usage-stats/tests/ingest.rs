@@ -12,7 +12,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use tollgate_newapi_schema::scratch::ScratchDb;
 use tollgate_newapi_schema::{with_conn, Backend, NewapiConn, NewapiPool};
 use tollgate_testkit::{newapi_db, TestDb};
-use usage_stats::ingest::{Ingester, Pass};
+use usage_stats::ingest::{GapPolicy, Ingester, Pass};
 
 struct Setup {
     tollgate: TestDb,
@@ -27,7 +27,10 @@ async fn setup(backend: Backend, grace: Duration) -> Setup {
         tollgate: tollgate_db::connect_pool(tollgate.url(), 4, Duration::from_secs(5)),
         logs: NewapiPool::new(newapi.url(), 4, Duration::from_secs(5)).unwrap(),
         batch: 100,
-        gap_grace: grace,
+        gaps: GapPolicy {
+            grace,
+            max_waiting: 20_000,
+        },
     };
     Setup {
         tollgate,

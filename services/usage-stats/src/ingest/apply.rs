@@ -1,7 +1,6 @@
 //! One ingest pass against Tollgate's database (see the module docs for the protocol).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Text};
@@ -9,11 +8,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tollgate_domain::usage::{bucket_of, DAY, HOUR, QUARTER};
 use tollgate_newapi_schema::{log_type, NewapiPool};
 
-use super::source::{read_after, read_ids, LogRow};
-use super::{IngestError, SOURCE};
-
-/// Gaps re-read per pass at most (the oldest first).
-const MAX_GAPS_PER_PASS: i64 = 10_000;
+use super::source::{read_after, read_ids, read_tip, LogRow};
+use super::{GapPolicy, IngestError, SOURCE};
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,8 +20,13 @@ pub struct Pass {
     pub gaps_filled: usize,
     /// New gap ids recorded.
     pub gaps_opened: usize,
-    /// Gap ids given up after the grace period.
+    /// Holes in this read that could no longer fill (their neighbour is older than the grace
+    /// by new-api's newest log), so never waited for.
+    pub gaps_skipped: usize,
+    /// Gap ids given up: past the grace, or beyond the cap of waiting gaps.
     pub gaps_expired: usize,
+    /// Gap ids still waited for after the pass.
+    pub gaps_waiting: usize,
     /// Consume logs added to the rollups.
     pub consumed: usize,
     /// The highest id seen after the pass.
@@ -49,7 +50,7 @@ pub async fn apply_pass(
     conn: &mut AsyncPgConnection,
     logs: &NewapiPool,
     batch: i64,
-    grace: Duration,
+    gaps: GapPolicy,
 ) -> Result<Pass, IngestError> {
     conn.transaction(async |conn| {
         diesel::sql_query(
@@ -64,28 +65,38 @@ pub async fn apply_pass(
         .bind::<Text, _>(SOURCE)
         .get_result(conn)
         .await?;
-        let gaps: Vec<i64> = diesel::sql_query(
-            "SELECT log_id FROM usage_ingest_gaps WHERE source = $1 ORDER BY log_id LIMIT $2",
+        let grace = i64::try_from(gaps.grace.as_secs()).unwrap_or(i64::MAX);
+        // Gaps are judged by new-api's own clock: its newest log's created_at.
+        let tip_at = read_tip(logs).await?.map(|(_, at)| at);
+        let mut pass = Pass {
+            gaps_expired: expire_gaps(conn, tip_at, gaps).await?,
+            ..Pass::default()
+        };
+        // Every gap still waited for is re-read on every pass, newest first: a late commit
+        // shows within one pass however many holes older ones left.
+        let waiting: Vec<i64> = diesel::sql_query(
+            "SELECT log_id FROM usage_ingest_gaps WHERE source = $1 ORDER BY log_id DESC",
         )
         .bind::<Text, _>(SOURCE)
-        .bind::<BigInt, _>(MAX_GAPS_PER_PASS)
         .load::<GapId>(conn)
         .await?
         .into_iter()
         .map(|g| g.log_id)
         .collect();
 
-        let filled = read_ids(logs, &gaps).await?;
+        let filled = read_ids(logs, &waiting).await?;
         let fresh = read_after(logs, state.max_seen_id, batch).await?;
-
-        let mut pass = Pass {
-            read: fresh.len(),
-            gaps_filled: filled.len(),
-            max_seen_id: fresh.last().map_or(state.max_seen_id, |r| r.id),
-            ..Pass::default()
-        };
-        let opened = holes(state.max_seen_id, &fresh);
+        pass.read = fresh.len();
+        pass.gaps_filled = filled.len();
+        pass.max_seen_id = fresh.last().map_or(state.max_seen_id, |r| r.id);
+        let (opened, skipped): (Vec<Hole>, Vec<Hole>) = holes(state.max_seen_id, &fresh)
+            .into_iter()
+            .partition(|&(_, neighbour_at)| {
+                tip_at.is_none_or(|tip| tip.saturating_sub(neighbour_at) <= grace)
+            });
         pass.gaps_opened = opened.len();
+        pass.gaps_skipped = skipped.len();
+        pass.gaps_waiting = waiting.len() - filled.len() + opened.len();
 
         let filled_ids: Vec<i64> = filled.iter().map(|r| r.id).collect();
         diesel::sql_query("DELETE FROM usage_ingest_gaps WHERE source = $1 AND log_id = ANY($2)")
@@ -93,20 +104,14 @@ pub async fn apply_pass(
             .bind::<Array<BigInt>, _>(&filled_ids)
             .execute(conn)
             .await?;
+        let (ids, neighbours): (Vec<i64>, Vec<i64>) = opened.into_iter().unzip();
         diesel::sql_query(
-            "INSERT INTO usage_ingest_gaps (source, log_id) SELECT $1, unnest($2::bigint[]) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO usage_ingest_gaps (source, log_id, neighbour_at) \
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING",
         )
         .bind::<Text, _>(SOURCE)
-        .bind::<Array<BigInt>, _>(&opened)
-        .execute(conn)
-        .await?;
-        pass.gaps_expired = diesel::sql_query(
-            "DELETE FROM usage_ingest_gaps WHERE source = $1 \
-             AND first_seen < now() - make_interval(secs => $2)",
-        )
-        .bind::<Text, _>(SOURCE)
-        .bind::<Double, _>(grace.as_secs_f64())
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<BigInt>, _>(&neighbours)
         .execute(conn)
         .await?;
 
@@ -130,12 +135,52 @@ pub async fn apply_pass(
     .await
 }
 
-/// Ids in `(after, last read]` that the read did not return.
-fn holes(after: i64, fresh: &[LogRow]) -> Vec<i64> {
+/// Forget the gaps that can no longer fill: recorded longer ago than the grace (our clock),
+/// or whose upper neighbour is older than the grace by new-api's newest log (its clock);
+/// then the lowest ids beyond the cap. Returns how many were dropped.
+async fn expire_gaps(
+    conn: &mut AsyncPgConnection,
+    tip_at: Option<i64>,
+    gaps: GapPolicy,
+) -> Result<usize, diesel::result::Error> {
+    let grace = i64::try_from(gaps.grace.as_secs()).unwrap_or(i64::MAX);
+    let aged = diesel::sql_query(
+        "DELETE FROM usage_ingest_gaps WHERE source = $1 \
+         AND (first_seen < now() - make_interval(secs => $2) OR neighbour_at < $3)",
+    )
+    .bind::<Text, _>(SOURCE)
+    .bind::<Double, _>(gaps.grace.as_secs_f64())
+    .bind::<BigInt, _>(tip_at.map_or(i64::MIN, |t| t.saturating_sub(grace)))
+    .execute(conn)
+    .await?;
+    let over_cap = diesel::sql_query(
+        "DELETE FROM usage_ingest_gaps WHERE source = $1 AND log_id IN \
+         (SELECT log_id FROM usage_ingest_gaps WHERE source = $1 ORDER BY log_id DESC OFFSET $2)",
+    )
+    .bind::<Text, _>(SOURCE)
+    .bind::<BigInt, _>(i64::try_from(gaps.max_waiting).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?;
+    if over_cap > 0 {
+        tracing::warn!(
+            dropped = over_cap,
+            cap = gaps.max_waiting,
+            "more missing log ids than INGEST_MAX_GAPS: the oldest are given up"
+        );
+    }
+    Ok(aged + over_cap)
+}
+
+/// A missing id and the `created_at` of the log just above it.
+type Hole = (i64, i64);
+
+/// Ids in `(after, last read]` that the read did not return, each with the `created_at` of
+/// the log just above it.
+fn holes(after: i64, fresh: &[LogRow]) -> Vec<Hole> {
     let mut holes = Vec::new();
     let mut expected = after + 1;
     for r in fresh {
-        holes.extend(expected..r.id);
+        holes.extend((expected..r.id).map(|id| (id, r.created_at)));
         expected = r.id + 1;
     }
     holes
@@ -261,7 +306,7 @@ mod tests {
         LogRow {
             id,
             token_id: 1,
-            created_at: 0,
+            created_at: id * 10,
             kind: 2,
             model_name: String::new(),
             quota: 0,
@@ -273,8 +318,11 @@ mod tests {
 
     #[test]
     fn holes_between_read_ids_become_gaps() {
-        assert_eq!(holes(10, &[log(11), log(12)]), Vec::<i64>::new());
-        assert_eq!(holes(10, &[log(13), log(15)]), vec![11, 12, 14]);
-        assert_eq!(holes(0, &[]), Vec::<i64>::new());
+        assert_eq!(holes(10, &[log(11), log(12)]), vec![]);
+        assert_eq!(
+            holes(10, &[log(13), log(15)]),
+            vec![(11, 130), (12, 130), (14, 150)]
+        );
+        assert_eq!(holes(0, &[]), vec![]);
     }
 }

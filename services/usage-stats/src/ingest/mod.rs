@@ -2,10 +2,14 @@
 //!
 //! Each pass, in one Tollgate transaction that holds the source's state row lock (so
 //! replicas take turns):
-//! 1. re-read the gap ids (ids below the highest seen that were missing: not committed
-//!    yet, or rolled back) and ingest those that have appeared;
-//! 2. read logs above the highest id seen, in id order, recording any id holes as gaps;
-//! 3. forget gaps older than the grace period (rolled back, never coming);
+//! 1. forget the gaps (ids below the highest seen that were missing: not committed yet, or
+//!    rolled back) that can no longer fill: recorded longer ago than the grace, or whose
+//!    upper neighbour's `created_at` is older than the grace by new-api's newest log; then
+//!    the oldest beyond `INGEST_MAX_GAPS`;
+//! 2. re-read every remaining gap id and ingest those that have appeared;
+//! 3. read logs above the highest id seen, in id order, recording the id holes between them
+//!    as gaps, except those already past the grace by the same rule (a backfill over an old
+//!    table with many holes records none);
 //! 4. add the consume logs (type 2) to the three rollup levels and the log index, and
 //!    save the new state.
 //!
@@ -23,7 +27,7 @@ use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
 pub use apply::{apply_pass, Pass};
-pub use source::{read_after, read_ids, LogRow};
+pub use source::{read_after, read_ids, read_tip, LogRow};
 
 /// Why a pass failed (nothing was committed).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,16 @@ pub enum IngestError {
     Newapi(#[from] tollgate_newapi_schema::NewapiDbError),
 }
 
+/// How long and how many missing log ids are waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GapPolicy {
+    /// Longer than any new-api write stays open (`INGEST_GAP_GRACE_SECS`).
+    pub grace: Duration,
+    /// At most this many are waited for at once (`INGEST_MAX_GAPS`); beyond it the lowest
+    /// ids are given up first.
+    pub max_waiting: usize,
+}
+
 /// Ingests one new-api `logs` table.
 #[derive(Clone)]
 pub struct Ingester {
@@ -48,8 +62,8 @@ pub struct Ingester {
     pub logs: NewapiPool,
     /// Logs read per pass.
     pub batch: i64,
-    /// How long a missing id is waited for.
-    pub gap_grace: Duration,
+    /// Which missing ids are waited for.
+    pub gaps: GapPolicy,
 }
 
 /// The name of the (single) source in `usage_ingest_state`.
@@ -63,7 +77,7 @@ impl Ingester {
             .get()
             .await
             .map_err(tollgate_db::DbError::from)?;
-        apply_pass(&mut conn, &self.logs, self.batch, self.gap_grace).await
+        apply_pass(&mut conn, &self.logs, self.batch, self.gaps).await
     }
 }
 

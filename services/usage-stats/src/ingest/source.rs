@@ -89,18 +89,39 @@ pub async fn read_after(
     Ok(rows.into_iter().map(row).collect())
 }
 
+/// Ids asked for per query when re-reading gaps.
+const IDS_PER_QUERY: usize = 5_000;
+
 /// The logs among `ids` that exist now.
 pub async fn read_ids(pool: &NewapiPool, ids: &[i64]) -> Result<Vec<LogRow>, NewapiDbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut conn = pool.get().await?;
-    let rows: Vec<Tuple> = with_conn!(&mut conn, |c| {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows: Vec<Tuple> = with_conn!(&mut conn, |c| {
+            logs::table
+                .filter(logs::id.eq_any(chunk))
+                .select(columns!())
+                .load(c)
+                .await
+        })?;
+        found.extend(rows.into_iter().map(row));
+    }
+    Ok(found)
+}
+
+/// new-api's newest log: its id and `created_at` (`None` while `logs` is empty).
+pub async fn read_tip(pool: &NewapiPool) -> Result<Option<(i64, i64)>, NewapiDbError> {
+    let mut conn = pool.get().await?;
+    let tip: Option<(i64, Option<i64>)> = with_conn!(&mut conn, |c| {
         logs::table
-            .filter(logs::id.eq_any(ids))
-            .select(columns!())
-            .load(c)
+            .order(logs::id.desc())
+            .select((logs::id, logs::created_at))
+            .first(c)
             .await
+            .optional()
     })?;
-    Ok(rows.into_iter().map(row).collect())
+    Ok(tip.map(|(id, at)| (id, at.unwrap_or_default())))
 }

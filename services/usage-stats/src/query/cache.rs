@@ -1,10 +1,14 @@
-//! Answers computed for a token, kept for as long as the token's ingest version stays put.
+//! Every cache of usage-stats' answers, and the keys they are kept under.
 //!
-//! Ingest bumps `usage_token_version` for every token it adds to, in the same transaction
-//! as the rollups and the log index. An answer computed after reading version `v` reads
-//! data at least as new as `v`, so any later request that still reads `v` may be given it:
-//! the answer stays exact, and a newly ingested log changes the version and so the key.
-//! The raw edges that are not settled yet are never part of a cached answer.
+//! - **Under a token's ingest version** ([`ResultCache`]): ingest bumps
+//!   `usage_token_version` for every token it adds to, in the same transaction as the rollups
+//!   and the log index. An answer computed after reading version `v` reads data at least as
+//!   new as `v`, so any later request that still reads `v` may be given it: the answer stays
+//!   exact, and a newly ingested log changes the version and so the key. Raw edges that are
+//!   not settled yet are never part of such an answer.
+//! - **Settled raw edges** ([`EdgeCache`]): a window of new-api's `logs` that ended more than
+//!   [`SETTLED_SECS`] ago cannot change any more (new-api stamps `created_at` when it writes
+//!   a log), so its figures are kept for a while whatever the version.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +19,52 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use moka::future::Cache;
 
-use super::pieces::Figures;
-use super::recent::LogView;
+use super::model::{Figures, LogView};
+use tollgate_domain::zone::Unit;
+
+use super::range::{Page, Range};
 
 /// Whole-bucket figures: `(token, version, [(size, first, last)], model or "")`.
 pub type BucketKey = (i64, i64, Vec<(i64, i64, i64)>, String);
 
-/// A page of logs: `(token, version, [start, end, offset, limit], model or "")`.
-pub type PageKey = (i64, i64, [i64; 4], String);
+/// A page of logs: `(token, version, [start, end], page, model or "")`.
+pub type PageKey = (i64, i64, [i64; 2], Page, String);
 
-/// A whole `/detail` body of a settled range: `(token, version, [start, end, tz offset])`.
-pub type AnswerKey = (i64, i64, [i64; 3]);
+/// A whole serialized answer of a settled range: `(token, version, request)`.
+pub type AnswerKey = (i64, i64, Request);
 
-/// The caches, bounded by an approximate size in bytes.
+/// What a whole cached answer was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// `/detail`.
+    Detail(Range),
+    /// `/chart`.
+    Chart(Range, Unit),
+    /// `/logs`.
+    Logs(Range, Page, String),
+}
+
+/// A settled raw window: `(token, first, last, model or "")`.
+pub type EdgeKey = (i64, i64, i64, String);
+
+/// Figures of settled raw windows.
+pub type EdgeCache = Cache<EdgeKey, Arc<Vec<Figures>>>;
+
+/// A window whose end is this far in the past is settled: new-api stamps `created_at` when
+/// it writes a log, so no new row can land in it.
+pub const SETTLED_SECS: i64 = 15 * 60;
+
+/// The edge cache: settled windows for up to 10 minutes, at most 50 000 of them.
+pub fn edge_cache() -> EdgeCache {
+    Cache::builder()
+        .max_capacity(50_000)
+        .time_to_live(Duration::from_secs(600))
+        .build()
+}
+
+/// The caches under each token's version, bounded by an approximate size in bytes.
 pub struct ResultCache {
-    /// Serialized `/detail` bodies of ranges whose raw edges are settled.
+    /// Serialized bodies of ranges whose raw edges are settled.
     pub answers: Cache<AnswerKey, Bytes>,
     /// Rollup figures of a range's whole buckets.
     pub buckets: Cache<BucketKey, Arc<Vec<Figures>>>,
@@ -50,7 +85,7 @@ impl ResultCache {
         Some(Self {
             answers: Cache::builder()
                 .max_capacity(third)
-                .weigher(|_: &AnswerKey, v: &Bytes| weight(40, std::iter::once(v.len())))
+                .weigher(|_: &AnswerKey, v: &Bytes| weight(64, std::iter::once(v.len())))
                 .time_to_idle(IDLE)
                 .build(),
             buckets: Cache::builder()
@@ -64,7 +99,7 @@ impl ResultCache {
                 .max_capacity(third)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
-                        k.3.len(),
+                        k.4.len(),
                         v.iter().map(|l| 96 + l.model_name.len() + l.content.len()),
                     )
                 })

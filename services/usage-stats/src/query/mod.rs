@@ -1,9 +1,16 @@
-//! Answers over a key's consume logs for `[start, end]`: whole rollup buckets from
-//! Tollgate's Postgres, partial edges straight from new-api's `logs`, so every figure equals
-//! the raw SQL aggregate for the same range.
+//! Answers over a key's consume logs for a range: whole rollup buckets from Tollgate's
+//! Postgres, partial edges straight from new-api's `logs`, so every figure equals the raw SQL
+//! aggregate for the same range.
+//!
+//! Imports only go down this list: `service` → `pieces`, `recent` → `cache` → `range`,
+//! `model`; `sums` and `views` are plain arithmetic and shapes.
 
 pub mod cache;
-pub mod detail;
+pub mod model;
 pub mod params;
 pub mod pieces;
+pub mod range;
 pub mod recent;
+pub mod service;
+pub mod sums;
+pub mod views;

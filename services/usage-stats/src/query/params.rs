@@ -1,7 +1,10 @@
 //! Query parameters, parsed and validated at the edge: bad input is a 400 naming the problem.
 
 use serde::Deserialize;
+use tollgate_domain::zone::{Unit, Zone, ZoneError};
 use tollgate_web::ApiError;
+
+use super::range::{Page, Range};
 
 /// Longest range, in days.
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -9,6 +12,8 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 pub const MAX_HOURLY_DAYS: i64 = 31;
 /// Default range when `start` is not given.
 pub const DEFAULT_DAYS: i64 = 30;
+/// Largest page.
+pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// The raw query string (all text, so type errors are ours to report).
 #[derive(Debug, Default, Deserialize)]
@@ -20,26 +25,6 @@ pub struct RawQuery {
     page: Option<String>,
     page_size: Option<String>,
     model: Option<String>,
-}
-
-/// A validated inclusive range and UTC offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    /// First second (inclusive).
-    pub start: i64,
-    /// Last second (inclusive).
-    pub end: i64,
-    /// Offset of `tz` from UTC, seconds.
-    pub offset: i64,
-}
-
-/// Chart bucket size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    /// Local hours.
-    Hour,
-    /// Local days.
-    Day,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -58,31 +43,9 @@ fn seconds(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// Parse `±HH:MM` (also `Z`/`UTC`; a leading space is a `+` lost to URL decoding).
-pub fn parse_offset(tz: Option<&str>) -> Result<i64, ApiError> {
-    let Some(tz) = tz.filter(|t| !t.is_empty()) else {
-        return Ok(0);
-    };
-    if matches!(tz, "Z" | "UTC" | "utc") {
-        return Ok(0);
-    }
-    let (sign, rest) = match tz.as_bytes()[0] {
-        b'+' | b' ' => (1, &tz[1..]),
-        b'-' => (-1, &tz[1..]),
-        _ => return Err(bad("tz must look like +08:00 or -05:30")),
-    };
-    let parsed = rest
-        .split_once(':')
-        .and_then(|(h, m)| Some((h.parse::<i64>().ok()?, m.parse::<i64>().ok()?)))
-        .filter(|(h, m)| rest.len() == 5 && (0..=14).contains(h) && [0, 15, 30, 45].contains(m));
-    match parsed {
-        Some((h, m)) if sign * (h * 60 + m) >= -12 * 60 && sign * (h * 60 + m) <= 14 * 60 => {
-            Ok(sign * (h * 3600 + m * 60))
-        }
-        _ => Err(bad(
-            "tz must be an offset from -12:00 to +14:00 in steps of 15 minutes",
-        )),
-    }
+/// Parse `tz`: an IANA zone (`Asia/Kathmandu`) or `±HH:MM`; none is UTC.
+pub fn parse_zone(tz: Option<&str>) -> Result<Zone, ApiError> {
+    Zone::parse(tz.unwrap_or("")).map_err(|e: ZoneError| bad(e.to_string()))
 }
 
 impl RawQuery {
@@ -102,18 +65,18 @@ impl RawQuery {
         Ok(Range {
             start,
             end,
-            offset: parse_offset(self.tz.as_deref())?,
+            zone: parse_zone(self.tz.as_deref())?,
         })
     }
 
     /// `granularity=hour|day` (default day); hourly charts span at most 31 days.
-    pub fn granularity(&self, range: &Range) -> Result<Granularity, ApiError> {
+    pub fn granularity(&self, range: &Range) -> Result<Unit, ApiError> {
         let g = match self.granularity.as_deref() {
-            None | Some("") | Some("day") => Granularity::Day,
-            Some("hour") => Granularity::Hour,
+            None | Some("") | Some("day") => Unit::Day,
+            Some("hour") => Unit::Hour,
             Some(_) => return Err(bad("granularity must be hour or day")),
         };
-        if g == Granularity::Hour && range.end - range.start > MAX_HOURLY_DAYS * 86_400 {
+        if g == Unit::Hour && range.end - range.start > MAX_HOURLY_DAYS * 86_400 {
             return Err(bad(format!(
                 "hourly charts span at most {MAX_HOURLY_DAYS} days"
             )));
@@ -122,7 +85,7 @@ impl RawQuery {
     }
 
     /// `page` (≥ 1, default 1) and `page_size` (1–100, default 20).
-    pub fn page(&self) -> Result<(i64, i64), ApiError> {
+    pub fn page(&self) -> Result<Page, ApiError> {
         let number = |name: &str, v: Option<&str>, default: i64| match v.map(str::trim) {
             None | Some("") => Ok(default),
             Some(v) => v
@@ -134,10 +97,16 @@ impl RawQuery {
         if page < 1 {
             return Err(bad("page must be at least 1"));
         }
-        if !(1..=100).contains(&size) {
-            return Err(bad("page_size must be 1 to 100"));
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(bad(format!("page_size must be 1 to {MAX_PAGE_SIZE}")));
         }
-        Ok((page, size))
+        // Deep pages are read with OFFSET: keep them within what a person pages through.
+        if page.saturating_mul(size) > 1_000_000 {
+            return Err(bad(
+                "page * page_size must be at most 1000000 (narrow the range)",
+            ));
+        }
+        Ok(Page { number: page, size })
     }
 
     /// `model` filter (exact model name), if any.
@@ -172,13 +141,13 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let now = 1_800_000_000;
+        let now = 1_000_000_000;
         assert_eq!(
             q(&[]).range(now).unwrap(),
             Range {
                 start: now - 30 * 86_400,
                 end: now,
-                offset: 0
+                zone: Zone::UTC
             }
         );
         assert_eq!(
@@ -191,29 +160,14 @@ mod tests {
             vec![("end", "1.5")],
             vec![("start", "10"), ("end", "9")],
             vec![("start", "0"), ("end", "31708801")],
+            vec![("tz", "Mars/Olympus")],
+            vec![("tz", "+08:10")],
         ] {
             assert!(q(&bad).range(now).is_err(), "{bad:?}");
         }
         assert!(q(&[("start", "0"), ("end", "31622400")]).range(now).is_ok());
-    }
-
-    #[test]
-    fn offsets() {
-        assert_eq!(parse_offset(Some("+08:00")).unwrap(), 8 * 3600);
-        assert_eq!(parse_offset(Some(" 05:45")).unwrap(), 5 * 3600 + 45 * 60);
-        assert_eq!(parse_offset(Some("-03:30")).unwrap(), -(3 * 3600 + 1800));
-        assert_eq!(parse_offset(Some("Z")).unwrap(), 0);
-        for bad in [
-            "08:00",
-            "+8:00",
-            "+08:10",
-            "+15:00",
-            "-13:00",
-            "+08:00:00",
-            "nope",
-        ] {
-            assert!(parse_offset(Some(bad)).is_err(), "{bad}");
-        }
+        let kathmandu = q(&[("tz", "Asia/Kathmandu")]).range(now).unwrap();
+        assert_eq!(kathmandu.zone.to_string(), "Asia/Kathmandu");
     }
 
     #[test]
@@ -221,14 +175,24 @@ mod tests {
         let r = Range {
             start: 0,
             end: 40 * 86_400,
-            offset: 0,
+            zone: Zone::UTC,
         };
-        assert_eq!(q(&[]).granularity(&r).unwrap(), Granularity::Day);
+        assert_eq!(q(&[]).granularity(&r).unwrap(), Unit::Day);
         assert!(q(&[("granularity", "hour")]).granularity(&r).is_err());
         assert!(q(&[("granularity", "week")]).granularity(&r).is_err());
-        assert_eq!(q(&[]).page().unwrap(), (1, 20));
+        assert_eq!(q(&[]).page().unwrap(), Page::first(20));
+        assert_eq!(
+            q(&[("page", "3"), ("page_size", "7")])
+                .page()
+                .unwrap()
+                .offset(),
+            14
+        );
         assert!(q(&[("page", "0")]).page().is_err());
         assert!(q(&[("page_size", "101")]).page().is_err());
         assert!(q(&[("page_size", "abc")]).page().is_err());
+        assert!(q(&[("page", "20000"), ("page_size", "100")])
+            .page()
+            .is_err());
     }
 }

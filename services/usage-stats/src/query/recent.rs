@@ -4,38 +4,11 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::Serialize;
 use tollgate_newapi_schema::schema::logs;
 use tollgate_newapi_schema::{with_conn, NewapiDbError, NewapiPool};
 
-use super::pieces::QueryError;
-
-/// One consume log as its key holder sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogView {
-    /// `logs.id`.
-    pub id: i64,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Model.
-    pub model_name: String,
-    /// Quota charged.
-    pub quota: i64,
-    /// Quota in USD.
-    pub quota_usd: f64,
-    /// Prompt tokens.
-    pub prompt_tokens: i64,
-    /// Completion tokens.
-    pub completion_tokens: i64,
-    /// Prompt + completion.
-    pub tokens: i64,
-    /// Seconds.
-    pub use_time: i64,
-    /// Streamed.
-    pub is_stream: bool,
-    /// new-api's description.
-    pub content: String,
-}
+use super::model::{LogView, QueryError};
+use super::range::{Page, Range};
 
 #[derive(QueryableByName)]
 struct Id {
@@ -43,15 +16,13 @@ struct Id {
     log_id: i64,
 }
 
-/// Ids of `token`'s consume logs in `[start, end]`, newest first, one page.
+/// Ids of `token`'s consume logs in `range`, newest first, one page.
 pub async fn page_ids(
     conn: &mut AsyncPgConnection,
     token: i64,
-    start: i64,
-    end: i64,
+    range: &Range,
     model: Option<&str>,
-    offset: i64,
-    limit: i64,
+    page: Page,
 ) -> Result<Vec<i64>, QueryError> {
     let ids: Vec<Id> = diesel::sql_query(
         "SELECT log_id FROM usage_log_index \
@@ -59,11 +30,11 @@ pub async fn page_ids(
          ORDER BY created_at DESC, log_id DESC OFFSET $5 LIMIT $6",
     )
     .bind::<BigInt, _>(token)
-    .bind::<BigInt, _>(start)
-    .bind::<BigInt, _>(end)
+    .bind::<BigInt, _>(range.start)
+    .bind::<BigInt, _>(range.end)
     .bind::<Text, _>(model.unwrap_or(""))
-    .bind::<BigInt, _>(offset)
-    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(page.offset())
+    .bind::<BigInt, _>(page.size)
     .load(conn)
     .await?;
     Ok(ids.into_iter().map(|i| i.log_id).collect())
@@ -129,6 +100,8 @@ pub async fn fetch(
             }
         })
         .collect();
-    views.sort_by_key(|v| ids.iter().position(|&id| id == v.id));
+    let order: std::collections::HashMap<i64, usize> =
+        ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    views.sort_by_key(|v| order.get(&v.id).copied());
     Ok(views)
 }

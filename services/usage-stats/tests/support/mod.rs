@@ -22,6 +22,7 @@ pub fn settings(database_url: &str, newapi_url: &str, token_cache_ms: u64) -> Se
             ingest_interval_ms: 50,
             ingest_batch: 500,
             ingest_gap_grace_secs: 600,
+            ingest_max_gaps: 20_000,
             rate_limit_per_min: 0,
             result_cache_mb: 16,
             cors_origins: "https://portal.example.com".into(),

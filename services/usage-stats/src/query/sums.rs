@@ -1,10 +1,10 @@
-//! `/detail`'s figures: summary, by model, by local day (contiguous, zero-filled).
+//! Arithmetic over figures: totals, per model, per local unit (contiguous, zero-filled).
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use tollgate_domain::zone::LocalUnit;
 
-use super::pieces::Figures;
+use super::model::Figures;
 
 /// Totals over a set of figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,7 +27,8 @@ impl Totals {
         self.use_time += f.use_time;
     }
 
-    /// Mean latency in whole milliseconds (new-api's `use_time` is whole seconds).
+    /// Mean latency in whole milliseconds, rounded half up (new-api's `use_time` is whole
+    /// seconds).
     pub fn avg_latency_ms(&self) -> i64 {
         if self.requests == 0 {
             0
@@ -55,66 +56,26 @@ pub fn by_model<'a>(rows: impl IntoIterator<Item = &'a Figures>) -> Vec<(String,
     v
 }
 
-/// One local bucket of a chart.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Point {
-    /// `YYYY-MM-DD` (days) or `YYYY-MM-DDTHH:00` (hours), local to the offset.
-    pub label: String,
-    /// Unix seconds of the bucket's local start.
-    pub start: i64,
-    /// Consume logs.
-    pub requests: i64,
-    /// Quota.
-    pub quota: i64,
-    /// Quota in USD.
-    pub quota_usd: f64,
-    /// Prompt + completion tokens.
-    pub tokens: i64,
-}
-
-/// Contiguous local buckets of `size` seconds from the one holding `start` to the one
-/// holding `end`, zero where nothing was consumed.
-pub fn series<'a>(
+/// Totals per unit of `units` (ascending starts), one entry per unit, zero where nothing was
+/// consumed. A figure counts in the last unit starting at or before its `at`.
+pub fn per_unit<'a>(
     rows: impl IntoIterator<Item = &'a Figures>,
-    start: i64,
-    end: i64,
-    offset: i64,
-    size: i64,
-    usd: impl Fn(i64) -> f64,
-) -> Vec<Point> {
-    let local = |t: i64| (t + offset).div_euclid(size);
-    let mut sums: BTreeMap<i64, Totals> = BTreeMap::new();
+    units: &[LocalUnit],
+) -> Vec<Totals> {
+    let mut sums = vec![Totals::default(); units.len()];
     for f in rows {
-        sums.entry(local(f.at)).or_default().add(f);
+        let i = units.partition_point(|u| u.start <= f.at);
+        if let Some(t) = i.checked_sub(1).and_then(|i| sums.get_mut(i)) {
+            t.add(f);
+        }
     }
-    (local(start)..=local(end))
-        .map(|b| {
-            let t = sums.get(&b).copied().unwrap_or_default();
-            let local_start = b * size;
-            Point {
-                label: label(local_start, size),
-                start: local_start - offset,
-                requests: t.requests,
-                quota: t.quota,
-                quota_usd: usd(t.quota),
-                tokens: t.tokens,
-            }
-        })
-        .collect()
-}
-
-fn label(local_start: i64, size: i64) -> String {
-    let dt = chrono::DateTime::from_timestamp(local_start, 0).unwrap_or_default();
-    if size >= 86_400 {
-        dt.format("%Y-%m-%d").to_string()
-    } else {
-        dt.format("%Y-%m-%dT%H:00").to_string()
-    }
+    sums
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_domain::zone::{Unit, Zone};
 
     fn f(at: i64, model: &str, quota: i64) -> Figures {
         Figures {
@@ -136,20 +97,18 @@ mod tests {
             f(midnight + 20 * 3_600, "a", 7),
         ];
         // At +08:00, 20:00Z is already the next local day.
-        let pts = series(
-            &rows,
-            midnight,
-            midnight + 2 * 86_400,
-            8 * 3_600,
-            86_400,
-            |q| q as f64,
-        );
-        let labels: Vec<_> = pts.iter().map(|p| (p.label.as_str(), p.quota)).collect();
+        let zone = Zone::parse("+08:00").unwrap();
+        let units = zone.units(Unit::Day, midnight, midnight + 2 * 86_400);
+        let quotas: Vec<(&str, i64)> = units
+            .iter()
+            .zip(per_unit(&rows, &units))
+            .map(|(u, t)| (u.label.as_str(), t.quota))
+            .collect();
         assert_eq!(
-            labels,
+            quotas,
             vec![("2025-11-22", 5), ("2025-11-23", 7), ("2025-11-24", 0)]
         );
-        assert_eq!(pts[0].start, midnight - 8 * 3_600);
+        assert_eq!(units[0].start, midnight - 8 * 3_600);
     }
 
     #[test]

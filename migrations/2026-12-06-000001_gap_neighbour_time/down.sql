@@ -1,0 +1,1 @@
+ALTER TABLE usage_ingest_gaps DROP COLUMN neighbour_at;
