@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use support::{every_other_id, waiting_gaps, write_logs, LogRow};
 use tollgate_newapi_schema::scratch::ScratchDb;
 use tollgate_newapi_schema::{with_conn, Backend, NewapiConn, NewapiPool};
 use tollgate_testkit::{newapi_db, TestDb};
@@ -21,16 +22,25 @@ struct Setup {
 }
 
 async fn setup(backend: Backend, grace: Duration) -> Setup {
+    setup_with(
+        backend,
+        100,
+        GapPolicy {
+            grace,
+            max_waiting: 20_000,
+        },
+    )
+    .await
+}
+
+async fn setup_with(backend: Backend, batch: i64, gaps: GapPolicy) -> Setup {
     let tollgate = TestDb::new().await;
     let newapi = newapi_db(backend).await;
     let ingester = Ingester {
         tollgate: tollgate_db::connect_pool(tollgate.url(), 4, Duration::from_secs(5)),
         logs: NewapiPool::new(newapi.url(), 4, Duration::from_secs(5)).unwrap(),
-        batch: 100,
-        gaps: GapPolicy {
-            grace,
-            max_waiting: 20_000,
-        },
+        batch,
+        gaps,
     };
     Setup {
         tollgate,
@@ -305,7 +315,120 @@ async fn concurrent_ingesters_take_turns(backend: Backend) {
     );
 }
 
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Regression: waiting gaps used to be re-read 10 000 per pass, lowest id first, so a late
+/// commit behind more than 10 000 live holes stayed unseen until the grace ran out.
+async fn a_late_commit_is_found_behind_many_live_holes(backend: Backend) {
+    let policy = GapPolicy {
+        grace: Duration::from_secs(600),
+        max_waiting: 20_000,
+    };
+    let s = setup_with(backend, 5_000, policy).await;
+    let now = unix_now();
+    // ids 1, 3, …, 30 001: 15 000 holes, all recent, so all waited for.
+    write_logs(s.newapi.url(), &every_other_id(1, 15_001, 1, now)).await;
+    drain(&s.ingester).await;
+    let mut tg = s.tollgate.connect().await;
+    assert_eq!(waiting_gaps(&mut tg).await, 15_000);
+    // The newest hole and the oldest one commit now.
+    write_logs(
+        s.newapi.url(),
+        &[
+            LogRow::consume(30_000, 1, now, "late", 7_777),
+            LogRow::consume(2, 1, now, "late", 1),
+        ],
+    )
+    .await;
+    let pass = s.ingester.pass().await.unwrap();
+    assert_eq!((pass.gaps_filled, pass.consumed), (2, 2), "{pass:?}");
+    assert_eq!(pass.gaps_waiting, 14_998);
+    assert_rollups_equal_raw(&s).await;
+}
+
+/// A first backfill over a table with 100 000 old holes waits for none of them, yet still
+/// waits for (and finds) the holes next to new-api's newest logs.
+async fn a_backfill_over_100k_old_holes_waits_only_for_recent_ones(backend: Backend) {
+    let policy = GapPolicy {
+        grace: Duration::from_secs(600),
+        max_waiting: 20_000,
+    };
+    let s = setup_with(backend, 5_000, policy).await;
+    let now = unix_now();
+    let mut rows = every_other_id(1, 100_001, 1, now - 30 * 86_400); // ids 1..=200 001
+                                                                     // The newest logs, with a hole below each: inserts still open.
+    rows.push(LogRow::consume(200_003, 2, now - 5, "gpt-4o", 11));
+    rows.push(LogRow::consume(200_005, 2, now, "gpt-4o", 13));
+    write_logs(s.newapi.url(), &rows).await;
+    let passes = drain(&s.ingester).await;
+    let skipped: usize = passes.iter().map(|p| p.gaps_skipped).sum();
+    let mut tg = s.tollgate.connect().await;
+    let waiting = waiting_gaps(&mut tg).await;
+    eprintln!("backfill over {skipped} old holes: {waiting} gaps waiting");
+    assert_eq!(skipped, 100_000);
+    assert_eq!(waiting, 2);
+    write_logs(
+        s.newapi.url(),
+        &[LogRow::consume(200_004, 2, now - 1, "late", 4_242)],
+    )
+    .await;
+    let pass = s.ingester.pass().await.unwrap();
+    assert_eq!((pass.gaps_filled, pass.gaps_waiting), (1, 1), "{pass:?}");
+    assert_rollups_equal_raw(&s).await;
+}
+
+/// A gap is given up once new-api's newest log is more than the grace newer than the log
+/// above the gap (new-api's clock, whatever ours says), and never before.
+async fn a_gap_is_given_up_by_new_apis_clock(backend: Backend) {
+    let s = setup(backend, Duration::from_secs(60)).await;
+    let t = 1_763_780_000; // long ago by our clock: only new-api's times count
+    let url = s.newapi.url().to_owned();
+    write_logs(&url, &[LogRow::consume(2, 1, t, "m", 5)]).await;
+    assert_eq!(s.ingester.pass().await.unwrap().gaps_opened, 1);
+    write_logs(&url, &[LogRow::consume(3, 1, t + 60, "m", 5)]).await;
+    let pass = s.ingester.pass().await.unwrap();
+    assert_eq!((pass.gaps_expired, pass.gaps_waiting), (0, 1), "{pass:?}");
+    write_logs(&url, &[LogRow::consume(4, 1, t + 61, "m", 5)]).await;
+    let pass = s.ingester.pass().await.unwrap();
+    assert_eq!((pass.gaps_expired, pass.gaps_waiting), (1, 0), "{pass:?}");
+    // Had it committed after all, it would not be counted: given up is given up.
+    write_logs(&url, &[LogRow::consume(1, 1, t, "m", 5)]).await;
+    assert_eq!(s.ingester.pass().await.unwrap().consumed, 0);
+}
+
+/// Beyond `INGEST_MAX_GAPS` the lowest ids are given up first.
+async fn the_wait_list_is_capped_keeping_the_newest(backend: Backend) {
+    let policy = GapPolicy {
+        grace: Duration::from_secs(600),
+        max_waiting: 10,
+    };
+    let s = setup_with(backend, 100, policy).await;
+    let now = unix_now();
+    write_logs(s.newapi.url(), &every_other_id(1, 21, 1, now)).await; // 20 holes
+    let first = s.ingester.pass().await.unwrap();
+    assert_eq!(first.gaps_opened, 20);
+    let second = s.ingester.pass().await.unwrap();
+    assert_eq!((second.gaps_expired, second.gaps_waiting), (10, 10));
+    // The newest hole is still waited for; the lowest is not.
+    write_logs(
+        s.newapi.url(),
+        &[
+            LogRow::consume(40, 1, now, "m", 1),
+            LogRow::consume(2, 1, now, "m", 1),
+        ],
+    )
+    .await;
+    let pass = s.ingester.pass().await.unwrap();
+    assert_eq!((pass.gaps_filled, pass.consumed), (1, 1), "{pass:?}");
+}
+
 on_both_backends!(
+    a_late_commit_is_found_behind_many_live_holes,
+    a_backfill_over_100k_old_holes_waits_only_for_recent_ones,
+    a_gap_is_given_up_by_new_apis_clock,
+    the_wait_list_is_capped_keeping_the_newest,
     rollups_equal_raw_aggregates,
     rows_committed_out_of_id_order_are_counted_once,
     rolled_back_ids_are_given_up_after_the_grace,

@@ -64,7 +64,12 @@ pub fn now() -> i64 {
 
 /// Insert `token` into new-api's `tokens`; returns its id.
 pub async fn insert_token(env: &Env, token: NewToken) -> i64 {
-    let mut conn = NewapiConn::establish(env.newapi.url()).await.unwrap();
+    insert_token_at(env.newapi.url(), token).await
+}
+
+/// Insert `token` into the `tokens` of new-api's database at `url`; returns its id.
+pub async fn insert_token_at(url: &str, token: NewToken) -> i64 {
+    let mut conn = NewapiConn::establish(url).await.unwrap();
     let key = token.key.clone();
     with_conn!(&mut conn, |c| {
         diesel::insert_into(tokens::table)
@@ -99,4 +104,92 @@ macro_rules! on_both_backends {
             $(#[tokio::test] async fn $f() { super::$f(tollgate_newapi_schema::Backend::Postgres).await; })+
         }
     };
+}
+
+/// One log row to write with an explicit id (new-api's columns that usage-stats reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub id: i64,
+    pub token_id: i64,
+    pub created_at: i64,
+    pub kind: i64,
+    pub model: String,
+    pub quota: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub use_time: i64,
+}
+
+impl LogRow {
+    /// A consume log of `token` at `created_at`.
+    pub fn consume(id: i64, token_id: i64, created_at: i64, model: &str, quota: i64) -> Self {
+        Self {
+            id,
+            token_id,
+            created_at,
+            kind: 2,
+            model: model.into(),
+            quota,
+            prompt_tokens: quota % 97,
+            completion_tokens: quota % 89,
+            use_time: quota % 5,
+        }
+    }
+}
+
+/// Write `rows` into new-api's `logs` at `url`, 2 000 per statement (model names are quoted
+/// for SQL: no `'` allowed in them).
+pub async fn write_logs(url: &str, rows: &[LogRow]) {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = NewapiConn::establish(url).await.unwrap();
+    for chunk in rows.chunks(2_000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|r| {
+                assert!(!r.model.contains('\''));
+                format!(
+                    "({}, 1, {}, {}, '{}', {}, {}, {}, {}, {}, false, 'x')",
+                    r.id,
+                    r.created_at,
+                    r.kind,
+                    r.model,
+                    r.quota,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.use_time,
+                    r.token_id
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO logs (id, user_id, created_at, type, model_name, quota, prompt_tokens, completion_tokens, use_time, token_id, is_stream, content) VALUES {}",
+            values.join(", ")
+        );
+        with_conn!(&mut conn, |c| c.batch_execute(&sql).await.unwrap());
+    }
+}
+
+/// `n` consume logs of `token` with ids `first, first + 2, …` (a hole after each), all at
+/// `created_at`, spread over four models.
+pub fn every_other_id(first: i64, n: i64, token: i64, created_at: i64) -> Vec<LogRow> {
+    (0..n)
+        .map(|i| {
+            let model = ["gpt-4o", "o3", "claude-3-5-sonnet", "deepseek-chat"][(i % 4) as usize];
+            LogRow::consume(first + 2 * i, token, created_at, model, 100 + i % 900)
+        })
+        .collect()
+}
+
+/// Rows of Tollgate's `usage_ingest_gaps` (ids still waited for).
+pub async fn waiting_gaps(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS n FROM usage_ingest_gaps")
+        .get_result::<N>(conn)
+        .await
+        .unwrap()
+        .n
 }
