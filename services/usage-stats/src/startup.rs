@@ -54,7 +54,6 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         quota_per_unit: settings.usage.quota_per_unit,
         pool: pool.clone(),
         logs,
-        edges: crate::query::cache::edge_cache(),
         results: crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
     });
     let app = Application::start(

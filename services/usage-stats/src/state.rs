@@ -3,7 +3,7 @@
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
-use crate::query::cache::{EdgeCache, ResultCache};
+use crate::query::cache::ResultCache;
 
 /// Registered as `web::Data<AppState>`.
 pub struct AppState {
@@ -13,8 +13,6 @@ pub struct AppState {
     pub pool: PgPool,
     /// new-api's database holding `logs`.
     pub logs: NewapiPool,
-    /// Settled raw-edge figures.
-    pub edges: EdgeCache,
     /// Answers under each token's ingest version (`None`: `RESULT_CACHE_MB=0`).
     pub results: Option<ResultCache>,
 }

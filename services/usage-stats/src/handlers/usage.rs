@@ -26,9 +26,8 @@ pub async fn detail(
     q: web::Query<RawQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now();
-    let range = q.range(now)?;
-    let usage = KeyUsage::open(&state, auth.0.id, now).await?;
+    let range = q.range(now())?;
+    let usage = KeyUsage::open(&state, auth.0.id).await?;
     usage.detail(range).await.map(json)
 }
 
@@ -38,10 +37,9 @@ pub async fn chart(
     q: web::Query<RawQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now();
-    let range = q.range(now)?;
+    let range = q.range(now())?;
     let unit = q.granularity(&range)?;
-    let usage = KeyUsage::open(&state, auth.0.id, now).await?;
+    let usage = KeyUsage::open(&state, auth.0.id).await?;
     usage.chart(range, unit).await.map(json)
 }
 
@@ -51,9 +49,8 @@ pub async fn logs(
     q: web::Query<RawQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now();
-    let range = q.range(now)?;
+    let range = q.range(now())?;
     let page = q.page()?;
-    let usage = KeyUsage::open(&state, auth.0.id, now).await?;
+    let usage = KeyUsage::open(&state, auth.0.id).await?;
     usage.logs(range, page, q.model()).await.map(json)
 }

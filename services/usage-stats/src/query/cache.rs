@@ -1,14 +1,13 @@
-//! Every cache of usage-stats' answers, and the keys they are kept under.
+//! Every cache of usage-stats' answers, and the keys they are kept under: all of them under a
+//! token's ingest version.
 //!
-//! - **Under a token's ingest version** ([`ResultCache`]): ingest bumps
-//!   `usage_token_version` for every token it adds to, in the same transaction as the rollups
-//!   and the log index. An answer computed after reading version `v` reads data at least as
-//!   new as `v`, so any later request that still reads `v` may be given it: the answer stays
-//!   exact, and a newly ingested log changes the version and so the key. Raw edges that are
-//!   not settled yet are never part of such an answer.
-//! - **Settled raw edges** ([`EdgeCache`]): a window of new-api's `logs` that ended more than
-//!   [`SETTLED_SECS`] ago cannot change any more (new-api stamps `created_at` when it writes
-//!   a log), so its figures are kept for a while whatever the version.
+//! Ingest bumps `usage_token_version` for every token it adds to, in the same transaction as
+//! the rollups and the log index. A request reads the version first; what it then computes
+//! (from the rollups, and raw edges read from new-api after that) holds every log of version
+//! `v` and maybe newer ones, so any later request that still reads `v` may be given it. A log
+//! committed since is at most one ingest pass away from changing the version, and so the key:
+//! a cached answer is never staler than the ingest lag, whatever the clocks of new-api and
+//! Tollgate say and however late a row commits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,28 +43,15 @@ pub enum Request {
     Logs(Range, Page, String),
 }
 
-/// A settled raw window: `(token, first, last, model or "")`.
-pub type EdgeKey = (i64, i64, i64, String);
-
-/// Figures of settled raw windows.
-pub type EdgeCache = Cache<EdgeKey, Arc<Vec<Figures>>>;
-
-/// A window whose end is this far in the past is settled: new-api stamps `created_at` when
-/// it writes a log, so no new row can land in it.
-pub const SETTLED_SECS: i64 = 15 * 60;
-
-/// The edge cache: settled windows for up to 10 minutes, at most 50 000 of them.
-pub fn edge_cache() -> EdgeCache {
-    Cache::builder()
-        .max_capacity(50_000)
-        .time_to_live(Duration::from_secs(600))
-        .build()
-}
+/// A raw window of new-api's logs: `(token, version, first, last, model or "")`.
+pub type EdgeKey = (i64, i64, i64, i64, String);
 
 /// The caches under each token's version, bounded by an approximate size in bytes.
 pub struct ResultCache {
-    /// Serialized bodies of ranges whose raw edges are settled.
+    /// Serialized answers.
     pub answers: Cache<AnswerKey, Bytes>,
+    /// Raw-edge figures (from new-api's `logs`).
+    pub edges: Cache<EdgeKey, Arc<Vec<Figures>>>,
     /// Rollup figures of a range's whole buckets.
     pub buckets: Cache<BucketKey, Arc<Vec<Figures>>>,
     /// Pages of logs (ids from the log index, rows from new-api).
@@ -81,22 +67,29 @@ impl ResultCache {
         if megabytes == 0 {
             return None;
         }
-        let third = megabytes * 1024 * 1024 / 3;
+        let quarter = megabytes * 1024 * 1024 / 4;
         Some(Self {
             answers: Cache::builder()
-                .max_capacity(third)
+                .max_capacity(quarter)
                 .weigher(|_: &AnswerKey, v: &Bytes| weight(64, std::iter::once(v.len())))
                 .time_to_idle(IDLE)
                 .build(),
+            edges: Cache::builder()
+                .max_capacity(quarter)
+                .weigher(|k: &EdgeKey, v: &Arc<Vec<Figures>>| {
+                    weight(k.4.len() + 32, v.iter().map(figures_bytes))
+                })
+                .time_to_idle(IDLE)
+                .build(),
             buckets: Cache::builder()
-                .max_capacity(third)
+                .max_capacity(quarter)
                 .weigher(|k: &BucketKey, v: &Arc<Vec<Figures>>| {
                     weight(k.2.len() * 24 + k.3.len(), v.iter().map(figures_bytes))
                 })
                 .time_to_idle(IDLE)
                 .build(),
             pages: Cache::builder()
-                .max_capacity(third)
+                .max_capacity(quarter)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
                         k.4.len(),

@@ -15,7 +15,7 @@ use tollgate_domain::usage::{bucket_of, plan, Piece, DAY, HOUR, QUARTER};
 use tollgate_newapi_schema::schema::logs;
 use tollgate_newapi_schema::{log_type, with_conn, NewapiDbError, NewapiPool};
 
-use super::cache::{EdgeCache, ResultCache, SETTLED_SECS};
+use super::cache::ResultCache;
 use super::model::{Figures, QueryError};
 use super::range::Range;
 
@@ -39,15 +39,11 @@ impl FigureSet {
     }
 }
 
-/// Where figures come from besides Tollgate's rollups: new-api's logs (through the cache of
-/// settled windows), and the cache of answers under the token's version, when it is on.
+/// Where figures come from besides Tollgate's rollups: new-api's logs, and the caches under
+/// the token's version, when they are on.
 pub struct Sources<'a> {
     /// new-api's logs database.
     pub pool: &'a NewapiPool,
-    /// Settled windows.
-    pub edges: &'a EdgeCache,
-    /// Now (unix seconds): what is settled is judged against it.
-    pub now: i64,
     /// The result cache and the token's version, read before anything else.
     pub cached: Option<(&'a ResultCache, i64)>,
 }
@@ -124,13 +120,14 @@ async fn load_edge(
     last: i64,
     model: Option<&str>,
 ) -> Result<Arc<Vec<Figures>>, QueryError> {
-    if last >= src.now - SETTLED_SECS {
+    let Some((cache, version)) = src.cached else {
         return Ok(Arc::new(
             load_raw(src.pool, token, first, last, model).await?,
         ));
-    }
-    let key = (token, first, last, model.unwrap_or("").to_owned());
-    src.edges
+    };
+    let key = (token, version, first, last, model.unwrap_or("").to_owned());
+    cache
+        .edges
         .try_get_with(key, async {
             load_raw(src.pool, token, first, last, model)
                 .await

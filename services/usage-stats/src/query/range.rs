@@ -18,11 +18,6 @@ impl Range {
     pub fn units(&self, unit: Unit) -> Vec<LocalUnit> {
         self.zone.units(unit, self.start, self.end)
     }
-
-    /// Every second of the range lies before `at`.
-    pub fn ends_before(&self, at: i64) -> bool {
-        self.end < at
-    }
 }
 
 /// One page of a newest-first list.

@@ -10,7 +10,7 @@ use tollgate_db::DbError;
 use tollgate_domain::zone::{LocalUnit, Unit};
 use tollgate_web::ApiError;
 
-use super::cache::{token_version, AnswerKey, Request, SETTLED_SECS};
+use super::cache::{token_version, AnswerKey, Request};
 use super::model::{LogView, QueryError};
 use super::pieces::{self, FigureSet, Sources};
 use super::range::{Page, Range};
@@ -37,13 +37,12 @@ pub struct KeyUsage<'a> {
     state: &'a AppState,
     token: i64,
     version: Option<i64>,
-    now: i64,
 }
 
 impl<'a> KeyUsage<'a> {
     /// Read `token`'s ingest version first (when the result cache is on), so an answer
     /// cached under it is never older than what this request could have read.
-    pub async fn open(state: &'a AppState, token: i64, now: i64) -> Result<Self, ApiError> {
+    pub async fn open(state: &'a AppState, token: i64) -> Result<Self, ApiError> {
         let version = match state.results {
             None => None,
             Some(_) => {
@@ -63,24 +62,19 @@ impl<'a> KeyUsage<'a> {
             state,
             token,
             version,
-            now,
         })
     }
 
     /// `/detail`'s body: totals, per model, per local day, the 20 newest logs.
     pub async fn detail(&self, range: Range) -> Result<Bytes, ApiError> {
-        self.answer(Request::Detail(range), &range, self.detail_data(&range))
+        self.answer(Request::Detail(range), self.detail_data(&range))
             .await
     }
 
     /// `/chart`'s body: every local hour or day of the range.
     pub async fn chart(&self, range: Range, unit: Unit) -> Result<Bytes, ApiError> {
-        self.answer(
-            Request::Chart(range, unit),
-            &range,
-            self.chart_data(&range, unit),
-        )
-        .await
+        self.answer(Request::Chart(range, unit), self.chart_data(&range, unit))
+            .await
     }
 
     /// `/logs`'s body: one page, newest first, with the total.
@@ -91,24 +85,17 @@ impl<'a> KeyUsage<'a> {
         model: Option<&str>,
     ) -> Result<Bytes, ApiError> {
         let request = Request::Logs(range, page, model.unwrap_or("").to_owned());
-        self.answer(request, &range, self.logs_data(&range, page, model))
+        self.answer(request, self.logs_data(&range, page, model))
             .await
     }
 
-    /// Serialize `make`'s answer; a settled range's whole body is kept under the version.
+    /// Serialize `make`'s answer, kept whole under the version.
     async fn answer<T: Serialize>(
         &self,
         request: Request,
-        range: &Range,
         make: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Bytes, ApiError> {
-        let whole = self
-            .state
-            .results
-            .as_ref()
-            .zip(self.version)
-            .filter(|_| range.ends_before(self.now - SETTLED_SECS));
-        let Some((cache, version)) = whole else {
+        let Some((cache, version)) = self.state.results.as_ref().zip(self.version) else {
             return make.await.map(|data| body(&data));
         };
         let key: AnswerKey = (self.token, version, request);
@@ -217,8 +204,6 @@ impl<'a> KeyUsage<'a> {
             .map_err(|e| unavailable(DbError::from(e).into()))?;
         let sources = Sources {
             pool: &self.state.logs,
-            edges: &self.state.edges,
-            now: self.now,
             cached: self.state.results.as_ref().zip(self.version),
         };
         pieces::load(&mut conn, &sources, self.token, range, &cuts, model)
