@@ -221,6 +221,7 @@ fn check_backend(backend: Backend) {
     let config = Config {
         cases,
         max_shrink_iters: 64,
+        max_shrink_time: 30_000,
         failure_persistence: None,
         ..Config::default()
     };
