@@ -8,6 +8,7 @@
 //! - [`signature`]: constant-time secret comparison and HMAC-SHA256 webhook signatures;
 //! - [`backoff`]: capped exponential retry schedules with jitter;
 //! - [`usage`]: rollup buckets and range planning for usage figures;
+//! - [`user_keys`]: what key-sync tells other services about a user's keys;
 //! - [`zone`]: fixed offsets and IANA zones, and their local days and hours;
 //! - [`recharge`]: prepaid-balance policy: when to recharge, how much, and the fee.
 
@@ -20,4 +21,5 @@ pub mod money;
 pub mod recharge;
 pub mod signature;
 pub mod usage;
+pub mod user_keys;
 pub mod zone;

@@ -9,6 +9,7 @@
 //! - [`metrics`]: `/metrics` in Prometheus text, per-route counts and latency histograms;
 //! - [`server`]: the actix server with all of the above, graceful shutdown on SIGTERM/SIGINT;
 //! - [`http_client`]: outbound HTTP with timeouts;
+//! - [`admin`], [`internal`]: bearer-token guards of operator and service-to-service routes;
 //! - [`cli`]: the `serve` / `migrate` entry point shared by the three binaries.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod error;
 pub mod health;
 pub mod http_client;
+pub mod internal;
 pub mod metrics;
 pub mod request_id;
 pub mod server;
@@ -27,5 +29,6 @@ pub use admin::Admin;
 pub use app::Application;
 pub use error::ApiError;
 pub use health::{Readiness, ReadyCheck};
+pub use internal::{Internal, InternalToken};
 pub use server::{serve, ServerOptions};
 pub use settings::{CommonSettings, SettingsError};

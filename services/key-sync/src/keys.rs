@@ -9,6 +9,7 @@ use tollgate_db::{DbError, PgPool};
 use tollgate_domain::api_key::ApiKey;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::key_cipher::KeyCipher;
+use tollgate_domain::user_keys::{KeyStatus, UserKey, UserKeys};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
@@ -152,6 +153,31 @@ impl Keys {
         let mut conn = self.pool.get().await?;
         let rows = store::list_for_user(&mut conn, user.0).await?;
         Ok(rows.into_iter().map(|row| self.owned(row)).collect())
+    }
+
+    /// What other services may know of the user's keys (no key material), every status.
+    pub async fn directory(&self, user: UserId) -> Result<UserKeys, DbError> {
+        let mut conn = self.pool.get().await?;
+        let rows = store::list_for_user(&mut conn, user.0).await?;
+        let keys = rows
+            .into_iter()
+            .map(|row| UserKey {
+                key_id: row.id,
+                name: row.name,
+                key_hint: row.key_hint,
+                newapi_token_id: row.newapi_token_id,
+                status: if row.status == 1 {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Disabled
+                },
+                created_at: row.created_at.timestamp(),
+            })
+            .collect();
+        Ok(UserKeys {
+            user_id: user.0,
+            keys,
+        })
     }
 
     fn owned(&self, row: KeyRow) -> OwnedKey {

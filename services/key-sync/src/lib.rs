@@ -5,9 +5,7 @@
 //! not land, with backoff and jitter, safely across replicas. Users read their own keys with
 //! their Supabase JWT; operators list, re-sync and reconcile.
 
-pub mod auth_user;
 pub mod handlers;
-pub mod jwt;
 pub mod keys;
 pub mod metrics;
 pub mod newapi;

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::handlers::{admin, user, webhook};
+use crate::handlers::{admin, internal, user, webhook};
 
 /// Register every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -14,5 +14,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/v1/keys", web::post().to(user::create))
     .route("/admin/keys", web::get().to(admin::list))
     .route("/admin/keys/{id}/sync", web::post().to(admin::resync))
-    .route("/admin/reconcile", web::post().to(admin::reconcile));
+    .route("/admin/reconcile", web::post().to(admin::reconcile))
+    .route(
+        "/internal/users/{user_id}/keys",
+        web::get().to(internal::user_keys),
+    );
 }

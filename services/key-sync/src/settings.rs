@@ -50,6 +50,10 @@ pub struct KeySyncSettings {
     /// `RECONCILE_INTERVAL_SECS`: periodic reconcile; 0 turns it off (default 300).
     #[serde(default = "defaults::reconcile_interval_secs")]
     pub reconcile_interval_secs: u64,
+    /// `INTERNAL_TOKEN`: bearer token of `/internal/*`, the routes other Tollgate services call
+    /// (unset: those routes answer 503).
+    #[serde(default)]
+    pub internal_token: Option<String>,
     /// `JWKS_CACHE_SECS`: how long a fetched JWKS is trusted (default 600).
     #[serde(default = "defaults::jwks_cache_secs")]
     pub jwks_cache_secs: u64,
@@ -117,6 +121,7 @@ impl Settings {
             .supabase_jwt_secret
             .filter(|s| !s.trim().is_empty());
         key_sync.supabase_url = key_sync.supabase_url.filter(|s| !s.trim().is_empty());
+        key_sync.internal_token = key_sync.internal_token.filter(|s| !s.trim().is_empty());
         if key_sync.supabase_jwt_secret.is_none() && key_sync.supabase_url.is_none() {
             return Err(SettingsError::Missing(
                 "SUPABASE_JWT_SECRET or SUPABASE_URL".into(),

@@ -7,7 +7,6 @@ use actix_web::web;
 use tokio_util::sync::CancellationToken;
 use tollgate_web::Application;
 
-use crate::jwt::JwtVerifier;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::newapi::{NewApiClient, TokenImporter};
@@ -15,6 +14,8 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::sync::{worker, Syncer};
 use crate::{routes, SERVICE};
+use tollgate_supabase_auth::JwtVerifier;
+use tollgate_web::InternalToken;
 
 /// Users given a key per reconcile pass.
 const RECONCILE_LIMIT: i64 = 1_000;
@@ -67,6 +68,7 @@ pub async fn build_with(
         ks.supabase_url.clone(),
         Duration::from_secs(ks.jwks_cache_secs),
     ));
+    let internal = web::Data::new(InternalToken(ks.internal_token.clone()));
     let app_state = state.clone();
     let app = Application::start(
         SERVICE,
@@ -77,6 +79,7 @@ pub async fn build_with(
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(app_state.clone())
                 .app_data(verifier.clone())
+                .app_data(internal.clone())
                 .configure(routes::configure);
         },
     )?;

@@ -14,9 +14,9 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use key_sync::auth_user::AuthUser;
-use key_sync::jwt::{JwtError, JwtVerifier, FAILURE_BACKOFF};
 use serde_json::{json, Value};
+use tollgate_supabase_auth::jwt::{JwtError, JwtVerifier, FAILURE_BACKOFF};
+use tollgate_supabase_auth::AuthUser;
 
 const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 const TTL: Duration = Duration::from_secs(600);

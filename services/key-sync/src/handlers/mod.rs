@@ -1,6 +1,7 @@
 //! HTTP handlers: extract → parse → call [`Keys`](crate::keys::Keys) → map.
 
 pub mod admin;
+pub mod internal;
 pub mod user;
 pub mod views;
 pub mod webhook;

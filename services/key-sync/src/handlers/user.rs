@@ -4,9 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use tollgate_web::ApiError;
 
-use crate::auth_user::AuthUser;
 use crate::handlers::views;
 use crate::state::AppState;
+use tollgate_supabase_auth::AuthUser;
 
 /// `GET /v1/keys`: the user's keys, with the full `sk-…` key.
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -17,6 +17,7 @@ use tollgate_testkit::{
 pub const WEBHOOK_SECRET: &str = "test-supabase-webhook-secret";
 pub const JWT_SECRET: &str = "test-jwt-secret-with-at-least-32-characters";
 pub const ENCRYPTION_KEY: &str = "dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=";
+pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
 /// Settings pointing at `newapi_base_url`, with quick retries.
 pub fn settings(database_url: &str, newapi_base_url: &str) -> Settings {
@@ -44,6 +45,7 @@ pub fn settings_with_timeout(
         max_keys_per_user: 3,
         reconcile_interval_secs: 0,
         jwks_cache_secs: 600,
+        internal_token: Some(INTERNAL_TOKEN.into()),
     };
     Settings::new(common_settings(database_url), key_sync).expect("valid test settings")
 }

@@ -1,0 +1,21 @@
+//! Routes other Tollgate services call (Bearer `INTERNAL_TOKEN`).
+
+use actix_web::{web, HttpResponse};
+use tollgate_domain::ids::UserId;
+use tollgate_web::{ApiError, Internal};
+
+use crate::state::AppState;
+
+/// `GET /internal/users/{user_id}/keys`: every key of the user (no key material), oldest
+/// first, as [`tollgate_domain::user_keys::UserKeys`]. A user without keys has an empty list.
+pub async fn user_keys(
+    _: Internal,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user: UserId = path
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_user_id", "user_id must be a UUID"))?;
+    let keys = state.keys.directory(user).await?;
+    Ok(HttpResponse::Ok().json(keys))
+}
