@@ -1,6 +1,7 @@
 //! `Authorization: Bearer sk-…` like new-api: the `sk-` prefix is optional and anything from
 //! the first `-` after it is ignored. Unknown, disabled, expired and deleted keys → 401 JSON;
-//! a key over its rate limit → 429 with `Retry-After`.
+//! a key over its rate limit → 429 with `Retry-After`. Per-user routes take a Supabase JWT
+//! instead ([`UserAuth`]).
 
 use std::sync::Arc;
 
@@ -11,7 +12,11 @@ use futures_util::future::LocalBoxFuture;
 use tollgate_domain::gateway_key::key_from_authorization;
 use tollgate_web::ApiError;
 
+use tollgate_domain::ids::UserId;
+use tollgate_supabase_auth::AuthUser;
+
 use crate::edges::KeyLimiter;
+use crate::state::AppState;
 use crate::tokens::{TokenCache, TokenRecord};
 
 /// The authenticated key's token; take it as a handler argument.
@@ -45,9 +50,40 @@ impl FromRequest for KeyAuth {
                 _ => return Err(unauthorized("invalid, disabled, expired or deleted key")),
             };
             if let Some(limiter) = limiter.as_ref().and_then(|l| l.as_ref().as_ref()) {
-                limiter.check(token.id)?;
+                limiter.check(&token.id)?;
             }
             Ok(KeyAuth(token))
+        })
+    }
+}
+
+/// The signed-in Supabase user of a per-user route, within its rate limit. When the per-user
+/// view is off (no `KEY_SYNC_URL`) every request gets 503, signed in or not.
+pub struct UserAuth(pub UserId);
+
+impl FromRequest for UserAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let enabled = req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|s| s.directory.is_some());
+        let user = AuthUser::from_request(req, payload);
+        let limiter = req
+            .app_data::<web::Data<Option<KeyLimiter<UserId>>>>()
+            .cloned();
+        Box::pin(async move {
+            if !enabled {
+                return Err(ApiError::Unavailable(
+                    "the per-user view is off (KEY_SYNC_URL is not set)".into(),
+                ));
+            }
+            let user = user.await?.0.sub;
+            if let Some(limiter) = limiter.as_ref().and_then(|l| l.as_ref().as_ref()) {
+                limiter.check(&user)?;
+            }
+            Ok(UserAuth(user))
         })
     }
 }

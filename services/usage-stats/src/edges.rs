@@ -1,5 +1,6 @@
 //! The API's edges: CORS for the configured origins, and a per-key rate limit.
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -34,13 +35,13 @@ pub fn cors(origins: &str) -> Cors {
     cors
 }
 
-/// Requests per key per minute (in this process).
-pub struct KeyLimiter {
-    limiter: DefaultKeyedRateLimiter<i64>,
+/// Requests per key (a token id, or a signed-in user) per minute, in this process.
+pub struct KeyLimiter<K: Hash + Eq + Clone = i64> {
+    limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
 }
 
-impl KeyLimiter {
+impl<K: Hash + Eq + Clone> KeyLimiter<K> {
     /// `per_minute` requests per key per minute; `None` when 0 (no limit).
     pub fn new(per_minute: u32) -> Option<Self> {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute)?);
@@ -50,9 +51,9 @@ impl KeyLimiter {
         })
     }
 
-    /// Count a request of token `id`; 429 with the seconds to wait when over the limit.
-    pub fn check(&self, id: i64) -> Result<(), ApiError> {
-        self.limiter.check_key(&id).map_err(|not_until| {
+    /// Count a request of `id`; 429 with the seconds to wait when over the limit.
+    pub fn check(&self, id: &K) -> Result<(), ApiError> {
+        self.limiter.check_key(id).map_err(|not_until| {
             let wait: Duration = not_until.wait_time_from(self.clock.now());
             ApiError::RateLimited {
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
@@ -72,17 +73,17 @@ mod tests {
 
     #[test]
     fn limits_per_key_with_retry_after() {
-        let limiter = KeyLimiter::new(3).unwrap();
+        let limiter: KeyLimiter = KeyLimiter::new(3).unwrap();
         for _ in 0..3 {
-            assert!(limiter.check(1).is_ok());
+            assert!(limiter.check(&1).is_ok());
         }
-        match limiter.check(1) {
+        match limiter.check(&1) {
             Err(ApiError::RateLimited { retry_after_secs }) => {
                 assert!((1..=20).contains(&retry_after_secs))
             }
             other => panic!("{other:?}"),
         }
-        assert!(limiter.check(2).is_ok(), "another key has its own quota");
-        assert!(KeyLimiter::new(0).is_none());
+        assert!(limiter.check(&2).is_ok(), "another key has its own quota");
+        assert!(KeyLimiter::<i64>::new(0).is_none());
     }
 }

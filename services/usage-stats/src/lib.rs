@@ -1,6 +1,7 @@
 //! Exact, fresh consumption figures for one gateway key, read from new-api's own tables.
 
 pub mod auth;
+pub mod directory;
 pub mod edges;
 pub mod handlers;
 pub mod ingest;

@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use crate::edges;
-use crate::handlers::{page, token, usage};
+use crate::handlers::{page, token, usage, user};
 
 /// Register every route of the service; `cors_origins` may call `/api/usage` from browsers.
 pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
@@ -16,6 +16,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
             .route("/token", web::get().to(token::usage))
             .route("/token/detail", web::get().to(usage::detail))
             .route("/token/chart", web::get().to(usage::chart))
-            .route("/token/logs", web::get().to(usage::logs)),
+            .route("/token/logs", web::get().to(usage::logs))
+            .route("/user/detail", web::get().to(user::detail))
+            .route("/user/chart", web::get().to(user::chart))
+            .route("/user/logs", web::get().to(user::logs)),
     );
 }

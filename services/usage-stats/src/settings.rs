@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use tollgate_newapi_schema::Backend;
-use tollgate_web::settings::{load, require_non_empty};
+use tollgate_web::settings::{load, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -48,6 +48,30 @@ pub struct UsageSettings {
     /// `*` for any (default: none).
     #[serde(default)]
     pub cors_origins: String,
+    /// `KEY_SYNC_URL`: key-sync, which knows each user's keys (unset: the per-user routes
+    /// answer 503).
+    #[serde(default)]
+    pub key_sync_url: Option<String>,
+    /// `INTERNAL_TOKEN`: bearer token of key-sync's `/internal/*` (required with
+    /// `KEY_SYNC_URL`).
+    #[serde(default)]
+    pub internal_token: Option<String>,
+    /// `KEY_SYNC_TIMEOUT_MS`: timeout of one call to key-sync (default 1000).
+    #[serde(default = "defaults::key_sync_timeout_ms")]
+    pub key_sync_timeout_ms: u64,
+    /// `USER_KEYS_CACHE_MS`: how long a user's key list is reused (default 5000).
+    #[serde(default = "defaults::user_keys_cache_ms")]
+    pub user_keys_cache_ms: u64,
+    /// `SUPABASE_JWT_SECRET`: HS256 secret of user JWTs (one of it and `SUPABASE_URL` is
+    /// required with `KEY_SYNC_URL`).
+    #[serde(default)]
+    pub supabase_jwt_secret: Option<String>,
+    /// `SUPABASE_URL`: base of the JWKS endpoint.
+    #[serde(default)]
+    pub supabase_url: Option<String>,
+    /// `JWKS_CACHE_SECS`: how long a fetched JWKS is trusted (default 600).
+    #[serde(default = "defaults::jwks_cache_secs")]
+    pub jwks_cache_secs: u64,
 }
 
 mod defaults {
@@ -77,6 +101,15 @@ mod defaults {
     }
     pub fn result_cache_mb() -> u64 {
         64
+    }
+    pub fn key_sync_timeout_ms() -> u64 {
+        1_000
+    }
+    pub fn user_keys_cache_ms() -> u64 {
+        5_000
+    }
+    pub fn jwks_cache_secs() -> u64 {
+        600
     }
 }
 
@@ -137,6 +170,33 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "INGEST_MAX_GAPS",
                 "must be 1 to 1000000",
+            ));
+        }
+        let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        usage.key_sync_url = set(usage.key_sync_url.take());
+        usage.internal_token = set(usage.internal_token.take());
+        usage.supabase_jwt_secret = set(usage.supabase_jwt_secret.take());
+        usage.supabase_url = set(usage.supabase_url.take());
+        if let Some(url) = &usage.key_sync_url {
+            require_http_url("KEY_SYNC_URL", url)?;
+            if usage.internal_token.is_none() {
+                return Err(SettingsError::Missing(
+                    "INTERNAL_TOKEN (required with KEY_SYNC_URL)".into(),
+                ));
+            }
+            if usage.supabase_jwt_secret.is_none() && usage.supabase_url.is_none() {
+                return Err(SettingsError::Missing(
+                    "SUPABASE_JWT_SECRET or SUPABASE_URL (required with KEY_SYNC_URL)".into(),
+                ));
+            }
+        }
+        if let Some(url) = &usage.supabase_url {
+            require_http_url("SUPABASE_URL", url)?;
+        }
+        if usage.key_sync_timeout_ms == 0 {
+            return Err(SettingsError::invalid(
+                "KEY_SYNC_TIMEOUT_MS",
+                "must be positive",
             ));
         }
         if usage.newapi_pool_size == 0 {

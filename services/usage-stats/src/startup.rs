@@ -1,11 +1,16 @@
 //! Wiring: settings → Tollgate's migrated pool and new-api's pools → server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
 use tollgate_newapi_schema::NewapiPool;
 use tollgate_web::{Application, ReadyCheck};
 
+use tollgate_domain::ids::UserId;
+use tollgate_supabase_auth::JwtVerifier;
+
+use crate::directory::{KeyDirectory, KeySyncDirectory};
 use crate::edges::KeyLimiter;
 use crate::ingest::{self, GapPolicy, Ingester};
 use crate::settings::Settings;
@@ -43,7 +48,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         },
     };
     let ingest_every = Duration::from_millis(settings.usage.ingest_interval_ms);
-    let limiter = web::Data::new(KeyLimiter::new(settings.usage.rate_limit_per_min));
+    let limiter = web::Data::new(KeyLimiter::<i64>::new(settings.usage.rate_limit_per_min));
+    let user_limiter = web::Data::new(KeyLimiter::<UserId>::new(settings.usage.rate_limit_per_min));
+    let idle_users = user_limiter.clone();
+    let verifier = web::Data::new(JwtVerifier::new(
+        settings.usage.supabase_jwt_secret.clone(),
+        settings.usage.supabase_url.clone(),
+        Duration::from_secs(settings.usage.jwks_cache_secs),
+    ));
+    let directory = settings.usage.key_sync_url.as_deref().map(|url| {
+        Arc::new(KeySyncDirectory::new(
+            url,
+            settings.usage.internal_token.as_deref().unwrap_or_default(),
+            Duration::from_millis(settings.usage.key_sync_timeout_ms),
+            Duration::from_millis(settings.usage.user_keys_cache_ms),
+        )) as Arc<dyn KeyDirectory>
+    });
     let cors_origins = settings.usage.cors_origins.clone();
     let idle_limiter = limiter.clone();
     let tokens = web::Data::new(TokenCache::new(
@@ -55,6 +75,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         pool: pool.clone(),
         logs,
         results: crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
+        directory,
     });
     let app = Application::start(
         SERVICE,
@@ -66,6 +87,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
             cfg.app_data(tokens.clone())
                 .app_data(state.clone())
                 .app_data(limiter.clone())
+                .app_data(user_limiter.clone())
+                .app_data(verifier.clone())
                 .configure(|cfg| routes::configure(cfg, &cors_origins));
         },
     )?;
@@ -74,13 +97,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
             ingest::worker(ingester, ingest_every, stop)
         })
         .with_task("rate-limit-gc", move |stop| {
-            forget_idle_keys(idle_limiter, stop)
+            forget_idle_keys(idle_limiter, idle_users, stop)
         }))
 }
 
 /// Keep the limiter's memory bounded by dropping quiet keys every minute.
 async fn forget_idle_keys(
     limiter: web::Data<Option<KeyLimiter>>,
+    users: web::Data<Option<KeyLimiter<UserId>>>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     loop {
@@ -89,6 +113,9 @@ async fn forget_idle_keys(
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
         if let Some(l) = limiter.as_ref() {
+            l.forget_idle();
+        }
+        if let Some(l) = users.as_ref() {
             l.forget_idle();
         }
     }

@@ -1,8 +1,11 @@
 //! What handlers share.
 
+use std::sync::Arc;
+
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::directory::KeyDirectory;
 use crate::query::cache::ResultCache;
 
 /// Registered as `web::Data<AppState>`.
@@ -15,6 +18,8 @@ pub struct AppState {
     pub logs: NewapiPool,
     /// Answers under each token's ingest version (`None`: `RESULT_CACHE_MB=0`).
     pub results: Option<ResultCache>,
+    /// Each user's keys (`None`: no `KEY_SYNC_URL`, the per-user view is off).
+    pub directory: Option<Arc<dyn KeyDirectory>>,
 }
 
 impl AppState {

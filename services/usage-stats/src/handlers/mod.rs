@@ -3,3 +3,4 @@
 pub mod page;
 pub mod token;
 pub mod usage;
+pub mod user;

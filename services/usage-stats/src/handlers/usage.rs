@@ -7,14 +7,16 @@ use tollgate_web::ApiError;
 
 use crate::auth::KeyAuth;
 use crate::query::params::RawQuery;
-use crate::query::service::KeyUsage;
+use crate::query::service::Usage;
 use crate::state::AppState;
 
-fn now() -> i64 {
+/// Now, unix seconds.
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn json(body: Bytes) -> HttpResponse {
+/// A 200 JSON answer from its serialized body.
+pub fn json(body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body)
@@ -27,7 +29,7 @@ pub async fn detail(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
-    let usage = KeyUsage::open(&state, auth.0.id).await?;
+    let usage = Usage::of_key(&state, auth.0.id).await?;
     usage.detail(range).await.map(json)
 }
 
@@ -39,7 +41,7 @@ pub async fn chart(
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
     let unit = q.granularity(&range)?;
-    let usage = KeyUsage::open(&state, auth.0.id).await?;
+    let usage = Usage::of_key(&state, auth.0.id).await?;
     usage.chart(range, unit).await.map(json)
 }
 
@@ -51,6 +53,6 @@ pub async fn logs(
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
     let page = q.page()?;
-    let usage = KeyUsage::open(&state, auth.0.id).await?;
+    let usage = Usage::of_key(&state, auth.0.id).await?;
     usage.logs(range, page, q.model()).await.map(json)
 }

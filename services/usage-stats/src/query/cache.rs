@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use moka::future::Cache;
 
@@ -26,11 +26,28 @@ use super::range::{Page, Range};
 /// Whole-bucket figures: `(token, version, [(size, first, last)], model or "")`.
 pub type BucketKey = (i64, i64, Vec<(i64, i64, i64)>, String);
 
-/// A page of logs: `(token, version, [start, end], page, model or "")`.
-pub type PageKey = (i64, i64, [i64; 2], Page, String);
+/// Tokens and the version each was read at, ascending by token.
+pub type Versions = Vec<(i64, i64)>;
 
-/// A whole serialized answer of a settled range: `(token, version, request)`.
-pub type AnswerKey = (i64, i64, Request);
+/// A page of logs: `(versions, [start, end], page, model or "")`.
+pub type PageKey = (Versions, [i64; 2], Page, String);
+
+/// A whole serialized answer: `(versions, request, key labels)` (labels: the per-user views'
+/// key names, which key-sync may change without any new log).
+pub type AnswerKey = (Versions, Request, Vec<KeyLabel>);
+
+/// How a per-user answer names one of the user's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyLabel {
+    /// key-sync's id.
+    pub key_id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+    /// `sk-…last4`.
+    pub key_hint: String,
+    /// new-api's token, once synced.
+    pub token: Option<i64>,
+}
 
 /// What a whole cached answer was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -92,7 +109,7 @@ impl ResultCache {
                 .max_capacity(quarter)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
-                        k.4.len(),
+                        k.0.len() * 16 + k.3.len(),
                         v.iter().map(|l| 96 + l.model_name.len() + l.content.len()),
                     )
                 })
@@ -114,21 +131,29 @@ fn weight(key_bytes: usize, values: impl Iterator<Item = usize>) -> u32 {
 #[derive(QueryableByName)]
 struct Version {
     #[diesel(sql_type = BigInt)]
+    token_id: i64,
+    #[diesel(sql_type = BigInt)]
     version: i64,
 }
 
-/// `token`'s ingest version: 0 until ingest first adds a log of it.
-pub async fn token_version(
+/// The ingest version of each of `tokens` (ascending, distinct), in their order: 0 until
+/// ingest first adds a log of it.
+pub async fn token_versions(
     conn: &mut AsyncPgConnection,
-    token: i64,
-) -> Result<i64, diesel::result::Error> {
-    let found: Option<Version> =
-        diesel::sql_query("SELECT version FROM usage_token_version WHERE token_id = $1")
-            .bind::<BigInt, _>(token)
-            .get_result(conn)
-            .await
-            .optional()?;
-    Ok(found.map_or(0, |v| v.version))
+    tokens: &[i64],
+) -> Result<Versions, diesel::result::Error> {
+    let found: Vec<Version> = diesel::sql_query(
+        "SELECT token_id, version FROM usage_token_version WHERE token_id = ANY($1)",
+    )
+    .bind::<Array<BigInt>, _>(tokens)
+    .load(conn)
+    .await?;
+    let found: std::collections::HashMap<i64, i64> =
+        found.into_iter().map(|v| (v.token_id, v.version)).collect();
+    Ok(tokens
+        .iter()
+        .map(|t| (*t, found.get(t).copied().unwrap_or(0)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ impl Figures {
 pub struct LogView {
     /// `logs.id`.
     pub id: i64,
+    /// `logs.token_id`: which key, for the per-user views.
+    #[serde(skip)]
+    pub token_id: i64,
     /// Unix seconds.
     pub created_at: i64,
     /// Model.
@@ -71,6 +74,12 @@ pub struct LogView {
     pub is_stream: bool,
     /// new-api's description.
     pub content: String,
+    /// key-sync's id of the key (per-user views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<uuid::Uuid>,
+    /// The key's name (per-user views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
 }
 
 /// Why figures or logs could not be loaded.

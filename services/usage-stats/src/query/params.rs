@@ -25,6 +25,7 @@ pub struct RawQuery {
     page: Option<String>,
     page_size: Option<String>,
     model: Option<String>,
+    key_id: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -107,6 +108,17 @@ impl RawQuery {
             ));
         }
         Ok(Page { number: page, size })
+    }
+
+    /// `key_id` (one of the signed-in user's keys), if any.
+    pub fn key_id(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        match self.key_id.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| bad("key_id must be the id of one of your keys (a UUID)")),
+        }
     }
 
     /// `model` filter (exact model name), if any.

@@ -2,7 +2,7 @@
 //! primary key (only columns every new-api version has).
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tollgate_newapi_schema::schema::logs;
 use tollgate_newapi_schema::{with_conn, NewapiDbError, NewapiPool};
@@ -16,20 +16,20 @@ struct Id {
     log_id: i64,
 }
 
-/// Ids of `token`'s consume logs in `range`, newest first, one page.
+/// Ids of the consume logs of `tokens` in `range`, newest first, one page.
 pub async fn page_ids(
     conn: &mut AsyncPgConnection,
-    token: i64,
+    tokens: &[i64],
     range: &Range,
     model: Option<&str>,
     page: Page,
 ) -> Result<Vec<i64>, QueryError> {
     let ids: Vec<Id> = diesel::sql_query(
         "SELECT log_id FROM usage_log_index \
-         WHERE token_id = $1 AND created_at BETWEEN $2 AND $3 AND ($4 = '' OR model_name = $4) \
+         WHERE token_id = ANY($1) AND created_at BETWEEN $2 AND $3 AND ($4 = '' OR model_name = $4) \
          ORDER BY created_at DESC, log_id DESC OFFSET $5 LIMIT $6",
     )
-    .bind::<BigInt, _>(token)
+    .bind::<Array<BigInt>, _>(tokens)
     .bind::<BigInt, _>(range.start)
     .bind::<BigInt, _>(range.end)
     .bind::<Text, _>(model.unwrap_or(""))
@@ -42,6 +42,7 @@ pub async fn page_ids(
 
 type Row = (
     i64,
+    Option<i64>,
     Option<i64>,
     Option<String>,
     Option<i64>,
@@ -67,6 +68,7 @@ pub async fn fetch(
             .filter(logs::id.eq_any(ids))
             .select((
                 logs::id,
+                logs::token_id,
                 logs::created_at,
                 logs::model_name,
                 logs::quota,
@@ -83,20 +85,23 @@ pub async fn fetch(
     let mut views: Vec<LogView> = rows
         .into_iter()
         .map(|r| {
-            let (prompt, completion) = (r.4.unwrap_or_default(), r.5.unwrap_or_default());
-            let quota = r.3.unwrap_or_default();
+            let (prompt, completion) = (r.5.unwrap_or_default(), r.6.unwrap_or_default());
+            let quota = r.4.unwrap_or_default();
             LogView {
                 id: r.0,
-                created_at: r.1.unwrap_or_default(),
-                model_name: r.2.unwrap_or_default(),
+                token_id: r.1.unwrap_or_default(),
+                created_at: r.2.unwrap_or_default(),
+                model_name: r.3.unwrap_or_default(),
                 quota,
                 quota_usd: usd(quota),
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 tokens: prompt + completion,
-                use_time: r.6.unwrap_or_default(),
-                is_stream: r.7.unwrap_or_default(),
-                content: r.8.unwrap_or_default(),
+                use_time: r.7.unwrap_or_default(),
+                is_stream: r.8.unwrap_or_default(),
+                content: r.9.unwrap_or_default(),
+                key_id: None,
+                key_name: None,
             }
         })
         .collect();

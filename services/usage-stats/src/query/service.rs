@@ -1,5 +1,6 @@
-//! The service layer of the key endpoints: one key's answers over a range, each computed
-//! from the rollups and the raw edges, and cached under the key's ingest version.
+//! The service layer: answers over a set of new-api tokens (one key, or all of a signed-in
+//! user's keys) for a range, computed from the rollups and the raw edges, and cached under
+//! each token's ingest version.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,17 +8,20 @@ use std::sync::Arc;
 use actix_web::web::Bytes;
 use serde::Serialize;
 use tollgate_db::DbError;
+use tollgate_domain::ids::UserId;
 use tollgate_domain::zone::{LocalUnit, Unit};
 use tollgate_web::ApiError;
+use uuid::Uuid;
 
-use super::cache::{token_version, AnswerKey, Request};
+use super::cache::{token_versions, AnswerKey, KeyLabel, Request, Versions};
 use super::model::{LogView, QueryError};
 use super::pieces::{self, FigureSet, Sources};
 use super::range::{Page, Range};
 use super::recent;
 use super::sums::{by_model, per_unit, total};
 use super::views::{
-    summary, Answer, Chart, ChartPoint, DayUsage, Detail, LogsPage, ModelUsage, RangeView,
+    summary, Answer, Chart, ChartPoint, DayUsage, Detail, KeySummary, LogsPage, ModelUsage,
+    RangeView, UserDetail,
 };
 use crate::state::AppState;
 
@@ -32,18 +36,70 @@ fn unavailable_now() -> ApiError {
     ApiError::Unavailable("usage data is unavailable right now".into())
 }
 
-/// One key's usage, as of the ingest version read when it was opened.
-pub struct KeyUsage<'a> {
+/// The usage of a set of tokens, as of the ingest versions read when it was opened.
+pub struct Usage<'a> {
     state: &'a AppState,
-    token: i64,
-    version: Option<i64>,
+    /// Ascending, distinct.
+    tokens: Vec<i64>,
+    /// Each token's version, when the result cache is on.
+    versions: Option<Versions>,
+    /// How a per-user answer names the keys (empty for a key's own answers).
+    labels: Vec<KeyLabel>,
 }
 
-impl<'a> KeyUsage<'a> {
-    /// Read `token`'s ingest version first (when the result cache is on), so an answer
-    /// cached under it is never older than what this request could have read.
-    pub async fn open(state: &'a AppState, token: i64) -> Result<Self, ApiError> {
-        let version = match state.results {
+impl<'a> Usage<'a> {
+    /// One key's usage.
+    pub async fn of_key(state: &'a AppState, token: i64) -> Result<Self, ApiError> {
+        Self::open(state, vec![token], Vec::new()).await
+    }
+
+    /// The usage of `user`'s keys as key-sync lists them (every status): all of them, or only
+    /// `key_id`, which must be one of them (else 404).
+    pub async fn of_user(
+        state: &'a AppState,
+        user: UserId,
+        key_id: Option<Uuid>,
+    ) -> Result<Self, ApiError> {
+        let directory = state.directory.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("the per-user view is off (KEY_SYNC_URL is not set)".into())
+        })?;
+        let keys = directory.keys_of(user).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot list a user's keys");
+            ApiError::Unavailable("your keys cannot be listed right now".into())
+        })?;
+        let labels: Vec<KeyLabel> = keys
+            .keys
+            .iter()
+            .filter(|k| key_id.is_none_or(|id| k.key_id == id))
+            .map(|k| KeyLabel {
+                key_id: k.key_id,
+                name: k.name.clone(),
+                key_hint: k.key_hint.clone(),
+                token: k.newapi_token_id,
+            })
+            .collect();
+        if key_id.is_some() && labels.is_empty() {
+            return Err(ApiError::NotFound("no such key among yours".into()));
+        }
+        Self::of_keys(state, labels).await
+    }
+
+    /// The usage of the keys in `labels` (a user's), named by them.
+    pub async fn of_keys(state: &'a AppState, labels: Vec<KeyLabel>) -> Result<Self, ApiError> {
+        let tokens = labels.iter().filter_map(|l| l.token).collect();
+        Self::open(state, tokens, labels).await
+    }
+
+    /// Read the versions first (when the result cache is on), so an answer cached under them
+    /// is never older than what this request could have read.
+    async fn open(
+        state: &'a AppState,
+        mut tokens: Vec<i64>,
+        labels: Vec<KeyLabel>,
+    ) -> Result<Self, ApiError> {
+        tokens.sort_unstable();
+        tokens.dedup();
+        let versions = match state.results {
             None => None,
             Some(_) => {
                 let mut conn = state
@@ -52,7 +108,7 @@ impl<'a> KeyUsage<'a> {
                     .await
                     .map_err(|e| unavailable(DbError::from(e).into()))?;
                 Some(
-                    token_version(&mut conn, token)
+                    token_versions(&mut conn, &tokens)
                         .await
                         .map_err(|e| unavailable(e.into()))?,
                 )
@@ -60,15 +116,40 @@ impl<'a> KeyUsage<'a> {
         };
         Ok(Self {
             state,
-            token,
-            version,
+            tokens,
+            versions,
+            labels,
         })
     }
 
-    /// `/detail`'s body: totals, per model, per local day, the 20 newest logs.
+    /// `/detail`'s body: totals, per model, per local day, the 20 newest logs; per key too
+    /// when the keys are named.
     pub async fn detail(&self, range: Range) -> Result<Bytes, ApiError> {
-        self.answer(Request::Detail(range), self.detail_data(&range))
-            .await
+        self.answer(Request::Detail(range), async {
+            let (detail, per_token) = self.detail_data(&range).await?;
+            if self.labels.is_empty() {
+                return Ok(Body::Key(detail));
+            }
+            let keys = self
+                .labels
+                .iter()
+                .map(|l| {
+                    let figures = l
+                        .token
+                        .and_then(|t| self.tokens.iter().position(|x| *x == t))
+                        .map(|i| total(per_token[i].iter()))
+                        .unwrap_or_default();
+                    KeySummary {
+                        key_id: l.key_id,
+                        name: l.name.clone(),
+                        key_hint: l.key_hint.clone(),
+                        summary: summary(&figures, |q| self.state.usd(q)),
+                    }
+                })
+                .collect();
+            Ok(Body::User(UserDetail { detail, keys }))
+        })
+        .await
     }
 
     /// `/chart`'s body: every local hour or day of the range.
@@ -89,16 +170,16 @@ impl<'a> KeyUsage<'a> {
             .await
     }
 
-    /// Serialize `make`'s answer, kept whole under the version.
+    /// Serialize `make`'s answer, kept whole under the versions.
     async fn answer<T: Serialize>(
         &self,
         request: Request,
         make: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Bytes, ApiError> {
-        let Some((cache, version)) = self.state.results.as_ref().zip(self.version) else {
+        let (Some(cache), Some(versions)) = (&self.state.results, &self.versions) else {
             return make.await.map(|data| body(&data));
         };
-        let key: AnswerKey = (self.token, version, request);
+        let key: AnswerKey = (versions.clone(), request, self.labels.clone());
         cache
             .answers
             .try_get_with(key, async { make.await.map(|data| body(&data)) })
@@ -106,16 +187,17 @@ impl<'a> KeyUsage<'a> {
             .map_err(|_: Arc<ApiError>| unavailable_now())
     }
 
-    async fn detail_data(&self, range: &Range) -> Result<Detail, ApiError> {
+    async fn detail_data(&self, range: &Range) -> Result<(Detail, Vec<FigureSet>), ApiError> {
         let days = range.units(Unit::Day);
         // Figures and the latest logs are independent: load them at once.
-        let (rows, recent) = tokio::try_join!(
+        let (per_token, recent) = tokio::try_join!(
             self.figures(range, &days, None),
             self.logs_page(range, None, Page::first(20)),
         )?;
+        let rows = || per_token.iter().flat_map(FigureSet::iter);
         let usd = |q| self.state.usd(q);
-        let totals = total(rows.iter());
-        let by_model = by_model(rows.iter())
+        let totals = total(rows());
+        let by_model = by_model(rows())
             .into_iter()
             .map(|(model_name, t)| ModelUsage {
                 model_name,
@@ -128,7 +210,7 @@ impl<'a> KeyUsage<'a> {
             .collect();
         let by_day = days
             .iter()
-            .zip(per_unit(rows.iter(), &days))
+            .zip(per_unit(rows(), &days))
             .map(|(u, t)| DayUsage {
                 date: u.label.clone(),
                 start: u.start,
@@ -138,21 +220,22 @@ impl<'a> KeyUsage<'a> {
                 tokens: t.tokens,
             })
             .collect();
-        Ok(Detail {
+        let detail = Detail {
             range: range.into(),
             summary: summary(&totals, usd),
             by_model,
             by_day,
-            recent_logs: recent.to_vec(),
-        })
+            recent_logs: recent,
+        };
+        Ok((detail, per_token))
     }
 
     async fn chart_data(&self, range: &Range, unit: Unit) -> Result<Chart, ApiError> {
         let units = range.units(unit);
-        let rows = self.figures(range, &units, None).await?;
+        let per_token = self.figures(range, &units, None).await?;
         let points = units
             .iter()
-            .zip(per_unit(rows.iter(), &units))
+            .zip(per_unit(per_token.iter().flat_map(FigureSet::iter), &units))
             .map(|(u, t)| ChartPoint {
                 label: u.label.clone(),
                 start: u.start,
@@ -175,7 +258,7 @@ impl<'a> KeyUsage<'a> {
         page: Page,
         model: Option<&str>,
     ) -> Result<LogsPage, ApiError> {
-        let (rows, items) = tokio::try_join!(
+        let (per_token, items) = tokio::try_join!(
             self.figures(range, &[], model),
             self.logs_page(range, model, page),
         )?;
@@ -183,55 +266,66 @@ impl<'a> KeyUsage<'a> {
             range: range.into(),
             page: page.number,
             page_size: page.size,
-            total: total(rows.iter()).requests,
-            items: items.to_vec(),
+            total: total(per_token.iter().flat_map(FigureSet::iter)).requests,
+            items,
         })
     }
 
-    /// The range's figures, in pieces that never straddle the start of one of `units`.
+    /// Each token's figures over the range (in `tokens` order), in pieces that never straddle
+    /// the start of one of `units`.
     async fn figures(
         &self,
         range: &Range,
         units: &[LocalUnit],
         model: Option<&str>,
-    ) -> Result<FigureSet, ApiError> {
+    ) -> Result<Vec<FigureSet>, ApiError> {
         let cuts: Vec<i64> = units.iter().skip(1).map(|u| u.start).collect();
-        let mut conn = self
-            .state
-            .pool
-            .get()
-            .await
-            .map_err(|e| unavailable(DbError::from(e).into()))?;
-        let sources = Sources {
-            pool: &self.state.logs,
-            cached: self.state.results.as_ref().zip(self.version),
-        };
-        pieces::load(&mut conn, &sources, self.token, range, &cuts, model)
+        let cuts = &cuts;
+        let loads = self
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| async move {
+                let mut conn = self.state.pool.get().await.map_err(DbError::from)?;
+                let sources = Sources {
+                    pool: &self.state.logs,
+                    cached: self
+                        .state
+                        .results
+                        .as_ref()
+                        .zip(self.versions.as_ref().map(|v| v[i].1)),
+                };
+                pieces::load(&mut conn, &sources, token, range, cuts, model).await
+            });
+        futures_util::future::try_join_all(loads)
             .await
             .map_err(unavailable)
     }
 
-    /// One page of the key's logs in `range`, newest first, full rows from new-api.
+    /// One page of the tokens' logs in `range`, newest first, full rows from new-api, named
+    /// by key in a per-user answer.
     async fn logs_page(
         &self,
         range: &Range,
         model: Option<&str>,
         page: Page,
-    ) -> Result<Arc<Vec<LogView>>, ApiError> {
+    ) -> Result<Vec<LogView>, ApiError> {
+        if self.tokens.is_empty() {
+            return Ok(Vec::new());
+        }
         let load = async {
             let ids = {
                 let mut conn = self.state.pool.get().await.map_err(DbError::from)?;
-                recent::page_ids(&mut conn, self.token, range, model, page).await?
+                recent::page_ids(&mut conn, &self.tokens, range, model, page).await?
             };
             recent::fetch(&self.state.logs, &ids, |q| self.state.usd(q))
                 .await
                 .map(Arc::new)
         };
-        match (&self.state.results, self.version) {
-            (Some(cache), Some(version)) => {
+        let logs = match (&self.state.results, &self.versions) {
+            (Some(cache), Some(versions)) => {
                 let key = (
-                    self.token,
-                    version,
+                    versions.clone(),
                     [range.start, range.end],
                     page,
                     model.unwrap_or("").to_owned(),
@@ -240,11 +334,29 @@ impl<'a> KeyUsage<'a> {
                     .pages
                     .try_get_with(key, async { load.await.map_err(unavailable) })
                     .await
-                    .map_err(|_: Arc<ApiError>| unavailable_now())
+                    .map_err(|_: Arc<ApiError>| unavailable_now())?
             }
-            _ => load.await.map_err(unavailable),
-        }
+            _ => load.await.map_err(unavailable)?,
+        };
+        Ok(logs.iter().map(|l| self.named(l.clone())).collect())
     }
+
+    /// `log` with its key's id and name, in a per-user answer.
+    fn named(&self, mut log: LogView) -> LogView {
+        if let Some(label) = self.labels.iter().find(|l| l.token == Some(log.token_id)) {
+            log.key_id = Some(label.key_id);
+            log.key_name = Some(label.name.clone());
+        }
+        log
+    }
+}
+
+/// A key's `/detail`, or a user's.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body {
+    Key(Detail),
+    User(UserDetail),
 }
 
 /// `part` of `whole` in percent, two decimals.

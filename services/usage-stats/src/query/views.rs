@@ -184,3 +184,26 @@ pub fn summary(t: &Totals, usd: impl Fn(i64) -> f64) -> Summary {
         avg_latency_ms: t.avg_latency_ms(),
     }
 }
+
+/// One of a user's keys in `/api/usage/user/detail`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeySummary {
+    /// key-sync's id.
+    pub key_id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+    /// `sk-…last4`.
+    pub key_hint: String,
+    /// Its totals over the range.
+    pub summary: Summary,
+}
+
+/// `/api/usage/user/detail`: `/detail` over all the user's keys, plus each key's totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserDetail {
+    /// Everything `/detail` has, over all keys.
+    #[serde(flatten)]
+    pub detail: Detail,
+    /// Each key (oldest first), with its totals.
+    pub keys: Vec<KeySummary>,
+}

@@ -26,6 +26,13 @@ pub fn settings(database_url: &str, newapi_url: &str, token_cache_ms: u64) -> Se
             rate_limit_per_min: 0,
             result_cache_mb: 16,
             cors_origins: "https://portal.example.com".into(),
+            key_sync_url: None,
+            internal_token: None,
+            key_sync_timeout_ms: 1_000,
+            user_keys_cache_ms: 100,
+            supabase_jwt_secret: None,
+            supabase_url: None,
+            jwks_cache_secs: 600,
         },
     )
     .expect("valid test settings")
@@ -192,4 +199,51 @@ pub async fn waiting_gaps(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
         .await
         .unwrap()
         .n
+}
+
+/// Every row of new-api's `logs` at `url` (what usage-stats reads of them).
+pub async fn raw_logs(url: &str) -> Vec<LogRow> {
+    use tollgate_newapi_schema::schema::logs;
+    type Row = (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let mut conn = NewapiConn::establish(url).await.unwrap();
+    let rows: Vec<Row> = with_conn!(&mut conn, |c| {
+        logs::table
+            .select((
+                logs::id,
+                logs::token_id,
+                logs::created_at,
+                logs::type_,
+                logs::model_name,
+                logs::quota,
+                logs::prompt_tokens,
+                logs::completion_tokens,
+                logs::use_time,
+            ))
+            .load(c)
+            .await
+            .unwrap()
+    });
+    rows.into_iter()
+        .map(|r| LogRow {
+            id: r.0,
+            token_id: r.1.unwrap_or_default(),
+            created_at: r.2.unwrap_or_default(),
+            kind: r.3.unwrap_or_default(),
+            model: r.4.unwrap_or_default(),
+            quota: r.5.unwrap_or_default(),
+            prompt_tokens: r.6.unwrap_or_default(),
+            completion_tokens: r.7.unwrap_or_default(),
+            use_time: r.8.unwrap_or_default(),
+        })
+        .collect()
 }
