@@ -22,6 +22,7 @@ pub fn cors(origins: &str) -> Cors {
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .expose_headers([
             header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
             header::HeaderName::from_static("x-request-id"),
         ])
         .max_age(3600);

@@ -17,8 +17,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
             .route("/token/detail", web::get().to(usage::detail))
             .route("/token/chart", web::get().to(usage::chart))
             .route("/token/logs", web::get().to(usage::logs))
+            .route("/token/logs.csv", web::get().to(usage::logs_csv))
             .route("/user/detail", web::get().to(user::detail))
             .route("/user/chart", web::get().to(user::chart))
-            .route("/user/logs", web::get().to(user::logs)),
+            .route("/user/logs", web::get().to(user::logs))
+            .route("/user/logs.csv", web::get().to(user::logs_csv)),
     );
 }

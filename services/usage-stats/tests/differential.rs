@@ -1,8 +1,8 @@
 //! Differential test: generated new-api `logs` (id holes, rows committed out of id order,
 //! several models and tokens, non-consume types, times on and around bucket edges, days and
 //! DST changes) and generated queries (unaligned `start`/`end`, fixed and IANA zones, hours
-//! and days, pages, model filters) against `/detail`, `/chart` and `/logs`: every figure
-//! must equal SQL over the raw rows.
+//! and days, pages, model filters) against `/detail`, `/chart`, `/logs` and `/logs.csv`:
+//! every figure and row must equal SQL over the raw rows.
 //!
 //! Local days and hours of the reference come from Postgres's own tz database
 //! (`AT TIME ZONE`), not from the service's (chrono-tz): two implementations must agree.
@@ -332,6 +332,9 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         check_logs(env, &key, &sql, zone, q.page, q.page_size, model)
             .await
             .map_err(|e| TestCaseError::fail(format!("/logs {ctx}: {e}")))?;
+        check_csv(env, &key, &sql, &mut tg, zone, model)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("/logs.csv {ctx}: {e}")))?;
     }
     Ok(())
 }
@@ -821,4 +824,103 @@ async fn check_logs(
         )?;
     }
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct LocalTime {
+    #[diesel(sql_type = BigInt)]
+    t: i64,
+    #[diesel(sql_type = Text)]
+    local: String,
+    #[diesel(sql_type = BigInt)]
+    off: i64,
+}
+
+/// `created_at` of each instant as the export must write it, by Postgres's tz database.
+async fn pg_iso(tg: &mut AsyncPgConnection, zone: &str, ts: &[i64]) -> BTreeMap<i64, String> {
+    let local = match fixed_offset(zone) {
+        Some(secs) => {
+            format!("(to_timestamp(t) AT TIME ZONE 'UTC') + make_interval(secs => {secs})")
+        }
+        None => "(to_timestamp(t) AT TIME ZONE $2)".to_owned(),
+    };
+    let named = if zone.is_empty() { "UTC" } else { zone };
+    let rows: Vec<LocalTime> = diesel::sql_query(format!(
+        "SELECT t, to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS local, \
+                CAST(EXTRACT(EPOCH FROM {local} - (to_timestamp(t) AT TIME ZONE 'UTC')) AS BIGINT) AS off \
+         FROM unnest($1::bigint[]) AS t"
+    ))
+    .bind::<Array<BigInt>, _>(ts)
+    .bind::<Text, _>(named)
+    .load(tg)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let sign = if r.off < 0 { '-' } else { '+' };
+            let m = r.off.abs() / 60;
+            (r.t, format!("{}{sign}{:02}:{:02}", r.local, m / 60, m % 60))
+        })
+        .collect()
+}
+
+async fn check_csv(
+    env: &Env,
+    key: &str,
+    sql: &Sql<'_>,
+    tg: &mut AsyncPgConnection,
+    zone: &str,
+    model: Option<&str>,
+) -> Result<(), String> {
+    let model_param = model.map_or(String::new(), |m| format!("&model={m}"));
+    let path = format!(
+        "/api/usage/token/logs.csv?start={}&end={}&tz={}{model_param}",
+        sql.start,
+        sql.end,
+        tz_param(zone)
+    );
+    let res = env
+        .app
+        .client
+        .get(env.app.url(&path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure(res.status() == 200, || format!("{}", res.status()))?;
+    ensure(
+        res.headers()["content-type"] == "text/csv; charset=utf-8",
+        || "content type".into(),
+    )?;
+    let text = res.text().await.map_err(|e| e.to_string())?;
+    let mut lines = text.split("\r\n");
+    ensure(
+        lines.next()
+            == Some(
+                "created_at,model_name,prompt_tokens,completion_tokens,quota,cost_usd,use_time_s",
+            ),
+        || "header".into(),
+    )?;
+    let got: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let want = sql.page(model, 0, 1_000_000).await;
+    let ts: Vec<i64> = want.iter().map(|w| w.created_at).collect();
+    let iso = pg_iso(tg, zone, &ts).await;
+    let want: Vec<String> = want
+        .iter()
+        .map(|w| {
+            let micros = w.quota * 2; // QUOTA_PER_UNIT 500 000: 2 micro-dollars per unit
+            format!(
+                "{},{},{},{},{},{}.{:06},{}",
+                iso[&w.created_at],
+                w.model_name,
+                w.prompt_tokens,
+                w.completion_tokens,
+                w.quota,
+                micros / 1_000_000,
+                micros % 1_000_000,
+                w.use_time
+            )
+        })
+        .collect();
+    ensure(got == want, || format!("rows {got:?} != {want:?}"))
 }

@@ -388,6 +388,8 @@ async fn bad_input_is_400(backend: Backend) {
         "detail?tz=Mars/Olympus",
         "chart?tz=asia/shanghai",
         "logs?tz=%2B99:00",
+        "logs.csv?tz=Mars/Olympus",
+        "logs.csv?start=9&end=1",
         "chart?granularity=week",
         "chart?start=0&end=2764800&granularity=hour",
         "logs?page=0",
@@ -399,7 +401,7 @@ async fn bad_input_is_400(backend: Backend) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_query", "{q}");
     }
-    for path in ["detail", "chart", "logs"] {
+    for path in ["detail", "chart", "logs", "logs.csv"] {
         let res = d
             .env
             .app

@@ -301,6 +301,47 @@ async fn a_users_view_sums_all_their_keys_and_only_theirs(backend: Backend) {
         .collect();
     assert!(times.windows(2).all(|p| p[0] >= p[1]));
 
+    // The export: every row, each naming its key.
+    let res = get(
+        &w.usage,
+        Some(&me),
+        &format!("/api/usage/user/logs.csv?start={start}&end={end}&tz=Asia/Kathmandu"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"usage-"),
+        "{disposition}"
+    );
+    let text = res.text().await.unwrap();
+    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.next(),
+        Some("created_at,model_name,prompt_tokens,completion_tokens,quota,cost_usd,use_time_s,key_name")
+    );
+    let mut per_key: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for line in lines {
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(cols.len(), 8, "{line}");
+        assert!(cols[0].ends_with("+05:45"), "{line}");
+        let e = per_key.entry(cols[7].to_owned()).or_default();
+        e.0 += 1;
+        e.1 += cols[4].parse::<i64>().unwrap();
+    }
+    let want_per_key: BTreeMap<String, (i64, i64)> = keys
+        .iter()
+        .map(|k| {
+            let w = want[&token_of(k)];
+            (k["name"].as_str().unwrap().to_owned(), (w[0], w[1]))
+        })
+        .collect();
+    assert_eq!(per_key, want_per_key);
+
     // One key only, by its id.
     let laptop = &keys[2];
     let one = ok(
@@ -349,6 +390,8 @@ async fn bad_input_foreign_keys_and_bad_tokens(backend: Backend) {
         ("detail?tz=Mars/Olympus".into(), 400, "invalid_query"),
         ("detail?start=10&end=5".into(), 400, "invalid_query"),
         ("logs?page=0".into(), 400, "invalid_query"),
+        (format!("logs.csv?key_id={foreign}"), 404, "not_found"),
+        ("logs.csv?tz=%2B08:10".into(), 400, "invalid_query"),
     ] {
         let res = get(&w.usage, Some(&me), &format!("/api/usage/user/{path}")).await;
         assert_eq!(res.status(), status, "{path}");
@@ -398,7 +441,7 @@ async fn without_key_sync_the_view_is_503_never_someone_elses(backend: Backend) 
     let liar = lying_key_sync(&w, &user).await;
     let lied_to = usage_stats_against(w.sim.db.url(), Some(liar)).await;
     for (app, what) in [(&down, "down"), (&off, "off"), (&lied_to, "lying")] {
-        for path in ["detail", "chart", "logs"] {
+        for path in ["detail", "chart", "logs", "logs.csv"] {
             let res = get(
                 app,
                 Some(&user_jwt(&user)),

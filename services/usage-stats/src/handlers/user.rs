@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use tollgate_web::ApiError;
 
-use super::usage::{json, now};
+use super::usage::{csv, json, now};
 use crate::auth::UserAuth;
 use crate::query::params::RawQuery;
 use crate::query::service::Usage;
@@ -43,4 +43,16 @@ pub async fn logs(
     let page = q.page()?;
     let usage = Usage::of_user(&state, user.0, q.key_id()?).await?;
     usage.logs(range, page, q.model()).await.map(json)
+}
+
+/// `GET /api/usage/user/logs.csv?start&end&tz&model&key_id`: every consume log of the range,
+/// with a last `key_name` column.
+pub async fn logs_csv(
+    user: UserAuth,
+    q: web::Query<RawQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let range = q.range(now())?;
+    let usage = Usage::of_user(&state, user.0, q.key_id()?).await?;
+    Ok(csv(usage.export(range, q.model())))
 }

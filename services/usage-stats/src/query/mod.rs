@@ -2,10 +2,11 @@
 //! Postgres, partial edges straight from new-api's `logs`, so every figure equals the raw SQL
 //! aggregate for the same range.
 //!
-//! Imports only go down this list: `service` → `pieces`, `recent` → `cache` → `range`,
-//! `model`; `sums` and `views` are plain arithmetic and shapes.
+//! Imports only go down this list: `service` → `export` → `pieces`, `recent` → `cache` →
+//! `range`, `model`; `sums` and `views` are plain arithmetic and shapes.
 
 pub mod cache;
+pub mod export;
 pub mod model;
 pub mod params;
 pub mod pieces;

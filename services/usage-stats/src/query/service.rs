@@ -14,6 +14,7 @@ use tollgate_web::ApiError;
 use uuid::Uuid;
 
 use super::cache::{token_versions, AnswerKey, KeyLabel, Request, Versions};
+use super::export::Export;
 use super::model::{LogView, QueryError};
 use super::pieces::{self, FigureSet, Sources};
 use super::range::{Page, Range};
@@ -168,6 +169,19 @@ impl<'a> Usage<'a> {
         let request = Request::Logs(range, page, model.unwrap_or("").to_owned());
         self.answer(request, self.logs_data(&range, page, model))
             .await
+    }
+
+    /// Every consume log of the range as CSV (a `key_name` column when the keys are named).
+    pub fn export(&self, range: Range, model: Option<&str>) -> Export {
+        Export {
+            pool: self.state.pool.clone(),
+            logs: self.state.logs.clone(),
+            tokens: self.tokens.clone(),
+            labels: self.labels.clone(),
+            range,
+            model: model.map(str::to_owned),
+            quota_per_unit: self.state.quota_per_unit,
+        }
     }
 
     /// Serialize `make`'s answer, kept whole under the versions.

@@ -1,0 +1,223 @@
+//! CSV export: every consume log of a range (one key's, or all of a user's keys'), newest
+//! first, streamed in chunks so memory stays flat however many rows there are.
+//!
+//! Ids come from Tollgate's log index, one keyset-paged cursor per token merged newest first
+//! (each cursor reads its token's `(token_id, created_at DESC, log_id DESC)` index in order);
+//! the rows come from new-api by primary key, a chunk at a time.
+
+use std::collections::VecDeque;
+
+use actix_web::web::Bytes;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use futures_util::Stream;
+use tollgate_db::{DbError, PgPool};
+use tollgate_domain::zone::Zone;
+use tollgate_newapi_schema::NewapiPool;
+
+use super::cache::KeyLabel;
+use super::model::{LogView, QueryError};
+use super::range::Range;
+use super::recent;
+
+/// Rows per chunk (one index read per token, one new-api read).
+const CHUNK: i64 = 1_000;
+
+/// The header line of a key's export.
+pub const KEY_HEADER: &str =
+    "created_at,model_name,prompt_tokens,completion_tokens,quota,cost_usd,use_time_s";
+
+/// What an export reads and how it writes rows.
+pub struct Export {
+    /// Tollgate's pool (the log index).
+    pub pool: PgPool,
+    /// new-api's logs database.
+    pub logs: NewapiPool,
+    /// The tokens exported.
+    pub tokens: Vec<i64>,
+    /// Key names for a user's export (adds a `key_name` column); empty for a key's.
+    pub labels: Vec<KeyLabel>,
+    /// The range and the zone of `created_at`.
+    pub range: Range,
+    /// Only this model, if any.
+    pub model: Option<String>,
+    /// Quota units per USD.
+    pub quota_per_unit: i64,
+}
+
+/// One token's place in the index: the rows read ahead, and where to read on.
+struct Cursor {
+    token: i64,
+    ahead: VecDeque<(i64, i64)>,
+    after: Option<(i64, i64)>,
+    done: bool,
+}
+
+#[derive(QueryableByName)]
+struct IndexRow {
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = BigInt)]
+    log_id: i64,
+}
+
+impl Export {
+    /// The CSV body: the header line, then the rows, chunk by chunk. A failure after the
+    /// first chunk ends the stream with an error (the client sees a cut download).
+    pub fn stream(self) -> impl Stream<Item = Result<Bytes, QueryError>> + 'static {
+        let cursors: Vec<Cursor> = self
+            .tokens
+            .iter()
+            .map(|&token| Cursor {
+                token,
+                ahead: VecDeque::new(),
+                after: None,
+                done: false,
+            })
+            .collect();
+        let header = if self.labels.is_empty() {
+            format!("{KEY_HEADER}\r\n")
+        } else {
+            format!("{KEY_HEADER},key_name\r\n")
+        };
+        let first = futures_util::stream::once(async move { Ok(Bytes::from(header)) });
+        let rows =
+            futures_util::stream::try_unfold((self, cursors), |(export, mut cursors)| async move {
+                let ids = export.next_ids(&mut cursors).await?;
+                if ids.is_empty() {
+                    return Ok(None);
+                }
+                let logs = recent::fetch(&export.logs, &ids, |_| 0.0).await?;
+                let chunk = export.lines(&logs);
+                Ok(Some((Bytes::from(chunk), (export, cursors))))
+            });
+        futures_util::StreamExt::chain(first, rows)
+    }
+
+    /// The next (at most) [`CHUNK`] ids, newest first across the tokens.
+    async fn next_ids(&self, cursors: &mut [Cursor]) -> Result<Vec<i64>, QueryError> {
+        let mut ids = Vec::new();
+        while ids.len() < CHUNK as usize {
+            for c in cursors.iter_mut().filter(|c| c.ahead.is_empty() && !c.done) {
+                self.refill(c).await?;
+            }
+            let newest = cursors
+                .iter_mut()
+                .filter(|c| !c.ahead.is_empty())
+                .max_by_key(|c| c.ahead.front().copied());
+            match newest.and_then(|c| c.ahead.pop_front()) {
+                Some((_, id)) => ids.push(id),
+                None => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn refill(&self, c: &mut Cursor) -> Result<(), QueryError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let (at, id) = c.after.unwrap_or((i64::MAX, i64::MAX));
+        let rows: Vec<IndexRow> = diesel::sql_query(
+            "SELECT created_at, log_id FROM usage_log_index \
+             WHERE token_id = $1 AND created_at BETWEEN $2 AND $3 \
+               AND ($4 = '' OR model_name = $4) AND (created_at, log_id) < ($5, $6) \
+             ORDER BY created_at DESC, log_id DESC LIMIT $7",
+        )
+        .bind::<BigInt, _>(c.token)
+        .bind::<BigInt, _>(self.range.start)
+        .bind::<BigInt, _>(self.range.end)
+        .bind::<Text, _>(self.model.as_deref().unwrap_or(""))
+        .bind::<BigInt, _>(at)
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(CHUNK)
+        .load(&mut conn)
+        .await?;
+        c.done = (rows.len() as i64) < CHUNK;
+        c.after = rows.last().map(|r| (r.created_at, r.log_id)).or(c.after);
+        c.ahead
+            .extend(rows.into_iter().map(|r| (r.created_at, r.log_id)));
+        Ok(())
+    }
+
+    fn lines(&self, logs: &[LogView]) -> String {
+        let mut out = String::with_capacity(logs.len() * 96);
+        for l in logs {
+            out.push_str(&local_time(&self.range.zone, l.created_at));
+            out.push(',');
+            out.push_str(&field(&l.model_name));
+            out.push_str(&format!(
+                ",{},{},{},{},{}",
+                l.prompt_tokens,
+                l.completion_tokens,
+                l.quota,
+                usd(l.quota, self.quota_per_unit),
+                l.use_time
+            ));
+            if !self.labels.is_empty() {
+                let name = self
+                    .labels
+                    .iter()
+                    .find(|k| k.token == Some(l.token_id))
+                    .map_or("", |k| k.name.as_str());
+                out.push(',');
+                out.push_str(&field(name));
+            }
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+/// ISO-8601 with the zone's offset at that instant, e.g. `2026-11-01T01:30:00-04:00`.
+fn local_time(zone: &Zone, t: i64) -> String {
+    zone.local(t).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `quota` in USD with 6 decimals, exact to the micro-dollar (rounded half up).
+fn usd(quota: i64, per_unit: i64) -> String {
+    let micros =
+        (i128::from(quota) * 1_000_000 * 2 + i128::from(per_unit)) / (2 * i128::from(per_unit));
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(field("gpt-4o"), "gpt-4o");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn dollars_are_exact_to_the_micro() {
+        assert_eq!(usd(0, 500_000), "0.000000");
+        assert_eq!(usd(1, 500_000), "0.000002");
+        assert_eq!(usd(1_234_567, 500_000), "2.469134");
+        assert_eq!(usd(1, 3), "0.333333");
+        assert_eq!(usd(2, 3), "0.666667");
+    }
+
+    #[test]
+    fn local_times_carry_the_offset() {
+        let ny = Zone::parse("America/New_York").unwrap();
+        // 2026-11-01T05:30Z is 01:30 EDT; an hour later it is 01:30 EST.
+        assert_eq!(local_time(&ny, 1_793_511_000), "2026-11-01T01:30:00-04:00");
+        assert_eq!(local_time(&ny, 1_793_514_600), "2026-11-01T01:30:00-05:00");
+        assert_eq!(local_time(&Zone::UTC, 0), "1970-01-01T00:00:00+00:00");
+    }
+}
