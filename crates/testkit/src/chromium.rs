@@ -13,6 +13,16 @@ pub fn chromium_bin() -> String {
 /// workplace's closed network needs, a throwaway profile and `extra` flags
 /// (`--dump-dom`, `--screenshot=…`).
 pub async fn run_chromium(window: &str, extra: &[&str], url: &str) -> std::process::Output {
+    run_chromium_with_env(window, extra, url, &[]).await
+}
+
+/// [`run_chromium`] with extra environment variables, e.g. `TZ` for the browser's zone.
+pub async fn run_chromium_with_env(
+    window: &str,
+    extra: &[&str],
+    url: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let profile =
         std::env::temp_dir().join(format!("tg-chromium-{}", uuid::Uuid::new_v4().simple()));
     let mut args = vec![
@@ -35,6 +45,7 @@ pub async fn run_chromium(window: &str, extra: &[&str], url: &str) -> std::proce
         Duration::from_secs(90),
         tokio::process::Command::new(chromium_bin())
             .args(&args)
+            .envs(env.iter().copied())
             .kill_on_drop(true)
             .output(),
     )

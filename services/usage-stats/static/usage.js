@@ -5,11 +5,28 @@
 const $ = (id) => document.getElementById(id);
 const charts = {};
 
-function tzOffset() {
-  const minutes = -new Date().getTimezoneOffset();
-  const sign = minutes >= 0 ? "+" : "-";
-  const abs = Math.abs(minutes);
-  return sign + String(Math.floor(abs / 60)).padStart(2, "0") + ":" + String(abs % 60).padStart(2, "0");
+// The browser's own IANA zone, first and selected; then UTC and every zone the browser knows.
+function fillZones(preferred) {
+  const own = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const all = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const zones = [...new Set([preferred || own, own, "UTC", ...all])];
+  $("tz").replaceChildren(...zones.map((z) => {
+    const option = document.createElement("option");
+    option.value = z;
+    option.textContent = z === own ? z + " (this browser)" : z;
+    return option;
+  }));
+  $("tz").value = preferred || own;
+}
+
+// A fixed range from the fragment (`start`, `end`: unix seconds), else the last N days.
+let fixedRange = null;
+
+function query() {
+  const days = Number($("days").value);
+  const end = fixedRange ? fixedRange.end : Math.floor(Date.now() / 1000);
+  const start = fixedRange ? fixedRange.start : end - days * 86400;
+  return "?start=" + start + "&end=" + end + "&tz=" + encodeURIComponent($("tz").value);
 }
 
 async function getJson(path, key) {
@@ -51,7 +68,8 @@ function render(detail) {
   const rows = $("logs");
   rows.replaceChildren(...detail.recent_logs.map((l) => {
     const tr = document.createElement("tr");
-    const cells = [new Date(l.created_at * 1000).toLocaleString(), l.model_name, int(l.tokens), usd(l.quota_usd), String(l.use_time)];
+    const when = new Date(l.created_at * 1000).toLocaleString("en-US", { timeZone: detail.range.tz, timeZoneName: "short" });
+    const cells = [when, l.model_name, int(l.tokens), usd(l.quota_usd), String(l.use_time)];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
@@ -60,20 +78,38 @@ function render(detail) {
     });
     return tr;
   }));
+  $("zone-used").textContent = detail.range.tz;
   $("report").hidden = false;
+}
+
+// The key travels in the Authorization header, so the file is fetched, then saved.
+async function downloadCsv() {
+  const key = $("key").value.trim();
+  if (!key) return;
+  $("csv-status").textContent = "Preparing…";
+  try {
+    const res = await fetch("/api/usage/token/logs.csv" + query(), { headers: { Authorization: "Bearer " + key } });
+    if (!res.ok) throw new Error("The export failed (" + res.status + ").");
+    const blob = await res.blob();
+    const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "usage.csv";
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    $("csv-status").textContent = "Saved " + name + ".";
+  } catch (e) {
+    $("csv-status").textContent = e.message;
+  }
 }
 
 async function load() {
   const key = $("key").value.trim();
   if (!key) return;
-  const days = Number($("days").value);
-  const end = Math.floor(Date.now() / 1000);
-  const start = end - days * 86400;
-  const query = "?start=" + start + "&end=" + end + "&tz=" + encodeURIComponent(tzOffset());
   document.body.dataset.state = "loading";
   $("message").textContent = "";
   try {
-    render(await getJson("/api/usage/token/detail" + query, key));
+    render(await getJson("/api/usage/token/detail" + query(), key));
     document.body.dataset.state = "loaded";
   } catch (e) {
     $("report").hidden = true;
@@ -82,11 +118,20 @@ async function load() {
   }
 }
 
+// `#key=sk-…` opens the page on a key (then leaves the address bar); `days`, `tz`, and a
+// fixed `start`/`end` may come along.
 document.addEventListener("DOMContentLoaded", () => {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  fillZones(fragment.get("tz"));
+  if (["7", "30", "90"].includes(fragment.get("days"))) $("days").value = fragment.get("days");
+  const [start, end] = [Number(fragment.get("start")), Number(fragment.get("end"))];
+  if (Number.isInteger(start) && Number.isInteger(end) && start > 0 && start <= end) fixedRange = { start, end };
   $("form").addEventListener("submit", (e) => { e.preventDefault(); load(); });
-  const fromFragment = new URLSearchParams(location.hash.slice(1)).get("key");
-  if (fromFragment) {
-    $("key").value = fromFragment;
+  $("tz").addEventListener("change", () => { if ($("key").value.trim()) load(); });
+  $("days").addEventListener("change", () => { fixedRange = null; if ($("key").value.trim()) load(); });
+  $("csv").addEventListener("click", downloadCsv);
+  if (fragment.get("key")) {
+    $("key").value = fragment.get("key");
     history.replaceState(null, "", location.pathname);
     load();
   }
