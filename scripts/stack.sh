@@ -34,6 +34,8 @@ export KEY_ENCRYPTION_KEY=dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=
 export LITELLM_WEBHOOK_SECRET=local-litellm-webhook-secret
 export STRIPE_SECRET_KEY=sk_test_local
 export STRIPE_WEBHOOK_SECRET=whsec_local
+# key-sync serves /internal/* with it; usage-stats calls it for the per-user view.
+export INTERNAL_TOKEN=local-internal-token
 export LOG_FORMAT=pretty
 export RUST_LOG="${RUST_LOG:-info}"
 
@@ -109,7 +111,7 @@ start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-si
 start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
 start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
 start key-sync PORT=8081 NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
-start usage-stats PORT=8082 "$bin/usage-stats"
+start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
 start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
 
 wait_for() { # name url

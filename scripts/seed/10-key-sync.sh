@@ -18,3 +18,4 @@ STACK_NOTES="${STACK_NOTES:-}
     curl -s http://127.0.0.1:8081/admin/keys -H 'Authorization: Bearer $ADMIN_TOKEN'
 "
 export DEMO_KEY="$demo_key"
+export DEMO_JWT="$demo_jwt"

@@ -20,4 +20,6 @@ STACK_NOTES="${STACK_NOTES:-}
     curl -s 'http://127.0.0.1:8082/api/usage/token/detail?tz=%2B08:00' -H 'Authorization: Bearer $DEMO_KEY'
     curl -s 'http://127.0.0.1:8082/api/usage/token/chart?granularity=hour' -H 'Authorization: Bearer $DEMO_KEY'
     curl -s 'http://127.0.0.1:8082/api/usage/token/logs?page=1&page_size=5' -H 'Authorization: Bearer $DEMO_KEY'
+    curl -s 'http://127.0.0.1:8082/api/usage/token/logs.csv?tz=Asia/Kathmandu' -H 'Authorization: Bearer $DEMO_KEY'
+    curl -s 'http://127.0.0.1:8082/api/usage/user/detail?tz=America/New_York' -H 'Authorization: Bearer $DEMO_JWT'
 "
