@@ -518,13 +518,7 @@ async fn pg_units(
     hourly: bool,
     ts: &[i64],
 ) -> BTreeMap<i64, String> {
-    let local = match fixed_offset(zone) {
-        Some(secs) => {
-            format!("(to_timestamp(t) AT TIME ZONE 'UTC') + make_interval(secs => {secs})")
-        }
-        None => "(to_timestamp(t) AT TIME ZONE $2)".to_owned(),
-    };
-    let named = if zone.is_empty() { "UTC" } else { zone };
+    let (local, named) = pg_local(zone);
     let sql = format!(
         "SELECT t, to_char({local}, 'YYYY-MM-DD\"T\"HH24') AS local, \
                 CAST(EXTRACT(EPOCH FROM {local} - (to_timestamp(t) AT TIME ZONE 'UTC')) AS BIGINT) AS off \
@@ -546,6 +540,18 @@ async fn pg_units(
             (r.t, key)
         })
         .collect()
+}
+
+/// Postgres's local time of `t` in `zone` (an SQL expression; `$2` binds the name it
+/// returns), by Postgres's own tz database.
+fn pg_local(zone: &str) -> (String, &str) {
+    let local = match fixed_offset(zone) {
+        Some(secs) => {
+            format!("(to_timestamp(t) AT TIME ZONE 'UTC') + make_interval(secs => {secs})")
+        }
+        None => "(to_timestamp(t) AT TIME ZONE $2)".to_owned(),
+    };
+    (local, if zone.is_empty() { "UTC" } else { zone })
 }
 
 /// `±HH:MM` → seconds (the test's own reading, not the service's).
@@ -595,6 +601,23 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 
 fn tz_param(zone: &str) -> String {
     zone.replace('+', "%2B")
+}
+
+/// A series' points as (label, start, [requests, quota, tokens]).
+fn points(series: &Value, label: &str) -> Vec<(String, i64, [i64; 3])> {
+    let int = |p: &Value, f: &str| p[f].as_i64().unwrap();
+    series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[label].as_str().unwrap().to_owned(),
+                int(p, "start"),
+                [int(p, "requests"), int(p, "quota"), int(p, "tokens")],
+            )
+        })
+        .collect()
 }
 
 /// Points (label, start, [requests, quota, tokens]) must be every unit the range touches, in
@@ -705,22 +728,7 @@ async fn check_detail(
         .collect();
     want.sort_by(|a, b| b.1[1].cmp(&a.1[1]).then_with(|| a.0.cmp(&b.0)));
     ensure(got == want, || format!("by_model {got:?} != {want:?}"))?;
-    let days: Vec<(String, i64, [i64; 3])> = data["by_day"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["date"].as_str().unwrap().to_owned(),
-                d["start"].as_i64().unwrap(),
-                [
-                    d["requests"].as_i64().unwrap(),
-                    d["quota"].as_i64().unwrap(),
-                    d["tokens"].as_i64().unwrap(),
-                ],
-            )
-        })
-        .collect();
+    let days = points(&data["by_day"], "date");
     check_series(tg, sql, zone, false, &days).await?;
     let recent: Vec<i64> = data["recent_logs"]
         .as_array()
@@ -756,22 +764,7 @@ async fn check_chart(
     ensure(body["data"]["granularity"] == unit, || {
         format!("granularity {}", body["data"]["granularity"])
     })?;
-    let points: Vec<(String, i64, [i64; 3])> = body["data"]["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["label"].as_str().unwrap().to_owned(),
-                p["start"].as_i64().unwrap(),
-                [
-                    p["requests"].as_i64().unwrap(),
-                    p["quota"].as_i64().unwrap(),
-                    p["tokens"].as_i64().unwrap(),
-                ],
-            )
-        })
-        .collect();
+    let points = points(&body["data"]["points"], "label");
     check_series(tg, sql, zone, unit == "hour", &points).await
 }
 
@@ -838,13 +831,7 @@ struct LocalTime {
 
 /// `created_at` of each instant as the export must write it, by Postgres's tz database.
 async fn pg_iso(tg: &mut AsyncPgConnection, zone: &str, ts: &[i64]) -> BTreeMap<i64, String> {
-    let local = match fixed_offset(zone) {
-        Some(secs) => {
-            format!("(to_timestamp(t) AT TIME ZONE 'UTC') + make_interval(secs => {secs})")
-        }
-        None => "(to_timestamp(t) AT TIME ZONE $2)".to_owned(),
-    };
-    let named = if zone.is_empty() { "UTC" } else { zone };
+    let (local, named) = pg_local(zone);
     let rows: Vec<LocalTime> = diesel::sql_query(format!(
         "SELECT t, to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS local, \
                 CAST(EXTRACT(EPOCH FROM {local} - (to_timestamp(t) AT TIME ZONE 'UTC')) AS BIGINT) AS off \
