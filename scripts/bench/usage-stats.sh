@@ -3,7 +3,7 @@
 # against the seed's plan (tools/seed-plan: GROUP BY over raw new-api logs per request), on
 # the same generated data, for MariaDB and Postgres, both measured by tools/loadgen.
 #
-#   scripts/bench/usage-stats.sh [--no-build] [--backend mysql|postgres]...
+#   scripts/bench/usage-stats.sh [--no-build] [--backend mysql|postgres]... [--only cold]
 #
 # Builds the release binaries (cargo build --release --bins), then for each backend:
 #   1. drops and recreates the new-api database tg_bench_usage and loads it with
@@ -21,6 +21,15 @@
 #   4. starts seed-plan on the same new-api database, times one request alone, then (unless
 #      that took over BENCH_SEED_MAX_ALONE_S) runs one loadgen get on the same URL, bounded
 #      by count and time (the seed plan is slow);
+#   5. the cold-cache runs (issue 10), for two key lists: "spread" (1 000 tokens spread over
+#      the ids, none of the heaviest) and "heaviest" (tokens 1..1000, the heaviest most
+#      requested): loadgen usage-mix at BENCH_CONCURRENCY (Zipf 1 over the keys, random
+#      unaligned 1–90-day ranges, a zone mix, /detail, /chart day and hour, /logs; every
+#      request distinct) while usage-stats' RSS is sampled; then BENCH_ALONE_REQUESTS /detail
+#      requests one at a time (UTC), the same ones on usage-stats and on seed-plan (a
+#      seed-plan request over BENCH_SEED_ALONE_TIMEOUT_S counts as a timeout);
+#      (before them, on the fresh process: a CSV export of all the heavy token's logs, about
+#      1 M rows, with usage-stats' RSS sampled);
 # and prints a table per backend and the ratios (p95, throughput). Every process it started
 # is stopped and the bench databases are dropped on exit (trap), whatever happens.
 #
@@ -28,14 +37,17 @@
 # BENCH_REUSE=1 (with BENCH_KEEP_DB=1 on the run before) keeps a loaded new-api database and
 #              its Tollgate database when they exist: no reload, only the catch-up of new ids
 # --backend B  run only this backend (repeatable; default: mysql then postgres)
+# --only cold  after loading and the backfill, run only steps 5 and 6
 #
 # Environment overrides (defaults in brackets):
 #   BENCH_MYSQL_URL [mysql://root@127.0.0.1:3306]   BENCH_PG_URL [postgres://postgres@127.0.0.1:5432]
-#   BENCH_ROWS [10000000]   BENCH_TOKENS [10000]   BENCH_HEAVY_ROWS [1000000]   BENCH_DAYS [90]
+#   BENCH_ROWS [10000000]   BENCH_TOKENS [10000]   BENCH_HEAVY_ROWS [1120000]   BENCH_DAYS [90]
 #   BENCH_USAGE_PORT [18082]   BENCH_SEED_PORT [18090]   BENCH_CONCURRENCY [32]
 #   BENCH_REQUESTS [5000]   BENCH_WARMUP [200]   BENCH_SUSTAIN_S [20]
 #   BENCH_SEED_REQUESTS [5000]   BENCH_SEED_WARMUP [0]   BENCH_SEED_DURATION_S [30]
 #   BENCH_SEED_TIMEOUT_S [600]   BENCH_SEED_MAX_ALONE_S [5] (slower alone: no loaded seed run)
+#   BENCH_COLD_DURATION_S [30]   BENCH_COLD_WARMUP [500]   BENCH_ALONE_REQUESTS [100]
+#   BENCH_SEED_ALONE_TIMEOUT_S [5]   BENCH_INGEST_BATCH [50000]
 #   BENCH_WRITE_PER_S [10]   BENCH_BACKFILL_TIMEOUT_S [1800]   BENCH_POOL_SIZE [32]   BENCH_KEEP_DB=1 (keep the databases)
 # Results (JSON lines, tables, service logs): target/bench/usage-stats/<UTC timestamp>/.
 #
@@ -46,6 +58,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
 build=1
+only=all
 backends=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +66,10 @@ while [ $# -gt 0 ]; do
     --backend)
       shift
       case "${1:-}" in mysql | postgres) backends+=("$1") ;; *) echo "usage-stats bench: --backend mysql|postgres" >&2; exit 1 ;; esac
+      ;;
+    --only)
+      shift
+      case "${1:-}" in cold) only=cold ;; *) echo "usage-stats bench: --only cold" >&2; exit 1 ;; esac
       ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage-stats bench: unknown argument $1 (try --help)" >&2; exit 1 ;;
@@ -65,7 +82,7 @@ mysql_url="${BENCH_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
 pg_url="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 rows="${BENCH_ROWS:-10000000}"
 tokens="${BENCH_TOKENS:-10000}"
-heavy_rows="${BENCH_HEAVY_ROWS:-1000000}"
+heavy_rows="${BENCH_HEAVY_ROWS:-1120000}"
 days="${BENCH_DAYS:-90}"
 us_port="${BENCH_USAGE_PORT:-18082}"
 sp_port="${BENCH_SEED_PORT:-18090}"
@@ -81,6 +98,11 @@ seed_duration_s="${BENCH_SEED_DURATION_S:-30}"
 backfill_timeout_s="${BENCH_BACKFILL_TIMEOUT_S:-1800}"
 pool_size="${BENCH_POOL_SIZE:-32}"
 write_per_s="${BENCH_WRITE_PER_S:-10}"
+cold_duration_s="${BENCH_COLD_DURATION_S:-30}"
+cold_warmup="${BENCH_COLD_WARMUP:-500}"
+alone_requests="${BENCH_ALONE_REQUESTS:-100}"
+seed_alone_timeout_s="${BENCH_SEED_ALONE_TIMEOUT_S:-5}"
+ingest_batch="${BENCH_INGEST_BATCH:-50000}"
 na_db=tg_bench_usage
 tg_db_prefix=tg_bench_usage_tollgate
 datasets="$root/target/bench/usage-stats"
@@ -244,6 +266,113 @@ ratios() { # backend kind (usage-stats' fixed or sustained run, against the one 
     "throughput \($us.throughput_per_s)/s vs \($sp.throughput_per_s)/s (usage/seed \(r($us.throughput_per_s; $sp.throughput_per_s)))"'
 }
 
+# The pid of the running usage-stats (the last process started).
+service_pid() { echo "${pids[${#pids[@]}-1]}"; }
+# rss_watch <pid> <file>: sample the RSS (KiB) every 0.2 s into <file> until rss_stop.
+rss_pid=
+rss_watch() {
+  ( while kill -0 "$1" 2>/dev/null; do ps -o rss= -p "$1" >>"$2" || true; sleep 0.2; done ) &
+  rss_pid=$!
+}
+rss_stop() { [ -n "$rss_pid" ] && kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true; rss_pid=; }
+rss_now() { ps -o rss= -p "$1" | tr -d ' '; }
+rss_max() { sort -n "$1" | tail -n 1 | tr -d ' '; }
+
+# keys_file <backend> <na_url> <spread|heaviest> <file>: 1 000 keys, most requested first.
+# spread: token ids (k × 7919 mod tokens) + 1 for k = 1..1000 (7919 is prime: distinct ids
+# over the whole id range, the heaviest ones mostly absent); heaviest: ids 1..1000 (the
+# generator's Zipf makes id 1 the heaviest, then 2, …).
+keys_file() {
+  local all="$out/$1-tokens.tsv"
+  if [ "$1" = mysql ]; then
+    mysql_q -D "$na_db" -e 'SELECT id, `key` FROM tokens' >"$all"
+  else
+    pg_q "$2" 'SELECT id, key FROM tokens' | tr '|' '\t' >"$all"
+  fi
+  local ids
+  if [ "$3" = spread ]; then
+    ids=$(for k in $(seq 1 1000); do echo $(((k * 7919) % tokens + 1)); done)
+  else
+    ids=$(seq 1 1000)
+  fi
+  awk -F '\t' 'NR == FNR { key[$1] = $2; next } ($1 in key) { print key[$1] }' "$all" <(echo "$ids") >"$4"
+  [ "$(wc -l <"$4")" = 1000 ] || die "expected 1000 keys in $4"
+}
+
+# cold_runs <backend> <na_url> <first> <end> <heavy key>
+cold_runs() {
+  local backend=$1 na_url=$2 first=$3 end=$4 key=$5 pid list
+  pid=$(service_pid)
+  echo "usage-stats RSS after the backfill: $(rss_now "$pid") KiB" | tee "$out/$backend-rss-idle.txt"
+  # First, while the process is fresh: the rise is then the export's own.
+  say "[$backend] CSV export of all the heavy token's logs"
+  : >"$out/$backend-rss-csv.txt"
+  local before lines
+  before=$(rss_now "$pid")
+  rss_watch "$pid" "$out/$backend-rss-csv.txt"
+  lines=$(curl -fsS --max-time 600 -H "Authorization: Bearer sk-$key" \
+    "$us_url/api/usage/token/logs.csv?start=$first&end=$end" -w '' | wc -l)
+  rss_stop
+  jq -nc --argjson rows $((lines - 1)) --argjson before "$before" \
+    --argjson max "$(rss_max "$out/$backend-rss-csv.txt")" \
+    '{csv_rows: $rows, rss_before_kib: $before, rss_max_kib: $max, rise_mib: (($max - $before) / 1024 * 10 | round / 10)}' |
+    tee "$out/$backend-csv.json"
+  for list in spread heaviest; do
+    keys_file "$backend" "$na_url" "$list" "$out/$backend-keys-$list.txt"
+    say "[$backend] cold cache, $list keys: usage-mix at concurrency $concurrency for ${cold_duration_s} s"
+    : >"$out/$backend-rss-cold-$list.txt"
+    rss_watch "$pid" "$out/$backend-rss-cold-$list.txt"
+    loadgen "$backend-cold-$list" usage-mix --url "$us_url" --keys-file "$out/$backend-keys-$list.txt" \
+      --first "$first" --last "$end" --seed 1 --concurrency "$concurrency" --requests 100000000 \
+      --warmup "$cold_warmup" --duration-s "$cold_duration_s"
+    rss_stop
+    echo "usage-stats RSS under load ($list): max $(rss_max "$out/$backend-rss-cold-$list.txt") KiB"
+    say "[$backend] one at a time, $list keys: $alone_requests /detail requests (UTC) on usage-stats"
+    loadgen "$backend-alone-$list" usage-mix --url "$us_url" --keys-file "$out/$backend-keys-$list.txt" \
+      --first "$first" --last "$end" --seed 2 --mix detail=1 --zones UTC=1 --concurrency 1 \
+      --requests "$alone_requests" --duration-s 600
+  done
+  local seed_pid
+  start "$backend-seed-plan-alone" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
+    NEWAPI_POOL_SIZE=4 "$bin/seed-plan"
+  seed_pid=$(service_pid)
+  wait_health seed-plan "$sp_url"
+  for list in spread heaviest; do
+    say "[$backend] one at a time, $list keys: the same requests on seed-plan (timeout ${seed_alone_timeout_s} s)"
+    local rc=0
+    "$bin/loadgen" usage-mix --url "$sp_url" --keys-file "$out/$backend-keys-$list.txt" \
+      --first "$first" --last "$end" --seed 2 --mix detail=1 --zones UTC=1 --concurrency 1 \
+      --requests "$alone_requests" --duration-s 3000 --timeout-s "$seed_alone_timeout_s" \
+      --allow-errors --json >"$out/$backend-seed-alone-$list.json" 2>"$out/$backend-seed-alone-$list.txt" || rc=$?
+    cat "$out/$backend-seed-alone-$list.txt"
+    [ $rc = 0 ] || die "loadgen on seed-plan failed (exit $rc)"
+  done
+  kill -TERM "$seed_pid" 2>/dev/null || true
+  wait "$seed_pid" 2>/dev/null || true
+  unset 'pids[${#pids[@]}-1]' 'names[${#names[@]}-1]'
+
+  cold_summary "$backend" | tee "$out/$backend-cold-summary.txt"
+}
+
+# The cold runs' table, and the one-at-a-time p95 ratio (seed-plan timeouts count as the
+# timeout: with more than 5 % of them, the seed p95 is at least the timeout).
+cold_summary() {
+  local b=$1 list
+  echo "[$b] cold cache and one at a time:"
+  summary "$b-cold-spread" "$b-cold-heaviest" "$b-alone-spread" "$b-alone-heaviest"
+  for list in spread heaviest; do
+    jq -rn --slurpfile u "$out/$b-alone-$list.json" --slurpfile s "$out/$b-seed-alone-$list.json" \
+      --argjson t "$seed_alone_timeout_s" --arg l "$list" '
+      ($u[0]) as $us | ($s[0]) as $sp |
+      (if ($sp.error_count / $sp.total) > 0.05 then ($t * 1000) else $sp.latency_ms.p95 end) as $seed95 |
+      "\($l): one at a time p95 usage-stats \($us.latency_ms.p95) ms, seed-plan \(if ($sp.error_count / $sp.total) > 0.05 then ">= " else "" end)\($seed95) ms (\($sp.error_count) of \($sp.total) timed out): \($seed95 / $us.latency_ms.p95 | round)x"'
+  done
+  for list in spread heaviest; do
+    echo "RSS under the $list cold run: max $(rss_max "$out/$b-rss-cold-$list.txt") KiB"
+  done
+  jq -r '"CSV: \(.csv_rows) rows, RSS \(.rss_before_kib) KiB before, max \(.rss_max_kib) KiB (+\(.rise_mib) MiB)"' "$out/$b-csv.json"
+}
+
 bench_backend() { # mysql|postgres
   local backend=$1 na_url tg_db="${tg_db_prefix}_$backend" dataset="$datasets/$backend-dataset.json"
   if [ "$backend" = mysql ]; then na_url="$mysql_url/$na_db"; else na_url="$pg_url/$na_db"; fi
@@ -300,7 +429,7 @@ bench_backend() { # mysql|postgres
     RATE_LIMIT_PER_MIN=0
     DB_POOL_SIZE="$pool_size"
     NEWAPI_POOL_SIZE="$pool_size"
-    INGEST_BATCH=20000
+    INGEST_BATCH="$ingest_batch"
   )
   say "[$backend] usage-stats migrate, then backfill of $max_id log ids"
   env -u TOLLGATE_CONFIG "${us_env[@]}" "$bin/usage-stats" migrate >"$out/$backend-usage-migrate.log" 2>&1 ||
@@ -323,6 +452,14 @@ bench_backend() { # mysql|postgres
 
   local q="/api/usage/token/detail?start=$start&end=$end"
   local auth="Authorization: Bearer sk-$key"
+  local first
+  first=$(jq -r .start "$out/$backend-datagen.json")
+  cold_runs "$backend" "$na_url" "$first" "$end" "$key"
+  if [ "$only" = cold ]; then
+    stop_pids
+    [ "${BENCH_KEEP_DB:-0}" = 1 ] || drop_dbs
+    return 0
+  fi
   curl -fsS --max-time 10 -H "$auth" "$us_url$q" >"$out/$backend-usage-sample.json" ||
     die "usage-stats /detail failed"
   jq -c '.data.summary' "$out/$backend-usage-sample.json"
@@ -398,6 +535,14 @@ for backend in "${backends[@]}"; do
   bench_backend "$backend"
 done
 
+if [ "$only" = cold ]; then
+  for backend in "${backends[@]}"; do
+    echo
+    jq -r '"\(.backend) backfill: \(.log_ids) log ids in \(.seconds) s (\(.rows_per_s) rows/s)"' "$out/$backend-backfill.json"
+    cat "$out/$backend-cold-summary.txt"
+  done | tee "$out/summary.txt"
+  exit 0
+fi
 say "summary (concurrency $concurrency; usage-stats: $requests after $warmup warm-up, then ${sustain_s} s;" \
   "seed plan: one run, at most $seed_requests or ${seed_duration_s} s after $seed_warmup warm-up)"
 for backend in "${backends[@]}"; do

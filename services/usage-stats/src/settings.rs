@@ -163,8 +163,11 @@ impl Settings {
                 }
             }
         }
-        if !(1..=20_000).contains(&usage.ingest_batch) {
-            return Err(SettingsError::invalid("INGEST_BATCH", "must be 1 to 20000"));
+        if !(1..=100_000).contains(&usage.ingest_batch) {
+            return Err(SettingsError::invalid(
+                "INGEST_BATCH",
+                "must be 1 to 100000",
+            ));
         }
         if !(1..=1_000_000).contains(&usage.ingest_max_gaps) {
             return Err(SettingsError::invalid(

@@ -1,4 +1,4 @@
-//! The command line: `loadgen <signup|import|limit-webhook|get|post> [options]`.
+//! The command line: `loadgen <signup|import|limit-webhook|get|post|usage-mix> [options]`.
 //!
 //! Output: the human table on stdout; with `--json`, the table goes to stderr and stdout
 //! carries exactly one JSON line (the [`Report`]). A scenario with a setup phase
@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::report::Report;
 use crate::runner::{run as run_scenario, RunLimits, Scenario};
-use crate::scenarios::{random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions, Signup};
+use crate::scenarios::{
+    parse_mix, random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions, MixOptions, Signup,
+    UsageMix,
+};
 use crate::target;
 
 /// Most workers.
@@ -50,6 +53,9 @@ pub enum Command {
     Get(GetArgs),
     /// A fixed POST of --body-file (round-robin over --url).
     Post(PostArgs),
+    /// usage-stats as portals use it: keys drawn with a Zipf skew, random unaligned ranges and
+    /// zones, a mix of /detail, /chart and /logs; every request distinct (cold cache).
+    UsageMix(UsageMixArgs),
 }
 
 /// Options every scenario takes.
@@ -175,6 +181,85 @@ pub struct PostArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
+}
+
+/// `usage-mix` options.
+#[derive(Debug, Args)]
+pub struct UsageMixArgs {
+    /// usage-stats' base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8082")]
+    pub url: String,
+    /// File with one key per line (with or without `sk-`), most requested first.
+    #[arg(long = "keys-file")]
+    pub keys_file: std::path::PathBuf,
+    /// Zipf exponent of the key draw (key k has weight 1/k^zipf).
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Ranges lie at or after this unix second.
+    #[arg(long)]
+    pub first: i64,
+    /// Ranges lie at or before this unix second.
+    #[arg(long)]
+    pub last: i64,
+    /// Shortest range, days.
+    #[arg(long = "min-days", default_value_t = 1.0)]
+    pub min_days: f64,
+    /// Longest range, days (hourly charts: at most 7).
+    #[arg(long = "max-days", default_value_t = 90.0)]
+    pub max_days: f64,
+    /// Request kinds and weights: detail, chart-day, chart-hour, logs.
+    #[arg(long, default_value = "detail=50,chart-day=20,chart-hour=10,logs=20")]
+    pub mix: String,
+    /// Time zones and weights (UTC is sent as no tz).
+    #[arg(
+        long,
+        default_value = "UTC=40,Asia/Shanghai=25,America/New_York=15,Europe/London=10,Asia/Kolkata=10"
+    )]
+    pub zones: String,
+    /// Seed of every draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+impl UsageMixArgs {
+    fn options(&self) -> anyhow::Result<MixOptions> {
+        let keys: Vec<String> = std::fs::read_to_string(&self.keys_file)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot read --keys-file {}: {e}", self.keys_file.display())
+            })?
+            .lines()
+            .map(|l| l.trim().trim_start_matches("sk-").to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let zones =
+            self.zones
+                .split(',')
+                .map(|part| {
+                    let (zone, weight) = part
+                        .split_once('=')
+                        .ok_or_else(|| anyhow::anyhow!("zone entry {part:?} is not zone=weight"))?;
+                    let weight: u32 = weight.trim().parse().map_err(|_| {
+                        anyhow::anyhow!("zone weight {weight:?} is not a whole number")
+                    })?;
+                    Ok((zone.trim().to_owned(), weight))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(MixOptions {
+            base: self.url.clone(),
+            keys,
+            zipf: self.zipf,
+            first: self.first,
+            last: self.last,
+            min_days: self.min_days,
+            max_days: self.max_days,
+            mix: parse_mix(&self.mix)?,
+            zones,
+            seed: self.seed,
+        })
+    }
 }
 
 impl CommonArgs {
@@ -310,6 +395,10 @@ async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
                 anyhow::anyhow!("cannot read --body-file {}: {e}", a.body_file.display())
             })?;
             let scenario = Fixed::post(&a.urls, &a.headers, body, a.expect_status)?;
+            go(scenario, a.common).await
+        }
+        Command::UsageMix(a) => {
+            let scenario = UsageMix::new(a.options()?)?;
             go(scenario, a.common).await
         }
     }

@@ -20,7 +20,8 @@
 //!   newest log. The `users` table is not touched.
 //! - `rows` logs; exactly `heavy_token_rows` of them (evenly interleaved) belong to the heavy
 //!   token, the rest are spread over tokens 1.. with a Zipf (1/k) skew. `created_at` is
-//!   uniform over `[start, end]` (or diurnal); each row is a consume log (type 2) with
+//!   uniform over `[start, end]` (or diurnal, or following the row number:
+//!   [`Spec::time_ordered`]); each row is a consume log (type 2) with
 //!   probability `consume_share`, otherwise type 5, 1, 4, 6 or 3 (weights 40/20/15/15/10).
 //!   Every row carries its token's `token_id`, `token_name`, `user_id` and `username`.
 //!   Consume rows: `quota = round((prompt + completion × completion_ratio) × model_ratio)`
@@ -95,6 +96,10 @@ pub struct Spec {
     pub boundary: bool,
     /// Spread `created_at` with a day/night cycle (UTC) instead of uniformly.
     pub diurnal: bool,
+    /// `created_at` follows the row number (as new-api's ids follow its clock): row `i` of
+    /// `rows` at `start + i × span / rows` plus up to 59 s of jitter, capped at `end`.
+    /// Takes precedence over `diurnal`.
+    pub time_ordered: bool,
     /// Status overrides `(token index, status)`; status 1 enabled, 2 disabled, 3 expired,
     /// 4 exhausted. Tokens not listed are enabled.
     pub token_status: Vec<(u32, i64)>,
@@ -161,6 +166,7 @@ impl Default for Spec {
             truncate: false,
             boundary: false,
             diurnal: false,
+            time_ordered: false,
             token_status: Vec::new(),
             extra: Vec::new(),
             indexes: IndexMode::Auto,

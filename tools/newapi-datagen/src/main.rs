@@ -57,6 +57,10 @@ struct Cli {
     /// Day/night cycle in created_at instead of uniform.
     #[arg(long)]
     diurnal: bool,
+    /// created_at follows the row number (ids follow time, as in new-api), with up to 59 s
+    /// of jitter, instead of random.
+    #[arg(long = "time-ordered")]
+    time_ordered: bool,
     /// Token status override INDEX=STATUS (1 enabled, 2 disabled, 3 expired, 4 exhausted); repeatable.
     #[arg(long = "token-status", value_parser = parse_status)]
     token_status: Vec<(u32, i64)>,
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         truncate: cli.truncate,
         boundary: cli.boundary,
         diurnal: cli.diurnal,
+        time_ordered: cli.time_ordered,
         token_status: cli.token_status,
         extra: Vec::new(),
         indexes: cli.indexes,

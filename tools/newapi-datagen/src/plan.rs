@@ -89,6 +89,7 @@ pub(crate) struct Plan {
     pub(crate) end: i64,
     consume_share: f64,
     diurnal: bool,
+    time_ordered: bool,
     pub(crate) boundary: bool,
     pub(crate) models: Vec<ModelInfo>,
     /// Cumulative model weights (1/(k+1)).
@@ -223,6 +224,7 @@ impl Plan {
             end,
             consume_share: spec.consume_share,
             diurnal: spec.diurnal,
+            time_ordered: spec.time_ordered,
             boundary: spec.boundary,
             model_cdf: cumulative(spec.models.len()),
             models,
@@ -238,8 +240,12 @@ impl Plan {
         (u128::from(i) + 1) * h / n > u128::from(i) * h / n
     }
 
-    fn time(&self, rng: &mut Rng) -> i64 {
+    fn time(&self, i: u64, rng: &mut Rng) -> i64 {
         let span = (self.end - self.start) as u64 + 1;
+        if self.time_ordered {
+            let base = (u128::from(i) * u128::from(span) / u128::from(self.rows.max(1))) as i64;
+            return (self.start + base + rng.below(60) as i64).min(self.end);
+        }
         let mut t = self.start + rng.below(span) as i64;
         if self.diurnal {
             for _ in 0..32 {
@@ -261,7 +267,7 @@ impl Plan {
         } else {
             1 + pick(&self.token_cdf, rng.unit()) as u32
         };
-        let created_at = self.time(&mut rng);
+        let created_at = self.time(i, &mut rng);
         let log_type = if rng.unit() < self.consume_share {
             log_type::CONSUME
         } else {
@@ -444,6 +450,23 @@ mod tests {
                 assert!(c.created_at >= p.start && c.created_at <= p.end);
             }
         }
+    }
+
+    #[test]
+    fn time_ordered_rows_follow_their_number() {
+        let spec = Spec {
+            time_ordered: true,
+            ..spec(10_000, 100, 10)
+        };
+        let p = Plan::new(&spec, 1_700_000_000).unwrap();
+        let times: Vec<i64> = (0..10_000).map(|i| p.core(i).created_at).collect();
+        assert!(times.iter().all(|&t| t >= p.start && t <= p.end));
+        let step = (p.end - p.start) / 10_000;
+        for w in times.windows(2) {
+            // Never earlier than the jitter allows, and never far ahead.
+            assert!(w[1] >= w[0] - 59 && w[1] <= w[0] + step + 60, "{w:?}");
+        }
+        assert!(times[9_999] - times[0] > (p.end - p.start) * 9 / 10);
     }
 
     #[test]

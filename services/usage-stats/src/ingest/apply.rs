@@ -1,6 +1,6 @@
 //! One ingest pass against Tollgate's database (see the module docs for the protocol).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Text};
@@ -230,7 +230,9 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
         ("usage_hour", HOUR),
         ("usage_day", DAY),
     ] {
-        let mut sums: HashMap<(i64, i64, &str), Sums> = HashMap::new();
+        // Ordered by the primary key: the upsert then walks the index in order, touching
+        // each leaf page once per pass instead of at random.
+        let mut sums: BTreeMap<(i64, i64, &str), Sums> = BTreeMap::new();
         for r in rows {
             let s = sums
                 .entry((
@@ -270,19 +272,27 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
         .execute(conn)
         .await?;
     }
-    let tokens: Vec<i64> = rows.iter().map(|r| r.token_id).collect();
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let created: Vec<i64> = rows.iter().map(|r| r.created_at).collect();
+    // In primary-key order too (see above).
+    let mut rows = rows.to_vec();
+    rows.sort_unstable_by_key(|r| (r.token_id, r.created_at, r.id));
+    let col = |f: fn(&LogRow) -> i64| rows.iter().map(|r| f(r)).collect::<Vec<i64>>();
+    let tokens = col(|r| r.token_id);
     let models: Vec<&str> = rows.iter().map(|r| r.model_name.as_str()).collect();
     diesel::sql_query(
-        "INSERT INTO usage_log_index (token_id, log_id, created_at, model_name) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) \
+        "INSERT INTO usage_log_index (token_id, created_at, log_id, model_name, quota, \
+                prompt_tokens, completion_tokens, use_time) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], \
+                $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]) \
          ON CONFLICT DO NOTHING",
     )
     .bind::<Array<BigInt>, _>(&tokens)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<BigInt>, _>(&created)
+    .bind::<Array<BigInt>, _>(&col(|r| r.created_at))
+    .bind::<Array<BigInt>, _>(&col(|r| r.id))
     .bind::<Array<Text>, _>(&models)
+    .bind::<Array<BigInt>, _>(&col(|r| r.quota))
+    .bind::<Array<BigInt>, _>(&col(|r| r.prompt_tokens))
+    .bind::<Array<BigInt>, _>(&col(|r| r.completion_tokens))
+    .bind::<Array<BigInt>, _>(&col(|r| r.use_time))
     .execute(conn)
     .await?;
     // Every touched token gets a new version in this same transaction: answers cached under

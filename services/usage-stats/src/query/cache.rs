@@ -3,8 +3,9 @@
 //!
 //! Ingest bumps `usage_token_version` for every token it adds to, in the same transaction as
 //! the rollups and the log index. A request reads the version first; what it then computes
-//! (from the rollups, and raw edges read from new-api after that) holds every log of version
-//! `v` and maybe newer ones, so any later request that still reads `v` may be given it. A log
+//! (from the rollups and the log index, and rows read from new-api after that) holds every
+//! log of version `v` and maybe newer ones, so any later request that still reads `v` may be
+//! given it. A log
 //! committed since is at most one ingest pass away from changing the version, and so the key:
 //! a cached answer is never staler than the ingest lag, whatever the clocks of new-api and
 //! Tollgate say and however late a row commits.
@@ -23,8 +24,13 @@ use tollgate_domain::zone::Unit;
 
 use super::range::{Page, Range};
 
-/// Whole-bucket figures: `(token, version, [(size, first, last)], model or "")`.
-pub type BucketKey = (i64, i64, Vec<(i64, i64, i64)>, String);
+/// A planned piece of a range: `(at, size, first, last)`, whole buckets of `size` seconds
+/// starting `first..=last`, or (size 0) the raw seconds `first..=last`, counted in the unit
+/// starting at `at`.
+pub type Span = (i64, i64, i64, i64);
+
+/// A range's figures: `(token, version, spans, model or "")`.
+pub type FigureKey = (i64, i64, Vec<Span>, String);
 
 /// Tokens and the version each was read at, ascending by token.
 pub type Versions = Vec<(i64, i64)>;
@@ -60,17 +66,12 @@ pub enum Request {
     Logs(Range, Page, String),
 }
 
-/// A raw window of new-api's logs: `(token, version, first, last, model or "")`.
-pub type EdgeKey = (i64, i64, i64, i64, String);
-
 /// The caches under each token's version, bounded by an approximate size in bytes.
 pub struct ResultCache {
     /// Serialized answers.
     pub answers: Cache<AnswerKey, Bytes>,
-    /// Raw-edge figures (from new-api's `logs`).
-    pub edges: Cache<EdgeKey, Arc<Vec<Figures>>>,
-    /// Rollup figures of a range's whole buckets.
-    pub buckets: Cache<BucketKey, Arc<Vec<Figures>>>,
+    /// A range's figures (rollups and raw edges).
+    pub figures: Cache<FigureKey, Arc<Vec<Figures>>>,
     /// Pages of logs (ids from the log index, rows from new-api).
     pub pages: Cache<PageKey, Arc<Vec<LogView>>>,
 }
@@ -84,29 +85,22 @@ impl ResultCache {
         if megabytes == 0 {
             return None;
         }
-        let quarter = megabytes * 1024 * 1024 / 4;
+        let third = megabytes * 1024 * 1024 / 3;
         Some(Self {
             answers: Cache::builder()
-                .max_capacity(quarter)
+                .max_capacity(third)
                 .weigher(|_: &AnswerKey, v: &Bytes| weight(64, std::iter::once(v.len())))
                 .time_to_idle(IDLE)
                 .build(),
-            edges: Cache::builder()
-                .max_capacity(quarter)
-                .weigher(|k: &EdgeKey, v: &Arc<Vec<Figures>>| {
-                    weight(k.4.len() + 32, v.iter().map(figures_bytes))
-                })
-                .time_to_idle(IDLE)
-                .build(),
-            buckets: Cache::builder()
-                .max_capacity(quarter)
-                .weigher(|k: &BucketKey, v: &Arc<Vec<Figures>>| {
-                    weight(k.2.len() * 24 + k.3.len(), v.iter().map(figures_bytes))
+            figures: Cache::builder()
+                .max_capacity(third)
+                .weigher(|k: &FigureKey, v: &Arc<Vec<Figures>>| {
+                    weight(k.2.len() * 32 + k.3.len(), v.iter().map(figures_bytes))
                 })
                 .time_to_idle(IDLE)
                 .build(),
             pages: Cache::builder()
-                .max_capacity(quarter)
+                .max_capacity(third)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
                         k.0.len() * 16 + k.3.len(),

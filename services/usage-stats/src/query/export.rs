@@ -1,27 +1,27 @@
 //! CSV export: every consume log of a range (one key's, or all of a user's keys'), newest
 //! first, streamed in chunks so memory stays flat however many rows there are.
 //!
-//! Ids come from Tollgate's log index, one keyset-paged cursor per token merged newest first
-//! (each cursor reads its token's `(token_id, created_at DESC, log_id DESC)` index in order);
-//! the rows come from new-api by primary key, a chunk at a time.
+//! Rows come from Tollgate's log index alone (it keeps each consume log's figures): one
+//! keyset-paged cursor per token, reading its `(token_id, created_at, log_id)` primary key
+//! backwards, merged newest first.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 
 use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::Stream;
 use tollgate_db::{DbError, PgPool};
 use tollgate_domain::zone::Zone;
-use tollgate_newapi_schema::NewapiPool;
 
 use super::cache::KeyLabel;
-use super::model::{LogView, QueryError};
+use super::model::QueryError;
 use super::range::Range;
-use super::recent;
+use super::recent::IN_KEY_ORDER;
 
-/// Rows per chunk (one index read per token, one new-api read).
+/// Rows per chunk (one index read per token that needs more).
 const CHUNK: i64 = 1_000;
 
 /// The header line of a key's export.
@@ -32,8 +32,6 @@ pub const KEY_HEADER: &str =
 pub struct Export {
     /// Tollgate's pool (the log index).
     pub pool: PgPool,
-    /// new-api's logs database.
-    pub logs: NewapiPool,
     /// The tokens exported.
     pub tokens: Vec<i64>,
     /// Key names for a user's export (adds a `key_name` column); empty for a key's.
@@ -49,22 +47,34 @@ pub struct Export {
 /// One token's place in the index: the rows read ahead, and where to read on.
 struct Cursor {
     token: i64,
-    ahead: VecDeque<(i64, i64)>,
+    ahead: VecDeque<IndexRow>,
     after: Option<(i64, i64)>,
     done: bool,
 }
 
+/// One consume log as the log index keeps it.
 #[derive(QueryableByName)]
 struct IndexRow {
+    #[diesel(sql_type = BigInt)]
+    token_id: i64,
     #[diesel(sql_type = BigInt)]
     created_at: i64,
     #[diesel(sql_type = BigInt)]
     log_id: i64,
+    #[diesel(sql_type = Text)]
+    model_name: String,
+    #[diesel(sql_type = BigInt)]
+    quota: i64,
+    #[diesel(sql_type = BigInt)]
+    prompt_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    completion_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    use_time: i64,
 }
 
 impl Export {
-    /// The CSV body: the header line, then the rows, chunk by chunk. A failure after the
-    /// first chunk ends the stream with an error (the client sees a cut download).
+    /// The header line, then the rows a chunk at a time.
     pub fn stream(self) -> impl Stream<Item = Result<Bytes, QueryError>> + 'static {
         let cursors: Vec<Cursor> = self
             .tokens
@@ -84,41 +94,41 @@ impl Export {
         let first = futures_util::stream::once(async move { Ok(Bytes::from(header)) });
         let rows =
             futures_util::stream::try_unfold((self, cursors), |(export, mut cursors)| async move {
-                let ids = export.next_ids(&mut cursors).await?;
-                if ids.is_empty() {
+                let chunk = export.next_chunk(&mut cursors).await?;
+                if chunk.is_empty() {
                     return Ok(None);
                 }
-                let logs = recent::fetch(&export.logs, &ids, |_| 0.0).await?;
-                let chunk = export.lines(&logs);
                 Ok(Some((Bytes::from(chunk), (export, cursors))))
             });
         futures_util::StreamExt::chain(first, rows)
     }
 
-    /// The next (at most) [`CHUNK`] ids, newest first across the tokens.
-    async fn next_ids(&self, cursors: &mut [Cursor]) -> Result<Vec<i64>, QueryError> {
-        let mut ids = Vec::new();
-        while ids.len() < CHUNK as usize {
+    /// Up to `CHUNK` lines, newest first across the cursors (empty when all are done).
+    async fn next_chunk(&self, cursors: &mut [Cursor]) -> Result<String, QueryError> {
+        let mut out = String::new();
+        for _ in 0..CHUNK {
             for c in cursors.iter_mut().filter(|c| c.ahead.is_empty() && !c.done) {
                 self.refill(c).await?;
             }
             let newest = cursors
                 .iter_mut()
                 .filter(|c| !c.ahead.is_empty())
-                .max_by_key(|c| c.ahead.front().copied());
+                .max_by_key(|c| c.ahead.front().map(|r| (r.created_at, r.log_id)));
             match newest.and_then(|c| c.ahead.pop_front()) {
-                Some((_, id)) => ids.push(id),
+                Some(row) => self.line(&row, &mut out),
                 None => break,
             }
         }
-        Ok(ids)
+        Ok(out)
     }
 
+    /// Read the next `CHUNK` rows of `c`'s token below its position.
     async fn refill(&self, c: &mut Cursor) -> Result<(), QueryError> {
         let mut conn = self.pool.get().await.map_err(DbError::from)?;
         let (at, id) = c.after.unwrap_or((i64::MAX, i64::MAX));
-        let rows: Vec<IndexRow> = diesel::sql_query(
-            "SELECT created_at, log_id FROM usage_log_index \
+        let query = diesel::sql_query(
+            "SELECT token_id, created_at, log_id, model_name, quota, prompt_tokens, \
+                    completion_tokens, use_time FROM usage_log_index \
              WHERE token_id = $1 AND created_at BETWEEN $2 AND $3 \
                AND ($4 = '' OR model_name = $4) AND (created_at, log_id) < ($5, $6) \
              ORDER BY created_at DESC, log_id DESC LIMIT $7",
@@ -129,42 +139,44 @@ impl Export {
         .bind::<Text, _>(self.model.as_deref().unwrap_or(""))
         .bind::<BigInt, _>(at)
         .bind::<BigInt, _>(id)
-        .bind::<BigInt, _>(CHUNK)
-        .load(&mut conn)
-        .await?;
+        .bind::<BigInt, _>(CHUNK);
+        let rows: Vec<IndexRow> = conn
+            .transaction(async |c| {
+                c.batch_execute(IN_KEY_ORDER).await?;
+                query.load(c).await
+            })
+            .await?;
         c.done = (rows.len() as i64) < CHUNK;
         c.after = rows.last().map(|r| (r.created_at, r.log_id)).or(c.after);
-        c.ahead
-            .extend(rows.into_iter().map(|r| (r.created_at, r.log_id)));
+        c.ahead.extend(rows);
         Ok(())
     }
 
-    fn lines(&self, logs: &[LogView]) -> String {
-        let mut out = String::with_capacity(logs.len() * 96);
-        for l in logs {
-            out.push_str(&local_time(&self.range.zone, l.created_at));
+    /// One CSV line (CRLF-terminated) for `row`.
+    fn line(&self, row: &IndexRow, out: &mut String) {
+        out.push_str(&local_time(&self.range.zone, row.created_at));
+        out.push(',');
+        out.push_str(&field(&row.model_name));
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            ",{},{},{},{},{}",
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.quota,
+            usd(row.quota, self.quota_per_unit),
+            row.use_time
+        );
+        if !self.labels.is_empty() {
+            let name = self
+                .labels
+                .iter()
+                .find(|k| k.token == Some(row.token_id))
+                .map_or("", |k| k.name.as_str());
             out.push(',');
-            out.push_str(&field(&l.model_name));
-            out.push_str(&format!(
-                ",{},{},{},{},{}",
-                l.prompt_tokens,
-                l.completion_tokens,
-                l.quota,
-                usd(l.quota, self.quota_per_unit),
-                l.use_time
-            ));
-            if !self.labels.is_empty() {
-                let name = self
-                    .labels
-                    .iter()
-                    .find(|k| k.token == Some(l.token_id))
-                    .map_or("", |k| k.name.as_str());
-                out.push(',');
-                out.push_str(&field(name));
-            }
-            out.push_str("\r\n");
+            out.push_str(&field(name));
         }
-        out
+        out.push_str("\r\n");
     }
 }
 

@@ -1,8 +1,8 @@
-//! Answers over a key's consume logs for a range: whole rollup buckets from Tollgate's
-//! Postgres, partial edges straight from new-api's `logs`, so every figure equals the raw SQL
-//! aggregate for the same range.
+//! Answers over a key's consume logs for a range: whole rollup buckets and partial edges
+//! (summed from the log index) from Tollgate's Postgres in one query, so every figure equals
+//! the raw SQL aggregate for the same range as of ingest; log rows' text from new-api.
 //!
-//! Imports only go down this list: `service` → `export` → `pieces`, `recent` → `cache` →
+//! Imports only go down this list: `service` → `export`, `pieces`, `recent` → `cache` →
 //! `range`, `model`; `sums` and `views` are plain arithmetic and shapes.
 
 pub mod cache;

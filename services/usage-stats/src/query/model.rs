@@ -5,10 +5,10 @@ use diesel::sql_types::{BigInt, Text};
 use serde::Serialize;
 use tollgate_newapi_schema::NewapiDbError;
 
-/// Figures at one instant (a bucket start, or a raw log's time) for one model.
+/// Figures of one model counted at one instant (the start of the unit they belong to).
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct Figures {
-    /// Bucket start or log time, unix seconds.
+    /// The unit's start (or the range's, in its first unit), unix seconds.
     #[diesel(sql_type = BigInt)]
     pub at: i64,
     /// Model.

@@ -1,5 +1,5 @@
 //! The service layer: answers over a set of new-api tokens (one key, or all of a signed-in
-//! user's keys) for a range, computed from the rollups and the raw edges, and cached under
+//! user's keys) for a range, computed from the rollups and the log index, and cached under
 //! each token's ingest version.
 
 use std::future::Future;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::cache::{token_versions, AnswerKey, KeyLabel, Request, Versions};
 use super::export::Export;
 use super::model::{LogView, QueryError};
-use super::pieces::{self, FigureSet, Sources};
+use super::pieces::{self, FigureSet};
 use super::range::{Page, Range};
 use super::recent;
 use super::sums::{by_model, per_unit, total};
@@ -175,7 +175,6 @@ impl<'a> Usage<'a> {
     pub fn export(&self, range: Range, model: Option<&str>) -> Export {
         Export {
             pool: self.state.pool.clone(),
-            logs: self.state.logs.clone(),
             tokens: self.tokens.clone(),
             labels: self.labels.clone(),
             range,
@@ -301,15 +300,12 @@ impl<'a> Usage<'a> {
             .enumerate()
             .map(|(i, &token)| async move {
                 let mut conn = self.state.pool.get().await.map_err(DbError::from)?;
-                let sources = Sources {
-                    pool: &self.state.logs,
-                    cached: self
-                        .state
-                        .results
-                        .as_ref()
-                        .zip(self.versions.as_ref().map(|v| v[i].1)),
-                };
-                pieces::load(&mut conn, &sources, token, range, cuts, model).await
+                let cached = self
+                    .state
+                    .results
+                    .as_ref()
+                    .zip(self.versions.as_ref().map(|v| v[i].1));
+                pieces::load(&mut conn, cached, token, range, cuts, model).await
             });
         futures_util::future::try_join_all(loads)
             .await

@@ -4,6 +4,7 @@ mod fixed;
 mod import;
 mod limit_webhook;
 mod signup;
+mod usage_mix;
 
 use std::future::Future;
 use std::time::Instant;
@@ -16,6 +17,7 @@ pub use limit_webhook::{
     limit_event_body, random_prefix, sign, LimitWebhook, LimitWebhookOptions, SetupSummary,
 };
 pub use signup::Signup;
+pub use usage_mix::{parse_mix, MixOptions, UsageMix};
 
 use crate::report::{Failure, StepLog};
 
