@@ -24,13 +24,12 @@ use tollgate_domain::zone::Unit;
 
 use super::range::{Page, Range};
 
-/// A planned piece of a range: `(at, size, first, last)`, whole buckets of `size` seconds
-/// starting `first..=last`, or (size 0) the raw seconds `first..=last`, counted in the unit
-/// starting at `at`.
-pub type Span = (i64, i64, i64, i64);
+/// A planned piece of a range: `(size, first, last)`, whole buckets of `size` seconds
+/// starting `first..=last`, or (size 0) the raw seconds `first..=last`.
+pub type Span = (i64, i64, i64);
 
-/// A range's figures: `(token, version, spans, model or "")`.
-pub type FigureKey = (i64, i64, Vec<Span>, String);
+/// A range's figures: `(token, version, spans, unit starts inside the range, model or "")`.
+pub type FigureKey = (i64, i64, Vec<Span>, Vec<i64>, String);
 
 /// Tokens and the version each was read at, ascending by token.
 pub type Versions = Vec<(i64, i64)>;
@@ -95,7 +94,10 @@ impl ResultCache {
             figures: Cache::builder()
                 .max_capacity(third)
                 .weigher(|k: &FigureKey, v: &Arc<Vec<Figures>>| {
-                    weight(k.2.len() * 32 + k.3.len(), v.iter().map(figures_bytes))
+                    weight(
+                        k.2.len() * 24 + k.3.len() * 8 + k.4.len(),
+                        v.iter().map(figures_bytes),
+                    )
                 })
                 .time_to_idle(IDLE)
                 .build(),

@@ -3,13 +3,14 @@
 //! time), both as of the same snapshot, summed by Postgres per unit and model.
 //!
 //! The range is planned with `tollgate_domain::usage::plan` around the starts of the local
-//! units the answer groups by, so no bucket or edge straddles a local day or hour; each
-//! piece is tagged with the start of its unit (or the range's start, in the first unit), and
-//! the query returns one figure per unit and model at that instant.
+//! units the answer groups by, so no bucket or edge straddles a local day or hour; each row
+//! is counted at the start of its unit (the last cut at or before it, found by
+//! `width_bucket`, or the range's start in the first unit), and the query returns one
+//! figure per unit and model at that instant.
 
 use std::sync::Arc;
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tollgate_domain::usage::{plan, Piece, DAY, HOUR};
 
@@ -39,62 +40,71 @@ pub async fn load(
     cuts: &[i64],
     model: Option<&str>,
 ) -> Result<FigureSet, QueryError> {
-    // The start of the unit holding `t`: the last cut at or before it, else the range's start.
-    let unit_of = |t: i64| match cuts.partition_point(|&c| c <= t) {
-        0 => range.start,
-        i => cuts[i - 1].max(range.start),
-    };
     let spans: Vec<Span> = plan(range.start, range.end, cuts)
         .into_iter()
         .map(|p| match p {
-            Piece::Raw { first, last } => (unit_of(first), 0, first, last),
-            Piece::Buckets { size, first, last } => (unit_of(first), size, first, last),
+            Piece::Raw { first, last } => (0, first, last),
+            Piece::Buckets { size, first, last } => (size, first, last),
         })
+        .collect();
+    let cuts: Vec<i64> = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > range.start && c <= range.end)
         .collect();
     if spans.is_empty() {
         return Ok(FigureSet::default());
     }
     let Some((cache, version)) = cached else {
         return Ok(FigureSet(Arc::new(
-            load_spans(tollgate, token, &spans, model).await?,
+            load_spans(tollgate, token, range.start, &spans, &cuts, model).await?,
         )));
     };
     let model_key = model.unwrap_or("").to_owned();
     cache
         .figures
-        .try_get_with((token, version, spans.clone(), model_key), async {
-            load_spans(tollgate, token, &spans, model)
-                .await
-                .map(Arc::new)
-        })
+        .try_get_with(
+            (token, version, spans.clone(), cuts.clone(), model_key),
+            async {
+                load_spans(tollgate, token, range.start, &spans, &cuts, model)
+                    .await
+                    .map(Arc::new)
+            },
+        )
         .await
         .map(FigureSet)
         .map_err(|e| QueryError::Shared(e.to_string()))
 }
 
 /// One query over the spans: a rollup level's rows for whole buckets and the log index's rows
-/// for a raw edge, each at its unit's start, summed per unit and model.
+/// for a raw edge, each at its unit's start (`cuts`, ascending, inside the range; before the
+/// first, `start`), summed per unit and model.
 async fn load_spans(
     conn: &mut AsyncPgConnection,
     token: i64,
+    start: i64,
     spans: &[Span],
+    cuts: &[i64],
     model: Option<&str>,
 ) -> Result<Vec<Figures>, QueryError> {
+    let unit = |column: &str| format!("COALESCE($3[width_bucket({column}, $3)], {start})");
     // Numbers only, formatted by us: safe to inline.
     let parts: Vec<String> = spans
         .iter()
-        .map(|&(at, size, first, last)| match size {
+        .map(|&(size, first, last)| match size {
             0 => format!(
-                "SELECT {at}::bigint AS at, model_name, 1::bigint AS requests, quota, prompt_tokens, \
+                "SELECT {} AS at, model_name, 1::bigint AS requests, quota, prompt_tokens, \
                  completion_tokens, use_time FROM usage_log_index \
                  WHERE token_id = $1 AND created_at BETWEEN {first} AND {last} \
-                 AND ($2 = '' OR model_name = $2)"
+                 AND ($2 = '' OR model_name = $2)",
+                unit("created_at")
             ),
             _ => format!(
-                "SELECT {at}::bigint AS at, model_name, requests, quota, prompt_tokens, \
+                "SELECT {} AS at, model_name, requests, quota, prompt_tokens, \
                  completion_tokens, use_time FROM {} \
                  WHERE token_id = $1 AND bucket BETWEEN {first} AND {last} \
                  AND ($2 = '' OR model_name = $2)",
+                unit("bucket"),
                 match size {
                     DAY => "usage_day",
                     HOUR => "usage_hour",
@@ -113,6 +123,7 @@ async fn load_spans(
     Ok(diesel::sql_query(sql)
         .bind::<BigInt, _>(token)
         .bind::<Text, _>(model.unwrap_or(""))
+        .bind::<Array<BigInt>, _>(cuts)
         .load(conn)
         .await?)
 }
