@@ -15,8 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::report::Report;
 use crate::runner::{run as run_scenario, RunLimits, Scenario};
 use crate::scenarios::{
-    parse_mix, random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions, MixOptions, Signup,
-    UsageMix,
+    parse_mix, parse_weights, random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions,
+    MixOptions, Signup, UsageMix,
 };
 use crate::target;
 
@@ -234,19 +234,7 @@ impl UsageMixArgs {
             .map(|l| l.trim().trim_start_matches("sk-").to_owned())
             .filter(|l| !l.is_empty())
             .collect();
-        let zones =
-            self.zones
-                .split(',')
-                .map(|part| {
-                    let (zone, weight) = part
-                        .split_once('=')
-                        .ok_or_else(|| anyhow::anyhow!("zone entry {part:?} is not zone=weight"))?;
-                    let weight: u32 = weight.trim().parse().map_err(|_| {
-                        anyhow::anyhow!("zone weight {weight:?} is not a whole number")
-                    })?;
-                    Ok((zone.trim().to_owned(), weight))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+        let zones = parse_weights(&self.zones)?;
         Ok(MixOptions {
             base: self.url.clone(),
             keys,

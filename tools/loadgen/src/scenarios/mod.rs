@@ -17,7 +17,7 @@ pub use limit_webhook::{
     limit_event_body, random_prefix, sign, LimitWebhook, LimitWebhookOptions, SetupSummary,
 };
 pub use signup::Signup;
-pub use usage_mix::{parse_mix, MixOptions, UsageMix};
+pub use usage_mix::{parse_mix, parse_weights, MixOptions, UsageMix};
 
 use crate::report::{Failure, StepLog};
 

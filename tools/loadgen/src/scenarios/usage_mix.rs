@@ -57,26 +57,34 @@ impl Kind {
     }
 }
 
-/// Parse `kind=weight,…` (e.g. `detail=50,chart-day=20,chart-hour=10,logs=20`).
-pub fn parse_mix(raw: &str) -> anyhow::Result<Vec<(Kind, u32)>> {
-    let mix = raw
+/// Parse `name=weight,…` into names and weights, at least one weight positive.
+pub fn parse_weights(raw: &str) -> anyhow::Result<Vec<(String, u32)>> {
+    let weights = raw
         .split(',')
         .map(|part| {
-            let (kind, weight) = part
+            let (name, weight) = part
                 .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("mix entry {part:?} is not kind=weight"))?;
+                .ok_or_else(|| anyhow::anyhow!("entry {part:?} is not name=weight"))?;
             let weight: u32 = weight
                 .trim()
                 .parse()
-                .map_err(|_| anyhow::anyhow!("mix weight {weight:?} is not a whole number"))?;
-            Ok((Kind::parse(kind.trim())?, weight))
+                .map_err(|_| anyhow::anyhow!("weight {weight:?} is not a whole number"))?;
+            Ok((name.trim().to_owned(), weight))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(
-        mix.iter().any(|&(_, w)| w > 0),
-        "the mix needs a positive weight"
+        weights.iter().any(|&(_, w)| w > 0),
+        "{raw:?} needs a positive weight"
     );
-    Ok(mix)
+    Ok(weights)
+}
+
+/// Parse `kind=weight,…` (e.g. `detail=50,chart-day=20,chart-hour=10,logs=20`).
+pub fn parse_mix(raw: &str) -> anyhow::Result<Vec<(Kind, u32)>> {
+    parse_weights(raw)?
+        .into_iter()
+        .map(|(kind, weight)| Ok((Kind::parse(&kind)?, weight)))
+        .collect()
 }
 
 /// What the scenario draws from.
