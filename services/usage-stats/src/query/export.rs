@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::Stream;
 use tollgate_db::{DbError, PgPool};
 use tollgate_domain::zone::Zone;
@@ -19,7 +18,7 @@ use tollgate_domain::zone::Zone;
 use super::cache::KeyLabel;
 use super::model::QueryError;
 use super::range::Range;
-use super::recent::IN_KEY_ORDER;
+use super::recent::load_in_key_order;
 
 /// Rows per chunk (one index read per token that needs more).
 const CHUNK: i64 = 1_000;
@@ -140,12 +139,7 @@ impl Export {
         .bind::<BigInt, _>(at)
         .bind::<BigInt, _>(id)
         .bind::<BigInt, _>(CHUNK);
-        let rows: Vec<IndexRow> = conn
-            .transaction(async |c| {
-                c.batch_execute(IN_KEY_ORDER).await?;
-                query.load(c).await
-            })
-            .await?;
+        let rows: Vec<IndexRow> = load_in_key_order(&mut conn, query).await?;
         c.done = (rows.len() as i64) < CHUNK;
         c.after = rows.last().map(|r| (r.created_at, r.log_id)).or(c.after);
         c.ahead.extend(rows);

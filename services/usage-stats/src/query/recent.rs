@@ -16,7 +16,24 @@ use super::range::{Page, Range};
 /// every row of a heavy token in the range (a million: 300 ms instead of 0.3 ms). Reading in
 /// key order is right for every token, so the alternatives are turned off for this
 /// transaction only.
-pub const IN_KEY_ORDER: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+const IN_KEY_ORDER: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+
+/// Load `query`'s rows in a transaction that reads the log index in key order (see
+/// [`IN_KEY_ORDER`]).
+pub async fn load_in_key_order<'q, T, Q>(
+    conn: &mut AsyncPgConnection,
+    query: Q,
+) -> diesel::QueryResult<Vec<T>>
+where
+    T: Send + 'q,
+    Q: diesel_async::methods::LoadQuery<'q, AsyncPgConnection, T> + Send + 'q,
+{
+    conn.transaction(async |c| {
+        c.batch_execute(IN_KEY_ORDER).await?;
+        query.load(c).await
+    })
+    .await
+}
 
 #[derive(QueryableByName)]
 struct Id {
@@ -48,12 +65,7 @@ pub async fn page_ids(
     .bind::<Text, _>(model.unwrap_or(""))
     .bind::<BigInt, _>(page.offset())
     .bind::<BigInt, _>(page.size);
-    let ids: Vec<Id> = conn
-        .transaction(async |c| {
-            c.batch_execute(IN_KEY_ORDER).await?;
-            query.load(c).await
-        })
-        .await?;
+    let ids: Vec<Id> = load_in_key_order(conn, query).await?;
     Ok(ids.into_iter().map(|i| i.log_id).collect())
 }
 
