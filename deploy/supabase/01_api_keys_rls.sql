@@ -95,7 +95,10 @@ GRANT SELECT (
     last_sync_at,
     synced_at,
     created_at,
-    updated_at
+    updated_at,
+    sync_version,
+    revoked_at,
+    replaced_by
 ) ON TABLE public.api_keys TO authenticated;
 
 -- ---------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ DECLARE
     t text;
     tables text[] := ARRAY[
         '__diesel_schema_migrations',
+        -- key-sync (api_keys has its own policy in 01_api_keys_rls.sql)
+        'gateway_users',
         -- usage-stats
         'usage_quarter', 'usage_hour', 'usage_day', 'usage_log_index', 'usage_token_version',
         'usage_ingest_state', 'usage_ingest_gaps',

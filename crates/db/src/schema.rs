@@ -22,6 +22,28 @@ diesel::table! {
         synced_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        sync_version -> Int4,
+        revoked_at -> Nullable<Timestamptz>,
+        replaced_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    /// Supabase users as the gateway knows them; outlives the user (owner: key-sync).
+    gateway_users (user_id) {
+        user_id -> Uuid,
+        newapi_user_id -> Nullable<Int8>,
+        newapi_username -> Nullable<Text>,
+        email -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamptz>,
+        disabled -> Bool,
+        disable_error -> Nullable<Text>,
+        disable_attempts -> Int4,
+        next_disable_at -> Nullable<Timestamptz>,
+        disable_claimed_until -> Nullable<Timestamptz>,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 

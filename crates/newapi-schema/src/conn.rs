@@ -126,14 +126,73 @@ macro_rules! with_conn {
     };
 }
 
-/// Create `tokens`, `logs` and `users` with new-api's indexes where missing
-/// (idempotent: runs [`ddl`] for the connection's backend).
+/// Create `tokens`, `logs` and `users` with new-api's indexes, each table only if it does
+/// not exist yet (runs [`ddl`] for the connection's backend). A table that exists is left as
+/// it is, in whatever layout an older new-api gave it.
 pub async fn create_tables<C: AsNewapiConn + ?Sized>(conn: &mut C) -> QueryResult<()> {
     let mut conn = conn.as_newapi_conn();
-    for statement in ddl(conn.backend()) {
+    let backend = conn.backend();
+    let existing = existing_tables(&mut conn).await?;
+    for statement in ddl(backend) {
+        let table = ["tokens", "logs", "users"]
+            .into_iter()
+            .find(|t| statement_targets(statement, t));
+        if table.is_some_and(|t| existing.iter().any(|e| e == t)) {
+            continue;
+        }
         with_conn!(&mut conn, |c| diesel::sql_query(*statement)
             .execute(c)
             .await)?;
     }
     Ok(())
+}
+
+/// Whether a DDL statement creates `table` or an index on it.
+fn statement_targets(statement: &str, table: &str) -> bool {
+    [
+        format!("TABLE IF NOT EXISTS \"{table}\""),
+        format!("TABLE IF NOT EXISTS `{table}`"),
+        format!("ON \"{table}\""),
+    ]
+    .iter()
+    .any(|needle| statement.contains(needle.as_str()))
+}
+
+#[derive(diesel::QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+async fn existing_tables(conn: &mut NewapiConnRef<'_>) -> QueryResult<Vec<String>> {
+    let sql = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name IN ('tokens', 'logs', 'users')"
+        }
+        Backend::Mysql => {
+            "SELECT CAST(table_name AS CHAR) AS name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name IN ('tokens', 'logs', 'users')"
+        }
+    };
+    let rows: Vec<TableName> = with_conn!(conn, |c| diesel::sql_query(sql).load(c).await)?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_concerns_exactly_one_table() {
+        for backend in [Backend::Postgres, Backend::Mysql] {
+            for statement in ddl(backend) {
+                let tables: Vec<_> = ["tokens", "logs", "users"]
+                    .into_iter()
+                    .filter(|t| statement_targets(statement, t))
+                    .collect();
+                assert_eq!(tables.len(), 1, "{statement}");
+            }
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! The DDL new-api's GORM AutoMigrate produces for these tables, per backend.
+//! The DDL new-api's GORM AutoMigrate produces for these tables, per backend (read from
+//! `model/token.go`, `model/log.go` and `model/user.go` of new-api @ 823e263, 2026-08),
+//! plus the import API's `external_user_id` columns of a patched new-api.
 //!
 //! Column types follow GORM's rules: Go `int`/`int64` → `bigint`, `bool` → `boolean`,
 //! `gorm.DeletedAt` → `timestamptz` (Postgres) / `datetime(3)` (MySQL). A Go `string` is
@@ -74,6 +76,7 @@ const POSTGRES: &[&str] = &[
     "used_quota" bigint DEFAULT 0,
     "group" text DEFAULT '',
     "cross_group_retry" boolean,
+    "auto_groups" text,
     "billing_type" bigint DEFAULT 0,
     "deleted_at" timestamptz,
     "external_user_id" varchar(64),
@@ -120,12 +123,44 @@ const POSTGRES: &[&str] = &[
     r#"CREATE TABLE IF NOT EXISTS "users" (
     "id" bigserial,
     "username" text,
+    "password" text NOT NULL,
+    "display_name" text,
+    "role" integer DEFAULT 1,
     "status" integer DEFAULT 1,
+    "email" text,
+    "github_id" text,
+    "discord_id" text,
+    "oidc_id" text,
+    "wechat_id" text,
+    "telegram_id" text,
+    "access_token" char(32),
+    "quota" integer DEFAULT 0,
+    "used_quota" integer DEFAULT 0,
+    "request_count" integer DEFAULT 0,
     "group" varchar(64) DEFAULT 'default',
+    "aff_code" varchar(32),
+    "aff_count" integer DEFAULT 0,
+    "aff_quota" integer DEFAULT 0,
+    "aff_history" integer DEFAULT 0,
+    "inviter_id" integer,
+    "deleted_at" timestamptz,
+    "linux_do_id" text,
+    "setting" text,
+    "remark" varchar(255),
+    "stripe_customer" varchar(64),
+    "created_at" bigint,
+    "last_login_at" bigint DEFAULT 0,
+    "auth_version" bigint NOT NULL DEFAULT 1,
     "external_user_id" varchar(64),
     PRIMARY KEY ("id")
 )"#,
     r#"CREATE UNIQUE INDEX IF NOT EXISTS "idx_users_username" ON "users" ("username")"#,
+    r#"CREATE INDEX IF NOT EXISTS "idx_users_display_name" ON "users" ("display_name")"#,
+    r#"CREATE INDEX IF NOT EXISTS "idx_users_email" ON "users" ("email")"#,
+    r#"CREATE UNIQUE INDEX IF NOT EXISTS "idx_users_access_token" ON "users" ("access_token")"#,
+    r#"CREATE UNIQUE INDEX IF NOT EXISTS "idx_users_aff_code" ON "users" ("aff_code")"#,
+    r#"CREATE INDEX IF NOT EXISTS "idx_users_inviter_id" ON "users" ("inviter_id")"#,
+    r#"CREATE INDEX IF NOT EXISTS "idx_users_deleted_at" ON "users" ("deleted_at")"#,
     r#"CREATE UNIQUE INDEX IF NOT EXISTS "idx_users_external_user_id" ON "users" ("external_user_id")"#,
 ];
 
@@ -147,6 +182,7 @@ const MYSQL: &[&str] = &[
     `used_quota` bigint DEFAULT 0,
     `group` varchar(191) DEFAULT '',
     `cross_group_retry` boolean,
+    `auto_groups` text,
     `billing_type` bigint DEFAULT 0,
     `deleted_at` datetime(3) NULL,
     `external_user_id` varchar(64),
@@ -193,11 +229,43 @@ const MYSQL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS `users` (
     `id` bigint AUTO_INCREMENT,
     `username` varchar(191),
+    `password` longtext NOT NULL,
+    `display_name` varchar(191),
+    `role` int DEFAULT 1,
     `status` int DEFAULT 1,
+    `email` varchar(191),
+    `github_id` varchar(191),
+    `discord_id` varchar(191),
+    `oidc_id` varchar(191),
+    `wechat_id` varchar(191),
+    `telegram_id` varchar(191),
+    `access_token` char(32),
+    `quota` int DEFAULT 0,
+    `used_quota` int DEFAULT 0,
+    `request_count` int DEFAULT 0,
     `group` varchar(64) DEFAULT 'default',
+    `aff_code` varchar(32),
+    `aff_count` int DEFAULT 0,
+    `aff_quota` int DEFAULT 0,
+    `aff_history` int DEFAULT 0,
+    `inviter_id` int,
+    `deleted_at` datetime(3) NULL,
+    `linux_do_id` varchar(191),
+    `setting` text,
+    `remark` varchar(255),
+    `stripe_customer` varchar(64),
+    `created_at` bigint,
+    `last_login_at` bigint DEFAULT 0,
+    `auth_version` bigint NOT NULL DEFAULT 1,
     `external_user_id` varchar(64),
     PRIMARY KEY (`id`),
     UNIQUE INDEX `idx_users_username` (`username`),
+    INDEX `idx_users_display_name` (`display_name`),
+    INDEX `idx_users_email` (`email`),
+    UNIQUE INDEX `idx_users_access_token` (`access_token`),
+    UNIQUE INDEX `idx_users_aff_code` (`aff_code`),
+    INDEX `idx_users_inviter_id` (`inviter_id`),
+    INDEX `idx_users_deleted_at` (`deleted_at`),
     UNIQUE INDEX `idx_users_external_user_id` (`external_user_id`)
 )",
 ];
@@ -227,7 +295,115 @@ pub const TOKEN_INDEXES: &[&str] = &[
 ];
 
 /// The index names on `users`.
-pub const USER_INDEXES: &[&str] = &["idx_users_username", "idx_users_external_user_id"];
+pub const USER_INDEXES: &[&str] = &[
+    "idx_users_username",
+    "idx_users_aff_code",
+    "idx_users_access_token",
+    "idx_users_external_user_id",
+];
+
+/// `tokens` and `users` as a stock new-api from before 2025-12 created them: `key` is
+/// `char(48)`; no `cross_group_retry`, `auto_groups`, `users.created_at`, `last_login_at`,
+/// `auth_version`, nor the import API's `external_user_id`. For tests of code that must
+/// work with old versions; run instead of [`ddl`] for those two tables.
+pub fn ddl_before_2025_12(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Postgres => POSTGRES_BEFORE_2025_12,
+        Backend::Mysql => MYSQL_BEFORE_2025_12,
+    }
+}
+
+const POSTGRES_BEFORE_2025_12: &[&str] = &[
+    r#"CREATE TABLE "tokens" (
+    "id" bigserial,
+    "user_id" bigint,
+    "key" char(48),
+    "status" bigint DEFAULT 1,
+    "name" text,
+    "created_time" bigint,
+    "accessed_time" bigint,
+    "expired_time" bigint DEFAULT -1,
+    "remain_quota" bigint DEFAULT 0,
+    "unlimited_quota" boolean,
+    "model_limits_enabled" boolean,
+    "model_limits" text,
+    "allow_ips" text DEFAULT '',
+    "used_quota" bigint DEFAULT 0,
+    "group" text DEFAULT '',
+    "deleted_at" timestamptz,
+    PRIMARY KEY ("id")
+)"#,
+    r#"CREATE UNIQUE INDEX "idx_tokens_key" ON "tokens" ("key")"#,
+    r#"CREATE INDEX "idx_tokens_user_id" ON "tokens" ("user_id")"#,
+    r#"CREATE TABLE "users" (
+    "id" bigserial,
+    "username" text,
+    "password" text NOT NULL,
+    "display_name" text,
+    "role" integer DEFAULT 1,
+    "status" integer DEFAULT 1,
+    "email" text,
+    "access_token" char(32),
+    "quota" integer DEFAULT 0,
+    "used_quota" integer DEFAULT 0,
+    "request_count" integer DEFAULT 0,
+    "group" varchar(64) DEFAULT 'default',
+    "aff_code" varchar(32),
+    "inviter_id" integer,
+    "deleted_at" timestamptz,
+    "setting" text,
+    PRIMARY KEY ("id")
+)"#,
+    r#"CREATE UNIQUE INDEX "idx_users_username" ON "users" ("username")"#,
+    r#"CREATE UNIQUE INDEX "idx_users_aff_code" ON "users" ("aff_code")"#,
+    r#"CREATE UNIQUE INDEX "idx_users_access_token" ON "users" ("access_token")"#,
+];
+
+const MYSQL_BEFORE_2025_12: &[&str] = &[
+    "CREATE TABLE `tokens` (
+    `id` bigint AUTO_INCREMENT,
+    `user_id` bigint,
+    `key` char(48),
+    `status` bigint DEFAULT 1,
+    `name` varchar(191),
+    `created_time` bigint,
+    `accessed_time` bigint,
+    `expired_time` bigint DEFAULT -1,
+    `remain_quota` bigint DEFAULT 0,
+    `unlimited_quota` boolean,
+    `model_limits_enabled` boolean,
+    `model_limits` text,
+    `allow_ips` varchar(191) DEFAULT '',
+    `used_quota` bigint DEFAULT 0,
+    `group` varchar(191) DEFAULT '',
+    `deleted_at` datetime(3) NULL,
+    PRIMARY KEY (`id`),
+    UNIQUE INDEX `idx_tokens_key` (`key`),
+    INDEX `idx_tokens_user_id` (`user_id`)
+)",
+    "CREATE TABLE `users` (
+    `id` bigint AUTO_INCREMENT,
+    `username` varchar(191),
+    `password` longtext NOT NULL,
+    `display_name` varchar(191),
+    `role` int DEFAULT 1,
+    `status` int DEFAULT 1,
+    `email` varchar(191),
+    `access_token` char(32),
+    `quota` int DEFAULT 0,
+    `used_quota` int DEFAULT 0,
+    `request_count` int DEFAULT 0,
+    `group` varchar(64) DEFAULT 'default',
+    `aff_code` varchar(32),
+    `inviter_id` int,
+    `deleted_at` datetime(3) NULL,
+    `setting` text,
+    PRIMARY KEY (`id`),
+    UNIQUE INDEX `idx_users_username` (`username`),
+    UNIQUE INDEX `idx_users_aff_code` (`aff_code`),
+    UNIQUE INDEX `idx_users_access_token` (`access_token`)
+)",
+];
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ pub mod schema;
 pub mod scratch;
 
 pub use conn::{create_tables, AsNewapiConn, NewapiConn, NewapiConnRef};
-pub use ddl::{ddl, Backend, LOG_INDEXES, TOKEN_INDEXES, USER_INDEXES};
+pub use ddl::{ddl, ddl_before_2025_12, Backend, LOG_INDEXES, TOKEN_INDEXES, USER_INDEXES};
 pub use error::NewapiDbError;
 pub use models::{
     log_type, token_status, Log, NewLog, NewToken, NewUser, Token, User, NEVER_EXPIRES,

@@ -368,7 +368,7 @@ pub struct NewLog {
     pub other: String,
 }
 
-/// One row of the simulator's `users` table.
+/// What authentication reads of a `users` row (columns every new-api version has).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Primary key.
@@ -379,8 +379,8 @@ pub struct User {
     pub status: i32,
     /// Billing group.
     pub group: String,
-    /// The external user id given to the import API.
-    pub external_user_id: Option<String>,
+    /// Quota left (relay requests need it > 0).
+    pub quota: i32,
 }
 
 type UserRow = (
@@ -388,12 +388,28 @@ type UserRow = (
     Option<String>,
     Option<i32>,
     Option<String>,
-    Option<String>,
+    Option<i32>,
 );
 
-impl<DB: Backend> Queryable<users::SqlType, DB> for User
+type UserColumns = (
+    users::id,
+    users::username,
+    users::status,
+    users::group,
+    users::quota,
+);
+
+type UserSqlType = (
+    diesel::sql_types::BigInt,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+);
+
+impl<DB: Backend> Queryable<UserSqlType, DB> for User
 where
-    UserRow: FromStaticSqlRow<users::SqlType, DB>,
+    UserRow: FromStaticSqlRow<UserSqlType, DB>,
 {
     type Row = UserRow;
 
@@ -403,29 +419,62 @@ where
             username: row.1.unwrap_or_default(),
             status: row.2.unwrap_or_default(),
             group: row.3.unwrap_or_default(),
-            external_user_id: row.4,
+            quota: row.4.unwrap_or_default(),
         })
     }
 }
 
 impl<DB: Backend> Selectable<DB> for User {
-    type SelectExpression = <users::table as Table>::AllColumns;
+    type SelectExpression = UserColumns;
 
     fn construct_selection() -> Self::SelectExpression {
-        users::all_columns
+        (
+            users::id,
+            users::username,
+            users::status,
+            users::group,
+            users::quota,
+        )
     }
 }
 
-/// A `users` row to insert; the database assigns `id`.
+/// A `users` row as the simulator's import API creates it; the database assigns `id`.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser {
     /// Unique login name.
     pub username: String,
+    /// Not a bcrypt hash: no password login.
+    pub password: String,
+    /// Shown name.
+    pub display_name: String,
+    /// 1 common user.
+    pub role: i32,
     /// 1 enabled, 2 disabled.
     pub status: i32,
+    /// Quota left.
+    pub quota: i32,
     /// Billing group.
     pub group: String,
+    /// Unix seconds.
+    pub created_at: i64,
     /// The external user id given to the import API.
     pub external_user_id: Option<String>,
+}
+
+impl NewUser {
+    /// An enabled common user with `quota`, created `now` (unix seconds).
+    pub fn enabled(username: &str, quota: i32, now: i64) -> Self {
+        NewUser {
+            username: username.to_owned(),
+            password: String::new(),
+            display_name: username.chars().take(20).collect(),
+            role: 1,
+            status: 1,
+            quota,
+            group: "default".to_owned(),
+            created_at: now,
+            external_user_id: None,
+        }
+    }
 }

@@ -74,6 +74,72 @@ impl NewapiPool {
         }
     }
 
+    /// Like [`NewapiPool::new`], but every connection makes the server give up waiting for a
+    /// lock (and, on Postgres, any statement) after `wait`: a client that stops waiting
+    /// (a timeout) must not leave a server backend queued behind a lock, holding a
+    /// connection slot until the lock goes. Postgres: `lock_timeout` and
+    /// `statement_timeout`; MySQL/MariaDB: `lock_wait_timeout` and
+    /// `innodb_lock_wait_timeout` (whole seconds, rounded up, at least 1).
+    pub fn with_server_timeouts(
+        url: &str,
+        max_size: u32,
+        connect_timeout: Duration,
+        wait: Duration,
+    ) -> Result<Self, NewapiDbError> {
+        use diesel_async::pooled_connection::ManagerConfig;
+        use diesel_async::SimpleAsyncConnection;
+        use futures_util::FutureExt;
+
+        fn build<C>(url: &str, max_size: u32, timeout: Duration, settings: String) -> Pool<C>
+        where
+            C: diesel_async::pooled_connection::PoolableConnection
+                + SimpleAsyncConnection
+                + Send
+                + 'static,
+            AsyncDieselConnectionManager<C>: bb8::ManageConnection,
+        {
+            let mut config = ManagerConfig::<C>::default();
+            config.custom_setup = Box::new(move |url| {
+                let settings = settings.clone();
+                let url = url.to_owned();
+                async move {
+                    let mut conn = C::establish(&url).await?;
+                    conn.batch_execute(&settings)
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    Ok(conn)
+                }
+                .boxed()
+            });
+            Pool::builder()
+                .max_size(max_size.max(1))
+                .connection_timeout(timeout)
+                .idle_timeout(Some(Duration::from_secs(300)))
+                .build_unchecked(AsyncDieselConnectionManager::<C>::new_with_config(
+                    url, config,
+                ))
+        }
+        let millis = wait.as_millis().max(1);
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        Ok(match Backend::from_url(url)? {
+            Backend::Postgres => NewapiPool::Pg(build::<AsyncPgConnection>(
+                url,
+                max_size,
+                connect_timeout,
+                format!("SET lock_timeout = {millis}; SET statement_timeout = {millis};"),
+            )),
+            Backend::Mysql => NewapiPool::Mysql(build::<AsyncMysqlConnection>(
+                url,
+                max_size,
+                connect_timeout,
+                format!(
+                    "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds};"
+                ),
+            )),
+        })
+    }
+
     /// Check out a connection.
     pub async fn get(&self) -> Result<NewapiPooledConn, NewapiDbError> {
         Ok(match self {

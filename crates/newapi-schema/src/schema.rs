@@ -105,19 +105,36 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The part of new-api's `users` table the simulator needs (real new-api has many more
-    /// columns: password, display_name, role, email, quota, used_quota, request_count,
-    /// aff_code, deleted_at, …), plus the import API's `external_user_id`.
+    /// new-api's accounts (`model/user.go`): the columns Tollgate and the simulator touch
+    /// (real new-api has more: github_id, aff_count, setting, …, see [`crate::ddl`]), plus the
+    /// import API's `external_user_id`. `created_at` exists since 2026-04; `external_user_id`
+    /// only in a new-api patched with the import API.
     users (id) {
         /// Auto-increment primary key.
         id -> BigInt,
-        /// Unique.
+        /// Unique, at most 20 characters.
         username -> Nullable<Text>,
+        /// bcrypt hash; `NOT NULL`. A value that is not a bcrypt hash allows no password login.
+        password -> Nullable<Text>,
+        /// At most 20 characters.
+        display_name -> Nullable<Text>,
+        /// 1 common, 10 admin, 100 root (`int`).
+        role -> Nullable<Integer>,
         /// 1 enabled, 2 disabled. Default 1 (`int`).
         status -> Nullable<Integer>,
+        /// No uniqueness in the database.
+        email -> Nullable<Text>,
+        /// Quota left, 32-bit `int`; relay requests are refused while it is ≤ 0.
+        quota -> Nullable<Integer>,
         /// Billing group, `varchar(64)`, default 'default'.
         #[sql_name = "group"]
         group -> Nullable<Text>,
+        /// `varchar(32)`, unique, no default: NULL unless new-api's API made the user.
+        aff_code -> Nullable<Text>,
+        /// Unix seconds (since 2026-04; GORM fills it, the database has no default).
+        created_at -> Nullable<BigInt>,
+        /// Soft delete: set means deleted.
+        deleted_at -> Nullable<Timestamp>,
         /// The external user id given to the import API, `varchar(64)`, unique.
         external_user_id -> Nullable<Text>,
     }

@@ -49,10 +49,8 @@ async fn tables_roundtrip(backend: Backend) {
 
     // users: insert and find by external id.
     let new_user = NewUser {
-        username: "alice".into(),
-        status: 1,
-        group: "default".into(),
         external_user_id: Some("ext-alice".into()),
+        ..NewUser::enabled("alice", 1_000, 1_700_000_000)
     };
     let user: User = with_conn!(&mut conn, |c| {
         diesel::insert_into(users::table)
@@ -68,6 +66,7 @@ async fn tables_roundtrip(backend: Backend) {
     .unwrap();
     assert_eq!(user.username, "alice");
     assert_eq!(user.group, "default");
+    assert_eq!((user.status, user.quota), (1, 1_000));
 
     // tokens: insert with a non-default group, read back.
     let key = "a".repeat(48);

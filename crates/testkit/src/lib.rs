@@ -12,14 +12,17 @@ mod pg;
 mod settings;
 pub mod sims;
 mod stripe;
+mod tcp_gate;
 
 pub use app::TestApp;
 pub use pg::TestDb;
 pub use settings::{common_settings, ADMIN_TOKEN};
 pub use sims::{
-    kms_sim, newapi_db, newapi_sim, newapi_sim_on, NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,
+    kms_sim, newapi_db, newapi_db_before_2025_12, newapi_sim, newapi_sim_on, newapi_sim_with,
+    NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,
 };
 pub use stripe::LocalStripe;
+pub use tcp_gate::TcpGate;
 pub use tollgate_newapi_schema::Backend as NewapiBackend;
 
 use std::net::TcpListener;

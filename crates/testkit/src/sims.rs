@@ -1,8 +1,9 @@
 //! Simulators and new-api databases for one test: each on its own random port and its own
 //! freshly created database, gone when the values drop.
 
+use diesel_async::RunQueryDsl;
 use tollgate_newapi_schema::scratch::ScratchDb;
-use tollgate_newapi_schema::{create_tables, Backend, NewapiConn};
+use tollgate_newapi_schema::{create_tables, ddl_before_2025_12, with_conn, Backend, NewapiConn};
 
 /// The admin token the new-api simulator accepts in tests.
 pub const NEWAPI_ADMIN_TOKEN: &str = "test-newapi-admin-token";
@@ -21,6 +22,29 @@ pub async fn newapi_db(backend: Backend) -> ScratchDb {
     create_tables(&mut conn)
         .await
         .expect("create new-api tables");
+    db
+}
+
+/// A new-api database whose `tokens` and `users` are laid out as a stock new-api from
+/// before 2025-12 made them (`key char(48)`, no `cross_group_retry`, `auto_groups`,
+/// `users.created_at`, …); `logs` as today.
+pub async fn newapi_db_before_2025_12(backend: Backend) -> ScratchDb {
+    let db = ScratchDb::create(backend, "tg_newapi_old")
+        .await
+        .expect("create new-api test database");
+    let mut conn = NewapiConn::establish(db.url())
+        .await
+        .expect("connect to new-api test database");
+    for statement in ddl_before_2025_12(backend) {
+        with_conn!(&mut conn, |c| diesel::sql_query(*statement)
+            .execute(c)
+            .await)
+        .expect("create old new-api tables");
+    }
+    // `logs` as today; the old tables stay as they are.
+    create_tables(&mut conn)
+        .await
+        .expect("create new-api's logs table");
     db
 }
 
@@ -54,6 +78,17 @@ pub async fn newapi_sim_on(backend: Backend, listener: std::net::TcpListener) ->
     )
     .await
     .expect("start the new-api simulator");
+    NewapiSim { sim, db }
+}
+
+/// Start a new-api simulator on `db` (already holding new-api's tables or not), with new-api's
+/// Redis token cache when `redis` is given.
+pub async fn newapi_sim_with(db: ScratchDb, redis: Option<newapi_sim::CacheConfig>) -> NewapiSim {
+    let mut config = newapi_sim::SimConfig::new(db.url(), NEWAPI_ADMIN_TOKEN);
+    config.redis = redis;
+    let sim = newapi_sim::spawn(config, crate::free_listener())
+        .await
+        .expect("start the new-api simulator");
     NewapiSim { sim, db }
 }
 

@@ -13,8 +13,9 @@ use tollgate_domain::user_keys::{KeyStatus, UserKey, UserKeys};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::store::{self, KeyRow, LimitReached, NewKey};
+use crate::store::{self, Change, Changed, KeyRow, LimitReached, NewKey, Rotated};
 use crate::sync::{Attempt, Syncer};
+use crate::users_store::{self, Deleted};
 
 /// Keys and their lifecycle.
 pub struct Keys {
@@ -59,8 +60,39 @@ pub enum Resync {
 pub struct Reconciled {
     /// Default keys created for users who had none.
     pub created: usize,
-    /// Unsynced keys made due and attempted.
+    /// Unsynced keys and undisabled deleted users made due and attempted.
     pub retried: usize,
+    /// Users no longer in `auth.users` whose keys were revoked and new-api user disabled.
+    pub deleted: usize,
+}
+
+/// The result of renaming, revoking or rotating a key.
+pub enum KeyChange<T> {
+    /// No such key (of that owner).
+    NotFound,
+    /// The key is revoked: it cannot be renamed or rotated.
+    Revoked,
+    /// Done.
+    Done(T),
+}
+
+/// A rotation: the new key (in full, once) and the revoked one.
+pub struct Rotation {
+    /// The replacement.
+    pub new: OwnedKey,
+    /// The revoked key.
+    pub old: OwnedKey,
+}
+
+/// The result of a user's deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserDeletion {
+    /// A replayed delivery: the user was already deleted.
+    pub already: bool,
+    /// Their new-api user and tokens are disabled now (else: kept and retried).
+    pub disabled: bool,
+    /// Keys still in Tollgate that were revoked.
+    pub keys_revoked: usize,
 }
 
 impl Keys {
@@ -103,10 +135,19 @@ impl Keys {
     }
 
     /// Create `user`'s default key unless it exists, and push a new one to new-api at once.
-    /// Repeated deliveries answer the existing key's state and push nothing.
-    pub async fn create_default(&self, user: UserId, source: &str) -> Result<DefaultKey, DbError> {
+    /// Repeated deliveries answer the existing key's state and push nothing. `email` (from the
+    /// signup) becomes the new-api user's display name and email in database mode.
+    pub async fn create_default(
+        &self,
+        user: UserId,
+        email: Option<&str>,
+        source: &str,
+    ) -> Result<DefaultKey, DbError> {
         let new = self.new_row(user, "default", true);
         let mut conn = self.pool.get().await?;
+        if email.is_some() || source != "reconcile" {
+            users_store::note(&mut conn, user.0, email).await?;
+        }
         let inserted = store::insert_default(&mut conn, &new).await?;
         let Some(row) = inserted else {
             let existing = store::find_default(&mut conn, user.0)
@@ -194,6 +235,133 @@ impl Keys {
         OwnedKey { row, key }
     }
 
+    /// Attempt a changed key now when this caller claimed it, and read it back.
+    async fn settle(&self, row: KeyRow, claimed: bool) -> Result<OwnedKey, DbError> {
+        if !claimed {
+            return Ok(self.owned(row));
+        }
+        self.syncer.attempt(&row).await;
+        let mut conn = self.pool.get().await?;
+        let row = store::find(&mut conn, row.id).await?.unwrap_or(row);
+        Ok(self.owned(row))
+    }
+
+    /// Rename key `id` (only `owner`'s, when given), here and in new-api.
+    pub async fn rename(
+        &self,
+        id: Uuid,
+        owner: Option<UserId>,
+        name: &str,
+    ) -> Result<KeyChange<OwnedKey>, DbError> {
+        let mut conn = self.pool.get().await?;
+        let changed = store::change(
+            &mut conn,
+            id,
+            owner.map(|u| u.0),
+            Change::Rename(name.to_owned()),
+            self.syncer.lease(),
+        )
+        .await?;
+        drop(conn);
+        Ok(match changed {
+            Changed::NotFound => KeyChange::NotFound,
+            Changed::AlreadyRevoked(_) => KeyChange::Revoked,
+            Changed::Done { row, claimed } => KeyChange::Done(self.settle(row, claimed).await?),
+        })
+    }
+
+    /// Revoke key `id` (only `owner`'s, when given): disabled in new-api now, or kept and
+    /// retried until it is. Revoking a revoked key changes nothing.
+    pub async fn revoke(
+        &self,
+        id: Uuid,
+        owner: Option<UserId>,
+    ) -> Result<Option<OwnedKey>, DbError> {
+        let mut conn = self.pool.get().await?;
+        let changed = store::change(
+            &mut conn,
+            id,
+            owner.map(|u| u.0),
+            Change::Revoke,
+            self.syncer.lease(),
+        )
+        .await?;
+        drop(conn);
+        Ok(match changed {
+            Changed::NotFound => None,
+            Changed::AlreadyRevoked(row) => Some(self.owned(row)),
+            Changed::Done { row, claimed } => {
+                self.metrics.keys_revoked.inc();
+                Some(self.settle(row, claimed).await?)
+            }
+        })
+    }
+
+    /// Replace key `id` (only `owner`'s, when given) by a new key under the same name; the
+    /// old one is revoked in the same transaction. Both reach new-api now or are retried.
+    pub async fn rotate(
+        &self,
+        id: Uuid,
+        owner: Option<UserId>,
+    ) -> Result<KeyChange<Rotation>, DbError> {
+        let mut conn = self.pool.get().await?;
+        let user = match owner {
+            Some(user) => user,
+            None => match store::find(&mut conn, id).await? {
+                Some(row) => UserId(row.user_id),
+                None => return Ok(KeyChange::NotFound),
+            },
+        };
+        let new = self.new_row(user, "rotated", false);
+        let rotated = store::rotate(&mut conn, id, Some(user.0), new, self.syncer.lease()).await?;
+        drop(conn);
+        Ok(match rotated {
+            Rotated::NotFound => KeyChange::NotFound,
+            Rotated::Revoked => KeyChange::Revoked,
+            Rotated::Done(done) => {
+                let store::RotatedKeys {
+                    old,
+                    old_claimed,
+                    new,
+                } = *done;
+                self.metrics
+                    .keys_created
+                    .with_label_values(&["rotation"])
+                    .inc();
+                self.metrics.keys_revoked.inc();
+                // The new key first: the user's service must not go without a working key.
+                let new = self.settle(new, true).await?;
+                let old = self.settle(old, old_claimed).await?;
+                KeyChange::Done(Rotation { new, old })
+            }
+        })
+    }
+
+    /// `user` was deleted from Supabase: revoke their keys still here and disable their
+    /// new-api user and every token of theirs (now, or kept and retried). A replay changes
+    /// nothing.
+    pub async fn user_deleted(&self, user: UserId) -> Result<UserDeletion, DbError> {
+        let mut conn = self.pool.get().await?;
+        let keys_revoked = store::revoke_all_of_user(&mut conn, user.0).await?;
+        let deleted = users_store::mark_deleted(&mut conn, user.0, self.syncer.lease()).await?;
+        drop(conn);
+        match deleted {
+            Deleted::Already(row) => Ok(UserDeletion {
+                already: true,
+                disabled: row.disabled,
+                keys_revoked,
+            }),
+            Deleted::Now { row, claimed } => {
+                let disabled = claimed && self.syncer.disable_user(&row).await.is_ok();
+                Ok(UserDeletion {
+                    already: false,
+                    disabled,
+                    keys_revoked,
+                })
+            }
+        }
+    }
+
     /// Push key `id` now (admin), whatever its state, unless an attempt holds it.
     pub async fn resync(&self, id: Uuid) -> Result<Resync, DbError> {
         let mut conn = self.pool.get().await?;
@@ -217,16 +385,25 @@ impl Keys {
         let mut report = Reconciled::default();
         for user in users {
             if self
-                .create_default(UserId(user), "reconcile")
+                .create_default(UserId(user), None, "reconcile")
                 .await?
                 .created
             {
                 report.created += 1;
             }
         }
+        let vanished = {
+            let mut conn = self.pool.get().await?;
+            users_store::vanished(&mut conn, limit).await?
+        };
+        for user in vanished {
+            self.user_deleted(UserId(user)).await?;
+            report.deleted += 1;
+        }
         {
             let mut conn = self.pool.get().await?;
             store::make_unsynced_due(&mut conn).await?;
+            users_store::make_due(&mut conn).await?;
         }
         loop {
             let n = self.syncer.run_due(batch).await?;

@@ -5,16 +5,17 @@
 //! not land, with backoff and jitter, safely across replicas. Users read their own keys with
 //! their Supabase JWT; operators list, re-sync and reconcile.
 
+pub mod gateway;
 pub mod handlers;
 pub mod keys;
 pub mod metrics;
-pub mod newapi;
 pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod users_store;
 
 /// Service name: logs, metrics prefix, CLI messages.
 pub const SERVICE: &str = "key-sync";

@@ -12,7 +12,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/v1/keys", web::get().to(user::list))
     .route("/v1/keys", web::post().to(user::create))
+    .route("/v1/keys/{id}", web::patch().to(user::rename))
+    .route("/v1/keys/{id}", web::delete().to(user::revoke))
+    .route("/v1/keys/{id}/rotate", web::post().to(user::rotate))
     .route("/admin/keys", web::get().to(admin::list))
+    .route("/admin/keys/{id}", web::patch().to(admin::rename))
+    .route("/admin/keys/{id}", web::delete().to(admin::revoke))
+    .route("/admin/keys/{id}/rotate", web::post().to(admin::rotate))
     .route("/admin/keys/{id}/sync", web::post().to(admin::resync))
     .route("/admin/reconcile", web::post().to(admin::reconcile))
     .route(

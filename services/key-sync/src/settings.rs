@@ -15,10 +15,39 @@ use crate::{DEFAULT_PORT, SERVICE};
 /// Raw key-sync settings, as named in the environment (lower-cased).
 #[derive(Debug, Clone, Deserialize)]
 pub struct KeySyncSettings {
-    /// `NEWAPI_BASE_URL`: the gateway (its import API and relay).
+    /// `NEWAPI_SYNC_MODE`: `import` (default) or `database`.
+    #[serde(default)]
+    pub newapi_sync_mode: Option<String>,
+    /// `NEWAPI_BASE_URL`: the gateway's import API (import mode).
+    #[serde(default)]
     pub newapi_base_url: String,
-    /// `NEWAPI_ADMIN_TOKEN`: bearer token of new-api's import API.
+    /// `NEWAPI_ADMIN_TOKEN`: bearer token of new-api's import API (import mode).
+    #[serde(default)]
     pub newapi_admin_token: String,
+    /// `NEWAPI_DATABASE_URL`: new-api's own database (database mode), `mysql://…` or
+    /// `postgres://…`.
+    #[serde(default)]
+    pub newapi_database_url: Option<String>,
+    /// `NEWAPI_USER_GROUP`: `users.group` of new new-api users (default `default`).
+    #[serde(default = "defaults::newapi_user_group")]
+    pub newapi_user_group: String,
+    /// `NEWAPI_USER_QUOTA`: `users.quota` of new new-api users, quota units (default 0;
+    /// new-api refuses requests while it is ≤ 0).
+    #[serde(default)]
+    pub newapi_user_quota: i64,
+    /// `NEWAPI_TOKEN_UNLIMITED`: `tokens.unlimited_quota` of new tokens (default true).
+    #[serde(default = "defaults::newapi_token_unlimited")]
+    pub newapi_token_unlimited: bool,
+    /// `NEWAPI_TOKEN_QUOTA`: `tokens.remain_quota` of new tokens (default 0).
+    #[serde(default)]
+    pub newapi_token_quota: i64,
+    /// `NEWAPI_REDIS_URL`: new-api's Redis, to drop its token cache entry on revocation.
+    #[serde(default)]
+    pub newapi_redis_url: Option<String>,
+    /// `NEWAPI_CRYPTO_SECRET`: new-api's `CRYPTO_SECRET` (or `SESSION_SECRET`), the HMAC key of
+    /// its token cache keys.
+    #[serde(default)]
+    pub newapi_crypto_secret: Option<String>,
     /// `SUPABASE_WEBHOOK_SECRET`: what the DB webhook sends as `Authorization: Bearer …`.
     pub supabase_webhook_secret: String,
     /// `SUPABASE_JWT_SECRET`: HS256 secret of user JWTs (optional if JWKS is used).
@@ -60,6 +89,12 @@ pub struct KeySyncSettings {
 }
 
 mod defaults {
+    pub fn newapi_user_group() -> String {
+        "default".into()
+    }
+    pub fn newapi_token_unlimited() -> bool {
+        true
+    }
     pub fn newapi_timeout_ms() -> u64 {
         2_000
     }
@@ -86,6 +121,15 @@ mod defaults {
     }
 }
 
+/// How keys reach new-api (`NEWAPI_SYNC_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// A patched new-api's import API (`NEWAPI_BASE_URL`, `NEWAPI_ADMIN_TOKEN`).
+    Import,
+    /// A stock new-api's own tables (`NEWAPI_DATABASE_URL`).
+    Database,
+}
+
 /// Everything key-sync reads from its configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -95,6 +139,8 @@ pub struct Settings {
     pub key_sync: KeySyncSettings,
     /// `KEY_ENCRYPTION_KEY`, ready to use.
     pub cipher: KeyCipher,
+    /// `NEWAPI_SYNC_MODE`.
+    pub mode: SyncMode,
 }
 
 impl Settings {
@@ -110,9 +156,68 @@ impl Settings {
         common: CommonSettings,
         mut key_sync: KeySyncSettings,
     ) -> Result<Self, SettingsError> {
-        require_non_empty("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
-        require_http_url("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
-        require_non_empty("NEWAPI_ADMIN_TOKEN", &key_sync.newapi_admin_token)?;
+        let mode = match key_sync
+            .newapi_sync_mode
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            None | Some("import") => SyncMode::Import,
+            Some("database") => SyncMode::Database,
+            Some(_) => {
+                return Err(SettingsError::invalid(
+                    "NEWAPI_SYNC_MODE",
+                    "must be import or database",
+                ))
+            }
+        };
+        key_sync.newapi_database_url = key_sync
+            .newapi_database_url
+            .filter(|s| !s.trim().is_empty());
+        key_sync.newapi_redis_url = key_sync.newapi_redis_url.filter(|s| !s.trim().is_empty());
+        key_sync.newapi_crypto_secret = key_sync
+            .newapi_crypto_secret
+            .filter(|s| !s.trim().is_empty());
+        match mode {
+            SyncMode::Import => {
+                require_non_empty("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
+                require_http_url("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
+                require_non_empty("NEWAPI_ADMIN_TOKEN", &key_sync.newapi_admin_token)?;
+            }
+            SyncMode::Database => {
+                let url = key_sync.newapi_database_url.as_deref().ok_or_else(|| {
+                    SettingsError::Missing("NEWAPI_DATABASE_URL (NEWAPI_SYNC_MODE=database)".into())
+                })?;
+                tollgate_newapi_schema::Backend::from_url(url)
+                    .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
+            }
+        }
+        if key_sync.newapi_user_group.trim().is_empty()
+            || key_sync.newapi_user_group.chars().count() > 64
+        {
+            return Err(SettingsError::invalid(
+                "NEWAPI_USER_GROUP",
+                "must be 1 to 64 characters (users.group is varchar(64))",
+            ));
+        }
+        if !(0..=i64::from(i32::MAX)).contains(&key_sync.newapi_user_quota) {
+            return Err(SettingsError::invalid(
+                "NEWAPI_USER_QUOTA",
+                "must be 0 to 2147483647 (users.quota is a 32-bit int)",
+            ));
+        }
+        if key_sync.newapi_token_quota < 0 {
+            return Err(SettingsError::invalid(
+                "NEWAPI_TOKEN_QUOTA",
+                "must not be negative",
+            ));
+        }
+        if key_sync.newapi_redis_url.is_some() != key_sync.newapi_crypto_secret.is_some() {
+            return Err(SettingsError::invalid(
+                "NEWAPI_REDIS_URL",
+                "NEWAPI_REDIS_URL and NEWAPI_CRYPTO_SECRET go together",
+            ));
+        }
         require_non_empty("SUPABASE_WEBHOOK_SECRET", &key_sync.supabase_webhook_secret)?;
         require_non_empty("KEY_ENCRYPTION_KEY", &key_sync.key_encryption_key)?;
         let cipher = KeyCipher::from_base64(&key_sync.key_encryption_key)
@@ -160,7 +265,19 @@ impl Settings {
             common,
             key_sync,
             cipher,
+            mode,
         })
+    }
+
+    /// What new new-api users and tokens get (database mode).
+    pub fn provisioning(&self) -> crate::gateway::database::Provisioning {
+        let ks = &self.key_sync;
+        crate::gateway::database::Provisioning {
+            user_group: ks.newapi_user_group.trim().to_owned(),
+            user_quota: i32::try_from(ks.newapi_user_quota).unwrap_or(i32::MAX),
+            token_unlimited: ks.newapi_token_unlimited,
+            token_quota: ks.newapi_token_quota,
+        }
     }
 
     /// Timeout of one import call.

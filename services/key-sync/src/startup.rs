@@ -7,10 +7,13 @@ use actix_web::web;
 use tokio_util::sync::CancellationToken;
 use tollgate_web::Application;
 
+use crate::gateway::database::DatabaseGateway;
+use crate::gateway::import::ImportGateway;
+use crate::gateway::token_cache::TokenCacheInvalidator;
+use crate::gateway::Gateway;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
-use crate::newapi::{NewApiClient, TokenImporter};
-use crate::settings::Settings;
+use crate::settings::{Settings, SyncMode};
 use crate::state::AppState;
 use crate::sync::{worker, Syncer};
 use crate::{routes, SERVICE};
@@ -20,29 +23,70 @@ use tollgate_web::InternalToken;
 /// Users given a key per reconcile pass.
 const RECONCILE_LIMIT: i64 = 1_000;
 
-/// Build the service against the real new-api.
-pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    let importer = NewApiClient::new(
-        &settings.key_sync.newapi_base_url,
-        &settings.key_sync.newapi_admin_token,
-        settings.newapi_timeout(),
-    );
-    build_with(settings, Arc::new(importer)).await
+/// Connections to new-api's database in database mode.
+const NEWAPI_POOL_SIZE: u32 = 8;
+
+/// The gateway of `NEWAPI_SYNC_MODE`.
+pub fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
+    let ks = &settings.key_sync;
+    Ok(match settings.mode {
+        SyncMode::Import => Arc::new(ImportGateway::new(
+            &ks.newapi_base_url,
+            &ks.newapi_admin_token,
+            settings.newapi_timeout(),
+        )),
+        SyncMode::Database => {
+            let url = ks.newapi_database_url.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("NEWAPI_DATABASE_URL is required in database mode")
+            })?;
+            let pool = tollgate_newapi_schema::NewapiPool::with_server_timeouts(
+                url,
+                NEWAPI_POOL_SIZE,
+                settings.newapi_timeout(),
+                settings.newapi_timeout(),
+            )?;
+            Arc::new(DatabaseGateway::new(
+                pool,
+                settings.provisioning(),
+                ks.key_encryption_key.as_bytes(),
+                settings.newapi_timeout(),
+            ))
+        }
+    })
 }
 
-/// Build the service with any importer: refuse an unreachable or unmigrated database, then
+/// Build the service against the configured new-api.
+pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let gateway = gateway(&settings)?;
+    build_with(settings, gateway).await
+}
+
+/// Build the service with any gateway: refuse an unreachable or unmigrated database, then
 /// bind and attach the sync worker and the periodic reconcile.
 pub async fn build_with(
     settings: Settings,
-    importer: Arc<dyn TokenImporter>,
+    gateway: Arc<dyn Gateway>,
 ) -> anyhow::Result<Application> {
     let pool = tollgate_web::cli::connect_migrated(SERVICE, &settings.common).await?;
     let registry = prometheus::Registry::new();
     let metrics = Metrics::register(&registry)?;
     let ks = &settings.key_sync;
+    let cache = match (&ks.newapi_redis_url, &ks.newapi_crypto_secret) {
+        (Some(url), Some(secret)) => Some(
+            TokenCacheInvalidator::new(url, secret, settings.newapi_timeout())
+                .map_err(|e| anyhow::anyhow!("NEWAPI_REDIS_URL: {e}"))?,
+        ),
+        _ => None,
+    };
+    tracing::info!(
+        mode = gateway.mode(),
+        invalidates_token_cache = cache.is_some(),
+        "new-api sync mode"
+    );
     let syncer = Arc::new(Syncer::new(
         pool.clone(),
-        importer,
+        gateway,
+        cache,
         settings.cipher.clone(),
         metrics.clone(),
         settings.backoff(),
@@ -62,6 +106,7 @@ pub async fn build_with(
         max_keys_per_user: ks.max_keys_per_user,
         reconcile_limit: RECONCILE_LIMIT,
         sync_batch: ks.sync_batch_size,
+        invalidates_cache: syncer.invalidates_cache(),
     });
     let verifier = web::Data::new(JwtVerifier::new(
         ks.supabase_jwt_secret.clone(),
@@ -110,10 +155,11 @@ async fn reconcile_loop(state: web::Data<AppState>, every: Duration, stop: Cance
             .reconcile(state.reconcile_limit, state.sync_batch)
             .await
         {
-            Ok(report) if report.created > 0 || report.retried > 0 => {
+            Ok(report) if report.created > 0 || report.retried > 0 || report.deleted > 0 => {
                 tracing::info!(
                     created = report.created,
                     retried = report.retried,
+                    deleted = report.deleted,
                     "reconciled"
                 )
             }

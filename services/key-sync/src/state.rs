@@ -18,4 +18,18 @@ pub struct AppState {
     pub reconcile_limit: i64,
     /// Keys claimed per sync pass.
     pub sync_batch: i64,
+    /// new-api's token cache is invalidated on revocation (`NEWAPI_REDIS_URL`).
+    pub invalidates_cache: bool,
+}
+
+impl AppState {
+    /// When a revocation stops the key on the gateway, as API answers say it.
+    pub fn revocation_takes_effect(&self) -> &'static str {
+        if self.invalidates_cache {
+            "now"
+        } else {
+            "within new-api's token cache time (SYNC_FREQUENCY, 60 s by default) when new-api \
+             caches tokens in Redis, else now"
+        }
+    }
 }

@@ -54,6 +54,19 @@ pub struct KeyRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Changes of what the gateway should hold; an attempt applies one version.
+    pub sync_version: i32,
+    /// When it was revoked (status 2).
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The key that replaced it in a rotation.
+    pub replaced_by: Option<Uuid>,
+}
+
+impl KeyRow {
+    /// Not revoked.
+    pub fn is_active(&self) -> bool {
+        self.status == 1
+    }
 }
 
 /// A key to insert, already claimed for its first (inline) sync attempt.
@@ -136,7 +149,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitReached;
 
-/// Insert another key for its owner, refusing past `max` keys. Concurrent requests of one
+/// Insert another key for its owner, refusing past `max` active keys. Concurrent requests of one
 /// user serialise on a transaction-scoped advisory lock, so the cap holds.
 pub async fn insert_capped(
     conn: &mut AsyncPgConnection,
@@ -150,6 +163,7 @@ pub async fn insert_capped(
             .await?;
         let count: i64 = api_keys::table
             .filter(api_keys::user_id.eq(new.user_id))
+            .filter(api_keys::status.eq(1))
             .count()
             .get_result(conn)
             .await?;
@@ -216,24 +230,29 @@ pub async fn claim_one(
     .optional()
 }
 
-/// The key is in new-api as `token_id`.
+/// An attempt applied version `version` of the key: synced unless the key changed since
+/// (then due again at once). `token_id` is new-api's token (`None`: a revoked key the
+/// gateway never had).
 pub async fn record_success(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    token_id: i64,
+    token_id: Option<i64>,
+    version: i32,
 ) -> QueryResult<()> {
-    diesel::update(api_keys::table.find(id))
-        .set((
-            api_keys::newapi_synced.eq(true),
-            api_keys::newapi_token_id.eq(Some(token_id)),
-            api_keys::sync_error.eq(None::<String>),
-            api_keys::synced_at.eq(diesel::dsl::now),
-            api_keys::next_sync_at.eq(None::<DateTime<Utc>>),
-            api_keys::sync_claimed_until.eq(None::<DateTime<Utc>>),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    diesel::sql_query(
+        "UPDATE api_keys SET newapi_synced = (sync_version = $3), \
+                newapi_token_id = COALESCE($2, newapi_token_id), sync_error = NULL, \
+                synced_at = now(), \
+                next_sync_at = CASE WHEN sync_version = $3 THEN NULL ELSE now() END, \
+                sync_claimed_until = NULL \
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Nullable<BigInt>, _>(token_id)
+    .bind::<diesel::sql_types::Integer, _>(version)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The attempt failed: keep the error, retry at `next_at`. A key another attempt has synced
@@ -282,6 +301,210 @@ pub async fn count_unsynced(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         .count()
         .get_result(conn)
         .await
+}
+
+/// What a user or an admin changes on a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A new name.
+    Rename(String),
+    /// Revoke it.
+    Revoke,
+}
+
+/// The result of [`change`] and [`rotate`].
+#[derive(Debug)]
+pub enum Changed {
+    /// No such key (of that owner).
+    NotFound,
+    /// The key was already revoked; nothing changed.
+    AlreadyRevoked(KeyRow),
+    /// Changed. `claimed`: this caller holds the sync lease and should attempt it now
+    /// (otherwise an attempt in flight holds it and the worker takes the change after).
+    Done {
+        /// The key after the change.
+        row: KeyRow,
+        /// This caller may attempt the sync now.
+        claimed: bool,
+    },
+}
+
+struct LockedKey {
+    row: KeyRow,
+    claimable: bool,
+}
+
+#[derive(QueryableByName)]
+struct Claimable {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    claimable: bool,
+}
+
+/// Lock key `id` (of `owner`, when given) for a change.
+async fn lock_key(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    owner: Option<Uuid>,
+) -> QueryResult<Option<LockedKey>> {
+    let lock: Option<Claimable> = diesel::sql_query(
+        "SELECT (sync_claimed_until IS NULL OR sync_claimed_until < now()) AS claimable \
+         FROM api_keys WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) FOR UPDATE",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(owner)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(lock) = lock else {
+        return Ok(None);
+    };
+    let row = api_keys::table
+        .find(id)
+        .select(KeyRow::as_select())
+        .first(conn)
+        .await?;
+    Ok(Some(LockedKey {
+        row,
+        claimable: lock.claimable,
+    }))
+}
+
+/// Apply `change` to a locked key: bump its version, make it due, and claim it when no
+/// attempt holds it.
+async fn apply_change(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &Change,
+    replaced_by: Option<Uuid>,
+    claim: bool,
+    lease: Duration,
+) -> QueryResult<KeyRow> {
+    let (name, revoke) = match change {
+        Change::Rename(name) => (Some(name.as_str()), false),
+        Change::Revoke => (None, true),
+    };
+    diesel::sql_query(
+        "UPDATE api_keys SET name = COALESCE($2, name), \
+                status = CASE WHEN $3 THEN 2 ELSE status END, \
+                revoked_at = CASE WHEN $3 THEN now() ELSE revoked_at END, \
+                is_default = CASE WHEN $4::uuid IS NULL THEN is_default ELSE false END, \
+                replaced_by = COALESCE($4, replaced_by), \
+                sync_version = sync_version + 1, newapi_synced = false, next_sync_at = now(), \
+                sync_claimed_until = CASE WHEN $5 THEN now() + make_interval(secs => $6) \
+                                          ELSE sync_claimed_until END, \
+                sync_attempts = sync_attempts + CASE WHEN $5 THEN 1 ELSE 0 END, \
+                last_sync_at = CASE WHEN $5 THEN now() ELSE last_sync_at END \
+         WHERE id = $1 RETURNING *",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(name)
+    .bind::<diesel::sql_types::Bool, _>(revoke)
+    .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(replaced_by)
+    .bind::<diesel::sql_types::Bool, _>(claim)
+    .bind::<Double, _>(lease.as_secs_f64())
+    .get_result(conn)
+    .await
+}
+
+/// Rename or revoke key `id` (only `owner`'s, when given). A revoked key changes no more.
+pub async fn change(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    owner: Option<Uuid>,
+    change: Change,
+    lease: Duration,
+) -> QueryResult<Changed> {
+    conn.transaction(async move |conn| {
+        let Some(locked) = lock_key(conn, id, owner).await? else {
+            return Ok(Changed::NotFound);
+        };
+        if !locked.row.is_active() {
+            return Ok(Changed::AlreadyRevoked(locked.row));
+        }
+        let row = apply_change(conn, id, &change, None, locked.claimable, lease).await?;
+        Ok(Changed::Done {
+            row,
+            claimed: locked.claimable,
+        })
+    })
+    .await
+}
+
+/// What a rotation did.
+#[derive(Debug)]
+pub enum Rotated {
+    /// No such key (of that owner).
+    NotFound,
+    /// The key is revoked.
+    Revoked,
+    /// Rotated.
+    Done(Box<RotatedKeys>),
+}
+
+/// The old key revoked (and claimed when `old_claimed`), the new one inserted and claimed
+/// for its first attempt.
+#[derive(Debug)]
+pub struct RotatedKeys {
+    /// The revoked key.
+    pub old: KeyRow,
+    /// This caller may attempt the old key's revocation now.
+    pub old_claimed: bool,
+    /// The new key.
+    pub new: KeyRow,
+}
+
+/// Replace key `id` (only `owner`'s, when given) by `new` under the same name (and default
+/// flag), revoking it, in one transaction.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    owner: Option<Uuid>,
+    mut new: NewKey,
+    lease: Duration,
+) -> QueryResult<Rotated> {
+    conn.transaction(async move |conn| {
+        let Some(locked) = lock_key(conn, id, owner).await? else {
+            return Ok(Rotated::NotFound);
+        };
+        if !locked.row.is_active() {
+            return Ok(Rotated::Revoked);
+        }
+        new.name = locked.row.name.clone();
+        new.is_default = locked.row.is_default;
+        // The old key gives up the default flag first: one default per user.
+        let old = apply_change(
+            conn,
+            id,
+            &Change::Revoke,
+            Some(new.id),
+            locked.claimable,
+            lease,
+        )
+        .await?;
+        let new = diesel::insert_into(api_keys::table)
+            .values(&new)
+            .returning(KeyRow::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Rotated::Done(Box::new(RotatedKeys {
+            old,
+            old_claimed: locked.claimable,
+            new,
+        })))
+    })
+    .await
+}
+
+/// Revoke every active key of `user` (a deleted user), making each due. Returns how many.
+pub async fn revoke_all_of_user(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE api_keys SET status = 2, revoked_at = now(), sync_version = sync_version + 1, \
+                newapi_synced = false, next_sync_at = now() \
+         WHERE user_id = $1 AND status = 1",
+    )
+    .bind::<SqlUuid, _>(user)
+    .execute(conn)
+    .await
 }
 
 /// One page of keys for the admin list, newest first, with the total.

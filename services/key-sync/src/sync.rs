@@ -1,6 +1,9 @@
-//! Getting keys into new-api: one attempt for a claimed key, and the worker that retries
-//! unsynced keys with capped exponential backoff and jitter. Every failure is recorded on
-//! the key (`sync_error`, `sync_attempts`); HTTP 200 with `success:false` is a failure.
+//! Making new-api hold what Tollgate holds: one attempt for a claimed key (present and
+//! enabled under its name, or revoked) or a claimed deleted user (disabled with all their
+//! tokens), and the worker that retries what did not land, with capped exponential backoff
+//! and jitter. Every failure is recorded (`sync_error`, `disable_error`); HTTP 200 with
+//! `success:false` is a failure. Each attempt applies one version of its key: a change made
+//! meanwhile leaves the key due again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,23 +16,27 @@ use tollgate_domain::backoff::Backoff;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::key_cipher::KeyCipher;
 
+use crate::gateway::token_cache::TokenCacheInvalidator;
+use crate::gateway::{Gateway, GatewayError, KeyState, Landed, Owner};
 use crate::metrics::Metrics;
-use crate::newapi::{ImportRequest, TokenImporter};
 use crate::store::{self, KeyRow};
+use crate::users_store::{self, GatewayUser};
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    /// In new-api as this token id.
-    Synced(i64),
+    /// The gateway holds the key as Tollgate does; its token id (`None`: a revoked key the
+    /// gateway never had).
+    Synced(Option<i64>),
     /// Not yet; the error is recorded and a retry scheduled.
     Failed(String),
 }
 
-/// Pushes claimed keys and records the outcome.
+/// Applies claimed keys and deleted users to the gateway and records the outcome.
 pub struct Syncer {
     pool: PgPool,
-    importer: Arc<dyn TokenImporter>,
+    gateway: Arc<dyn Gateway>,
+    cache: Option<TokenCacheInvalidator>,
     cipher: KeyCipher,
     metrics: Metrics,
     backoff: Backoff,
@@ -40,23 +47,25 @@ pub struct Syncer {
 const PARALLEL_PUSHES: usize = 16;
 
 impl Syncer {
-    /// A syncer; `import_timeout` sizes the lease an attempt holds on its key.
+    /// A syncer; `call_timeout` (one gateway call) sizes the lease an attempt holds.
     pub fn new(
         pool: PgPool,
-        importer: Arc<dyn TokenImporter>,
+        gateway: Arc<dyn Gateway>,
+        cache: Option<TokenCacheInvalidator>,
         cipher: KeyCipher,
         metrics: Metrics,
         backoff: Backoff,
-        import_timeout: Duration,
+        call_timeout: Duration,
     ) -> Self {
         Self {
             pool,
-            importer,
+            gateway,
+            cache,
             cipher,
             metrics,
             backoff,
-            // Long enough that an attempt always ends (timeout) before its lease does.
-            lease: import_timeout * 2 + Duration::from_secs(5),
+            // Long enough that an attempt always ends (timeouts) before its lease does.
+            lease: call_timeout * 3 + Duration::from_secs(5),
         }
     }
 
@@ -65,46 +74,26 @@ impl Syncer {
         self.lease
     }
 
-    /// One attempt for a key this process has claimed: import, then record.
+    /// Whether revocations take effect at once (new-api's token cache is invalidated).
+    pub fn invalidates_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// One attempt for a key this process has claimed: apply, then record.
     pub async fn attempt(&self, row: &KeyRow) -> Attempt {
-        let user = UserId(row.user_id);
-        let outcome = match self.cipher.decrypt(&row.key_ciphertext, user) {
-            Ok(key) => {
-                let started = Instant::now();
-                let result = self
-                    .importer
-                    .import(ImportRequest {
-                        key: &key,
-                        user,
-                        name: &row.name,
-                    })
-                    .await;
-                let label = result.as_ref().map_or_else(|e| e.kind(), |_| "success");
-                self.metrics.sync_attempts.with_label_values(&[label]).inc();
-                self.metrics
-                    .sync_latency
-                    .with_label_values(&[label])
-                    .observe(started.elapsed().as_secs_f64());
-                result.map_err(|e| e.to_string())
-            }
-            Err(e) => {
-                self.metrics
-                    .sync_attempts
-                    .with_label_values(&["undecryptable"])
-                    .inc();
-                Err(format!("stored key {e} (KEY_ENCRYPTION_KEY changed?)"))
-            }
-        };
-        match self.record(row, &outcome).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(key_id = %row.id, error = %e, "could not record sync outcome; the lease will expire and the key be retried")
-            }
+        let outcome = self.apply(row).await;
+        let label = outcome
+            .as_ref()
+            .map_or_else(|(kind, _)| *kind, |_| "success");
+        self.metrics.sync_attempts.with_label_values(&[label]).inc();
+        let outcome = outcome.map_err(|(_, message)| message);
+        if let Err(e) = self.record(row, &outcome).await {
+            tracing::error!(key_id = %row.id, error = %e, "could not record sync outcome; the lease will expire and the key be retried");
         }
         match outcome {
-            Ok(token_id) => {
-                tracing::info!(key_id = %row.id, hint = %row.key_hint, token_id, "key synced to new-api");
-                Attempt::Synced(token_id)
+            Ok(landed) => {
+                tracing::info!(key_id = %row.id, hint = %row.key_hint, token_id = ?landed.token_id, active = row.is_active(), "key synced to new-api");
+                Attempt::Synced(landed.token_id)
             }
             Err(error) => {
                 tracing::warn!(key_id = %row.id, hint = %row.key_hint, attempts = row.sync_attempts, %error, "key sync failed");
@@ -113,30 +102,169 @@ impl Syncer {
         }
     }
 
-    async fn record(&self, row: &KeyRow, outcome: &Result<i64, String>) -> Result<(), DbError> {
+    /// The gateway call for `row`; an error is (metric label, message).
+    async fn apply(&self, row: &KeyRow) -> Result<Landed, (&'static str, String)> {
+        let user = UserId(row.user_id);
+        let known = {
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| ("database", e.to_string()))?;
+            users_store::find(&mut conn, row.user_id)
+                .await
+                .map_err(|e| ("database", e.to_string()))?
+        };
+        let key = self
+            .cipher
+            .decrypt(&row.key_ciphertext, user)
+            .map_err(|e| {
+                (
+                    "undecryptable",
+                    format!("stored key {e} (KEY_ENCRYPTION_KEY changed?)"),
+                )
+            })?;
+        // A deleted user's keys are only ever revoked.
+        let active = row.is_active() && known.as_ref().is_none_or(|u| u.deleted_at.is_none());
+        let owner = Owner {
+            user,
+            email: known.as_ref().and_then(|u| u.email.as_deref()),
+            newapi_user_id: known.as_ref().and_then(|u| u.newapi_user_id),
+        };
+        let started = Instant::now();
+        let result = self
+            .gateway
+            .apply(
+                owner,
+                KeyState {
+                    key: &key,
+                    name: &row.name,
+                    active,
+                },
+            )
+            .await;
+        let label = result
+            .as_ref()
+            .map_or_else(GatewayError::kind, |_| "success");
+        self.metrics
+            .sync_latency
+            .with_label_values(&[label])
+            .observe(started.elapsed().as_secs_f64());
+        let landed = result.map_err(|e| (e.kind(), e.to_string()))?;
+        if !active {
+            self.invalidate(&[key.expose()], &[]).await?;
+        }
+        Ok(landed)
+    }
+
+    async fn invalidate(&self, keys: &[&str], users: &[i64]) -> Result<(), (&'static str, String)> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        cache.invalidate(keys, users).await.map_err(|e| {
+            (
+                "cache",
+                format!("disabled in new-api, but its token cache could not be cleared: {e}"),
+            )
+        })
+    }
+
+    async fn record(&self, row: &KeyRow, outcome: &Result<Landed, String>) -> Result<(), DbError> {
         let mut conn = self.pool.get().await?;
         match outcome {
-            Ok(token_id) => store::record_success(&mut conn, row.id, *token_id).await?,
+            Ok(landed) => {
+                store::record_success(&mut conn, row.id, landed.token_id, row.sync_version).await?;
+                if let (Some(id), true) = (landed.newapi_user_id, row.is_active()) {
+                    let username = crate::gateway::database::username_for(UserId(row.user_id));
+                    users_store::remember_newapi_user(&mut conn, row.user_id, id, &username)
+                        .await?;
+                }
+                if landed.token_id.is_some() {
+                    users_store::redo_disable_if_deleted(&mut conn, row.user_id).await?;
+                }
+            }
             Err(error) => {
-                let attempt = u32::try_from(row.sync_attempts.max(1)).unwrap_or(u32::MAX);
-                let wait = self.backoff.delay(attempt, rand::random::<f64>());
-                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                let next = self.next_attempt(row.sync_attempts);
                 store::record_failure(&mut conn, row.id, error, next).await?;
             }
         }
         Ok(())
     }
 
-    /// Claim up to `batch` due keys and push them; returns how many were claimed.
-    pub async fn run_due(&self, batch: i64) -> Result<usize, DbError> {
-        let rows = {
-            let mut conn = self.pool.get().await?;
-            store::claim_due(&mut conn, batch, self.lease).await?
+    fn next_attempt(&self, attempts: i32) -> chrono::DateTime<Utc> {
+        let attempt = u32::try_from(attempts.max(1)).unwrap_or(u32::MAX);
+        let wait = self.backoff.delay(attempt, rand::random::<f64>());
+        Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default()
+    }
+
+    /// One attempt to disable a deleted user this process has claimed.
+    pub async fn disable_user(&self, row: &GatewayUser) -> Result<(), String> {
+        let owner = Owner {
+            user: UserId(row.user_id),
+            email: row.email.as_deref(),
+            newapi_user_id: row.newapi_user_id,
         };
-        let claimed = rows.len();
-        futures_util::stream::iter(rows)
+        let outcome = match self.gateway.disable_user(owner).await {
+            Ok(done) => {
+                let keys: Vec<&str> = done.token_keys.iter().map(String::as_str).collect();
+                let users: Vec<i64> = done.newapi_user_id.into_iter().collect();
+                self.invalidate(&keys, &users)
+                    .await
+                    .map(|()| done.newapi_user_id)
+            }
+            Err(e) => Err((e.kind(), e.to_string())),
+        };
+        let label = outcome
+            .as_ref()
+            .map_or_else(|(kind, _)| *kind, |_| "success");
+        self.metrics.user_disables.with_label_values(&[label]).inc();
+        let recorded = async {
+            let mut conn = self.pool.get().await?;
+            match &outcome {
+                Ok(newapi_user_id) => {
+                    users_store::record_disabled(&mut conn, row.user_id, *newapi_user_id).await?
+                }
+                Err((_, error)) => {
+                    let next = self.next_attempt(row.disable_attempts);
+                    users_store::record_disable_failure(&mut conn, row.user_id, error, next).await?
+                }
+            }
+            Ok::<_, DbError>(())
+        }
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(user_id = %row.user_id, error = %e, "could not record the outcome of disabling a deleted user");
+        }
+        match outcome {
+            Ok(newapi_user_id) => {
+                tracing::info!(user_id = %row.user_id, ?newapi_user_id, "deleted user disabled in new-api");
+                Ok(())
+            }
+            Err((_, error)) => {
+                tracing::warn!(user_id = %row.user_id, attempts = row.disable_attempts, %error, "disabling a deleted user failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// Claim up to `batch` due keys and deleted users and apply them; returns how many were
+    /// claimed.
+    pub async fn run_due(&self, batch: i64) -> Result<usize, DbError> {
+        let (keys, users) = {
+            let mut conn = self.pool.get().await?;
+            let keys = store::claim_due(&mut conn, batch, self.lease).await?;
+            let users = users_store::claim_due(&mut conn, batch, self.lease).await?;
+            (keys, users)
+        };
+        let claimed = keys.len().max(users.len());
+        futures_util::stream::iter(keys)
             .for_each_concurrent(PARALLEL_PUSHES, |row| async move {
                 self.attempt(&row).await;
+            })
+            .await;
+        futures_util::stream::iter(users)
+            .for_each_concurrent(PARALLEL_PUSHES, |row| async move {
+                let _ = self.disable_user(&row).await;
             })
             .await;
         Ok(claimed)
@@ -151,8 +279,8 @@ impl Syncer {
     }
 }
 
-/// The worker loop: every `interval`, push due keys (draining full batches at once) until
-/// `stop` is cancelled. Safe with any number of replicas.
+/// The worker loop: every `interval`, apply due keys and users (draining full batches at
+/// once) until `stop` is cancelled. Safe with any number of replicas.
 pub async fn worker(syncer: Arc<Syncer>, interval: Duration, batch: i64, stop: CancellationToken) {
     tracing::info!(?interval, batch, "sync worker started");
     loop {

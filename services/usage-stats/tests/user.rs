@@ -35,8 +35,16 @@ fn key_sync_settings(db: &str, newapi: &str) -> key_sync::settings::Settings {
     key_sync::settings::Settings::new(
         common_settings(db),
         key_sync::settings::KeySyncSettings {
+            newapi_sync_mode: None,
             newapi_base_url: newapi.into(),
             newapi_admin_token: NEWAPI_ADMIN_TOKEN.into(),
+            newapi_database_url: None,
+            newapi_user_group: "default".into(),
+            newapi_user_quota: 0,
+            newapi_token_unlimited: true,
+            newapi_token_quota: 0,
+            newapi_redis_url: None,
+            newapi_crypto_secret: None,
             supabase_webhook_secret: WEBHOOK_SECRET.into(),
             supabase_jwt_secret: Some(JWT_SECRET.into()),
             supabase_url: None,
@@ -220,12 +228,12 @@ async fn a_users_view_sums_all_their_keys_and_only_theirs(backend: Backend) {
     assert_eq!(want.len(), 3, "every key of the user has logs in the range");
     wait_ingested(&w, &user, total, start, end).await;
 
-    // A key switched off in key-sync still counts: its usage happened.
+    // A key revoked in key-sync still counts: its usage happened.
     let mut ks = AsyncPgConnection::establish(w.key_sync.db.url())
         .await
         .unwrap();
     ks.batch_execute(&format!(
-        "UPDATE api_keys SET status = 2 WHERE newapi_token_id = {}",
+        "UPDATE api_keys SET status = 2, revoked_at = now() WHERE newapi_token_id = {}",
         tokens[2]
     ))
     .await

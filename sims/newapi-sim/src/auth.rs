@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use subtle::ConstantTimeEq;
 use tollgate_newapi_schema::schema::{tokens, users};
-use tollgate_newapi_schema::{token_status, with_conn, NewapiPooledConn, Token, User};
+use tollgate_newapi_schema::{token_status, with_conn, NewapiPooledConn, User};
+
+use crate::token_cache::TokenCache;
 
 use crate::respond::{relay_db_error, relay_error};
 
@@ -61,90 +63,171 @@ pub(crate) fn relay_key(req: &HttpRequest) -> (String, Option<String>) {
     }
 }
 
-/// An authenticated relay caller.
-pub(crate) struct Caller {
-    pub(crate) token: Token,
-    pub(crate) username: String,
-    pub(crate) user_group: String,
+/// What relay reads of a token: columns every new-api version has.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthToken {
+    pub(crate) id: i64,
+    pub(crate) user_id: i64,
+    pub(crate) name: String,
+    pub(crate) unlimited_quota: bool,
+    pub(crate) model_limits_enabled: bool,
+    pub(crate) model_limits: String,
+    pub(crate) group: String,
 }
 
-/// Authenticate a relay request; on failure the error response to send.
+type AuthTokenRow = (
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<bool>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+);
+
+/// An authenticated relay caller.
+pub(crate) struct Caller {
+    pub(crate) token: AuthToken,
+    pub(crate) username: String,
+    pub(crate) user_group: String,
+    pub(crate) user_quota: i32,
+}
+
+/// new-api's answer to a key it does not accept (missing, unknown, disabled, expired or
+/// exhausted alike): 401 "Invalid token".
+fn invalid_token() -> HttpResponse {
+    relay_error(StatusCode::UNAUTHORIZED, "Invalid token")
+}
+
+/// Authenticate a relay request as new-api's `TokenAuth` does (`middleware/auth.go`,
+/// `model.ValidateUserToken`); on failure the error response to send. With a token cache
+/// (Redis), a cached token and user are used without reading the database, as in new-api.
 pub(crate) async fn authenticate(
     req: &HttpRequest,
     conn: &mut NewapiPooledConn,
+    cache: Option<&TokenCache>,
 ) -> Result<Caller, HttpResponse> {
     let (key, _channel) = relay_key(req);
     if key.is_empty() {
-        return Err(relay_error(StatusCode::UNAUTHORIZED, "no token provided"));
+        return Err(invalid_token());
     }
     let now = chrono::Utc::now().timestamp();
-    let found: Option<Token> = with_conn!(conn, |c| {
-        tokens::table
-            .filter(tokens::key.eq(&key))
-            .filter(tokens::deleted_at.is_null())
-            .select(Token::as_select())
-            .first(c)
-            .await
-            .optional()
-    })
-    .map_err(|e| relay_db_error(&e))?;
-    let Some(token) = found else {
-        return Err(relay_error(StatusCode::UNAUTHORIZED, "invalid token"));
+    let cached = match cache {
+        Some(cache) => cache.token(&key).await,
+        None => None,
     };
-    if token.status != token_status::ENABLED {
-        return Err(relay_error(
-            StatusCode::UNAUTHORIZED,
-            "the token is not enabled (disabled, expired or exhausted)",
-        ));
+    let (row, from_cache) = match cached {
+        Some(row) => (row, true),
+        None => {
+            let found: Option<AuthTokenRow> = with_conn!(conn, |c| {
+                tokens::table
+                    .filter(tokens::key.eq(&key))
+                    .filter(tokens::deleted_at.is_null())
+                    .select((
+                        tokens::id,
+                        tokens::user_id,
+                        tokens::status,
+                        tokens::name,
+                        tokens::expired_time,
+                        tokens::remain_quota,
+                        tokens::unlimited_quota,
+                        tokens::model_limits_enabled,
+                        tokens::model_limits,
+                        tokens::group,
+                    ))
+                    .first(c)
+                    .await
+                    .optional()
+            })
+            .map_err(|e| relay_db_error(&e))?;
+            let Some(row) = found else {
+                return Err(invalid_token());
+            };
+            (row, false)
+        }
+    };
+    let status = row.2.unwrap_or(token_status::ENABLED);
+    let expired_time = row.4.unwrap_or(-1);
+    let remain_quota = row.5.unwrap_or_default();
+    let token = AuthToken {
+        id: row.0,
+        user_id: row.1.unwrap_or_default(),
+        name: row.3.clone().unwrap_or_default(),
+        unlimited_quota: row.6.unwrap_or_default(),
+        model_limits_enabled: row.7.unwrap_or_default(),
+        model_limits: row.8.clone().unwrap_or_default(),
+        group: row.9.clone().unwrap_or_default(),
+    };
+    if status != token_status::ENABLED {
+        return Err(invalid_token());
     }
-    // Like new-api without Redis, a key found expired or exhausted is marked so.
-    let expired = token.expired_time != -1 && token.expired_time < now;
-    let exhausted = !token.unlimited_quota && token.remain_quota <= 0;
+    let expired = expired_time != -1 && expired_time < now;
+    let exhausted = !token.unlimited_quota && remain_quota <= 0;
     if expired || exhausted {
-        let status = if expired {
-            token_status::EXPIRED
-        } else {
-            token_status::EXHAUSTED
-        };
-        let marked = with_conn!(conn, |c| {
-            diesel::update(tokens::table.find(token.id))
-                .set(tokens::status.eq(status))
-                .execute(c)
-                .await
-        });
-        if let Err(e) = marked {
-            tracing::warn!(error = %e, token_id = token.id, "could not update token status");
+        // Like new-api without Redis, a key found expired or exhausted is marked so.
+        if cache.is_none() {
+            let status = if expired {
+                token_status::EXPIRED
+            } else {
+                token_status::EXHAUSTED
+            };
+            let marked = with_conn!(conn, |c| {
+                diesel::update(tokens::table.find(token.id))
+                    .set(tokens::status.eq(status))
+                    .execute(c)
+                    .await
+            });
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, token_id = token.id, "could not update token status");
+            }
         }
-        let message = if expired {
-            "the token has expired"
-        } else {
-            "the token's quota is used up"
-        };
-        return Err(relay_error(StatusCode::UNAUTHORIZED, message));
+        return Err(invalid_token());
     }
-    // new-api also refuses keys of banned users. A token without a user row (e.g. written by
-    // a data generator) is accepted with an empty username.
-    let user: Option<User> = with_conn!(conn, |c| {
-        users::table
-            .find(token.user_id)
-            .select(User::as_select())
-            .first(c)
-            .await
-            .optional()
-    })
-    .map_err(|e| relay_db_error(&e))?;
-    if let Some(user) = &user {
-        if user.status != 1 {
-            return Err(relay_error(StatusCode::FORBIDDEN, "the user is banned"));
+    if let (Some(cache), false) = (cache, from_cache) {
+        cache.put_token(&key, &row).await;
+    }
+    // Then the user, always (from the cache when it has it): a missing user is a database
+    // error (500) in new-api, a disabled one is banned (403).
+    let cached_user = match cache {
+        Some(cache) => cache.user(token.user_id).await,
+        None => None,
+    };
+    let user = match cached_user {
+        Some(user) => user,
+        None => {
+            let user: Option<User> = with_conn!(conn, |c| {
+                users::table
+                    .find(token.user_id)
+                    .filter(users::deleted_at.is_null())
+                    .select(User::as_select())
+                    .first(c)
+                    .await
+                    .optional()
+            })
+            .map_err(|e| relay_db_error(&e))?;
+            let Some(user) = user else {
+                return Err(relay_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Database error, please contact the administrator",
+                ));
+            };
+            if let Some(cache) = cache {
+                cache.put_user(&user).await;
+            }
+            user
         }
+    };
+    if user.status != 1 {
+        return Err(relay_error(StatusCode::FORBIDDEN, "User has been banned"));
     }
-    let (username, user_group) = user
-        .map(|u| (u.username, u.group))
-        .unwrap_or_else(|| (String::new(), "default".to_owned()));
     Ok(Caller {
         token,
-        username,
-        user_group,
+        username: user.username,
+        user_group: user.group,
+        user_quota: user.quota,
     })
 }
 

@@ -3,7 +3,8 @@
 //! Contract (DESIGN.md "new-api import contract"): admin bearer token; body
 //! `{"key","external_user_id","name","unlimited_quota"}`; answers
 //! `{"success":true,"message":"","data":{"token_id":N}}`, idempotent per (key, user);
-//! every refusal except a bad admin token is HTTP 200 with `success:false`.
+//! every refusal except a bad admin token is HTTP 200 with `success:false`. Importing a key
+//! again for its user under another name renames the token (docs/newapi-import.md).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,12 +15,16 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{
-    with_conn, NewToken, NewUser, NewapiDbError, NewapiPooledConn, Token, User,
+    with_conn, NewToken, NewUser, NewapiDbError, NewapiPooledConn, Token,
 };
 
 use crate::auth::is_admin;
 use crate::respond::newapi_failure;
 use crate::state::AppState;
+
+/// Quota of a user the import API creates ($1000 at 500 000 units per dollar): a patched
+/// new-api gives imported users what its operator configures; relay needs it above 0.
+const IMPORTED_USER_QUOTA: i32 = 500_000_000;
 
 /// Length of a key without `sk-`.
 const KEY_LEN: usize = 48;
@@ -90,7 +95,7 @@ fn success(token_id: i64) -> HttpResponse {
     }))
 }
 
-fn refuse(message: &str) -> HttpResponse {
+pub(crate) fn refuse(message: &str) -> HttpResponse {
     newapi_failure(StatusCode::OK, message)
 }
 
@@ -121,7 +126,7 @@ fn validate(request: &ImportRequest) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn is_unique_violation(e: &DieselError) -> bool {
+pub(crate) fn is_unique_violation(e: &DieselError) -> bool {
     matches!(
         e,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
@@ -129,7 +134,7 @@ fn is_unique_violation(e: &DieselError) -> bool {
 }
 
 /// Find the token of `key` (soft-deleted ones too: the key stays taken).
-async fn token_by_key(
+pub(crate) async fn token_by_key(
     conn: &mut NewapiPooledConn,
     key: &str,
 ) -> Result<Option<Token>, DieselError> {
@@ -143,14 +148,14 @@ async fn token_by_key(
     })
 }
 
-async fn user_by_external_id(
+pub(crate) async fn user_by_external_id(
     conn: &mut NewapiPooledConn,
     external: &str,
-) -> Result<Option<User>, DieselError> {
+) -> Result<Option<i64>, DieselError> {
     with_conn!(conn, |c| {
         users::table
             .filter(users::external_user_id.eq(external))
-            .select(User::as_select())
+            .select(users::id)
             .first(c)
             .await
             .optional()
@@ -162,15 +167,17 @@ async fn user_by_external_id(
 async fn find_or_create_user(
     conn: &mut NewapiPooledConn,
     external: &str,
-) -> Result<User, NewapiDbError> {
+) -> Result<i64, NewapiDbError> {
     if let Some(user) = user_by_external_id(conn, external).await? {
         return Ok(user);
     }
     let new_user = NewUser {
-        username: external.to_owned(),
-        status: 1,
-        group: "default".to_owned(),
         external_user_id: Some(external.to_owned()),
+        ..NewUser::enabled(
+            external,
+            IMPORTED_USER_QUOTA,
+            chrono::Utc::now().timestamp(),
+        )
     };
     let inserted = with_conn!(conn, |c| {
         diesel::insert_into(users::table)
@@ -198,7 +205,7 @@ async fn judge_existing(
         Some(owner) => owner == external,
         None => user_by_external_id(conn, external)
             .await?
-            .is_some_and(|u| u.id == token.user_id),
+            .is_some_and(|id| id == token.user_id),
     };
     Ok(if !same_user {
         Outcome::Refused("the key is already in use by another user")
@@ -209,17 +216,31 @@ async fn judge_existing(
     })
 }
 
+async fn rename(conn: &mut NewapiPooledConn, id: i64, name: &str) -> Result<(), DieselError> {
+    with_conn!(conn, |c| {
+        diesel::update(tokens::table.find(id))
+            .set(tokens::name.eq(name))
+            .execute(c)
+            .await
+    })
+    .map(drop)
+}
+
 async fn import(
     conn: &mut NewapiPooledConn,
     request: &ImportRequest,
 ) -> Result<Outcome, NewapiDbError> {
     let external = request.external_user_id.as_str();
     if let Some(token) = token_by_key(conn, &request.key).await? {
-        return judge_existing(conn, &token, external).await;
+        let outcome = judge_existing(conn, &token, external).await?;
+        if matches!(outcome, Outcome::Existing(_)) && token.name != request.name {
+            rename(conn, token.id, &request.name).await?;
+        }
+        return Ok(outcome);
     }
     let user = find_or_create_user(conn, external).await?;
     let mut new_token = NewToken::enabled(
-        user.id,
+        user,
         &request.key,
         &request.name,
         chrono::Utc::now().timestamp(),

@@ -2,7 +2,8 @@
 //! state in new-api's own tables ([`tollgate_newapi_schema`]) on Postgres or MariaDB.
 //!
 //! Routes:
-//! - `POST /api/token/import` — admin bearer token; the import contract of DESIGN.md;
+//! - `POST /api/token/import`, `/api/token/import/revoke`, `/api/user/import/disable` —
+//!   admin bearer token; the import contract of docs/newapi-import.md (a patched new-api);
 //! - `GET /v1/models`, `POST /v1/chat/completions` — authenticated with a gateway key as
 //!   new-api does; completions are canned but billed: one consume log per call and the
 //!   token's `used_quota` grows (see [`pricing`]);
@@ -18,8 +19,10 @@ mod import;
 pub mod pricing;
 mod relay;
 mod respond;
+mod revoke;
 mod state;
 mod status;
+pub mod token_cache;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use tollgate_newapi_schema::{create_tables, Backend, NewapiPool};
 pub use state::SimStats;
 
 use crate::state::{AppState, Counters};
+use crate::token_cache::TokenCache;
 
 /// How to run a simulator.
 #[derive(Clone)]
@@ -47,6 +51,19 @@ pub struct SimConfig {
     pub workers: usize,
     /// Most database connections (default 8).
     pub pool_size: u32,
+    /// new-api's Redis token cache (`REDIS_CONN_STRING`): off when `None`.
+    pub redis: Option<CacheConfig>,
+}
+
+/// new-api's Redis token and user cache.
+#[derive(Clone)]
+pub struct CacheConfig {
+    /// `redis://…`.
+    pub url: String,
+    /// new-api's `CRYPTO_SECRET`: the HMAC key of token cache keys.
+    pub crypto_secret: String,
+    /// new-api's `SYNC_FREQUENCY`: how long entries live (default 60 s).
+    pub ttl: Duration,
 }
 
 impl SimConfig {
@@ -57,6 +74,7 @@ impl SimConfig {
             admin_token: admin_token.into(),
             workers: 1,
             pool_size: 8,
+            redis: None,
         }
     }
 }
@@ -69,6 +87,7 @@ impl std::fmt::Debug for SimConfig {
             .field("admin_token", &"<redacted>")
             .field("workers", &self.workers)
             .field("pool_size", &self.pool_size)
+            .field("redis_cache", &self.redis.as_ref().map(|r| r.ttl))
             .finish()
     }
 }
@@ -203,10 +222,19 @@ async fn start(
         .await
         .context("creating new-api's tables")?;
     drop(conn);
+    let cache = match &config.redis {
+        Some(c) => Some(
+            TokenCache::connect(&c.url, &c.crypto_secret, c.ttl)
+                .await
+                .context("connecting to Redis")?,
+        ),
+        None => None,
+    };
     let state = web::Data::new(AppState {
         pool,
         admin_token: config.admin_token,
         counters,
+        cache,
     });
     let faults = web::Data::new(faults);
     let server = HttpServer::new(move || {
@@ -232,6 +260,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(status::health))
         .route("/api/status", web::get().to(status::api_status))
         .route("/api/token/import", web::post().to(import::import_token))
+        .route(
+            "/api/token/import/revoke",
+            web::post().to(revoke::revoke_token),
+        )
+        .route(
+            "/api/user/import/disable",
+            web::post().to(revoke::disable_user),
+        )
         .route("/v1/models", web::get().to(relay::list_models))
         .route(
             "/v1/chat/completions",

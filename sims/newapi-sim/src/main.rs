@@ -40,6 +40,29 @@ fn config() -> Result<(u16, SimConfig), ExitCode> {
     let mut config = SimConfig::new(database_url, admin_token);
     config.workers = workers;
     config.pool_size = 16;
+    // new-api's own names: REDIS_CONN_STRING turns the token cache on, CRYPTO_SECRET (else
+    // SESSION_SECRET) keys it, SYNC_FREQUENCY is its lifetime in seconds.
+    if let Ok(url) = std::env::var("REDIS_CONN_STRING") {
+        if !url.trim().is_empty() {
+            let secret = std::env::var("CRYPTO_SECRET")
+                .or_else(|_| std::env::var("SESSION_SECRET"))
+                .map_err(|_| {
+                    setting_error("REDIS_CONN_STRING needs CRYPTO_SECRET or SESSION_SECRET")
+                })?;
+            let ttl = match std::env::var("SYNC_FREQUENCY") {
+                Err(_) => 60,
+                Ok(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| setting_error("SYNC_FREQUENCY is not a number of seconds"))?,
+            };
+            config.redis = Some(newapi_sim::CacheConfig {
+                url,
+                crypto_secret: secret,
+                ttl: std::time::Duration::from_secs(ttl),
+            });
+        }
+    }
     Ok((port, config))
 }
 

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::{json, Value};
-use tollgate_newapi_schema::schema::{logs, tokens};
+use tollgate_newapi_schema::schema::{logs, tokens, users};
 use tollgate_newapi_schema::{log_type, with_conn, NewLog, NewapiPooledConn};
 
 use crate::auth::{authenticate, Caller};
@@ -14,7 +14,7 @@ use crate::pricing::{
     completion_tokens, find_model, prompt_tokens_for_chars, quota_for, ModelPrice, MODELS,
     MODEL_CREATED, REPLY,
 };
-use crate::respond::{openai_error, relay_db_error, relay_error};
+use crate::respond::{openai_error, relay_db_error, relay_error, relay_error_with_code};
 use crate::state::AppState;
 
 /// The channel every simulated request goes through.
@@ -36,7 +36,7 @@ pub(crate) async fn list_models(req: HttpRequest, state: web::Data<AppState>) ->
         Ok(c) => c,
         Err(response) => return response,
     };
-    let caller = match authenticate(&req, &mut conn).await {
+    let caller = match authenticate(&req, &mut conn, state.cache.as_ref()).await {
         Ok(c) => c,
         Err(response) => return response,
     };
@@ -153,7 +153,7 @@ pub(crate) async fn chat_completions(
         Ok(c) => c,
         Err(response) => return response,
     };
-    let caller = match authenticate(&req, &mut conn).await {
+    let caller = match authenticate(&req, &mut conn, state.cache.as_ref()).await {
         Ok(c) => c,
         Err(response) => return response,
     };
@@ -165,6 +165,18 @@ pub(crate) async fn chat_completions(
         return relay_error(
             StatusCode::FORBIDDEN,
             &format!("this token has no access to model {}", chat.model.id),
+        );
+    }
+    // new-api's billing refuses before relaying while the user's quota is not above 0
+    // (`service/billing_session.go`).
+    if caller.user_quota <= 0 {
+        return relay_error_with_code(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "用户额度不足, 剩余额度: ＄{:.6}",
+                f64::from(caller.user_quota) / 500_000.0
+            ),
+            "insufficient_user_quota",
         );
     }
     let prompt_tokens = prompt_tokens_for_chars(chat.prompt_chars);
@@ -209,11 +221,19 @@ pub(crate) async fn chat_completions(
         .to_string(),
     };
     let token_id = token.id;
+    let user_id = token.user_id;
     let unlimited = token.unlimited_quota;
     let billed = with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
             diesel::insert_into(logs::table)
                 .values(&log)
+                .execute(c)
+                .await?;
+            // The user pays too: their quota goes down (32-bit columns:
+            // the simulator's quotas stay far below 2^31).
+            let user_quota = i32::try_from(quota).unwrap_or(i32::MAX);
+            diesel::update(users::table.find(user_id))
+                .set(users::quota.eq(users::quota - user_quota))
                 .execute(c)
                 .await?;
             let target = tokens::table.find(token_id);

@@ -7,11 +7,15 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::token_cache::TokenCache;
+
 /// Everything a handler needs; registered as `web::Data<AppState>`.
 pub(crate) struct AppState {
     pub(crate) pool: NewapiPool,
     pub(crate) admin_token: String,
     pub(crate) counters: Arc<Counters>,
+    /// new-api's Redis token cache, when configured.
+    pub(crate) cache: Option<TokenCache>,
 }
 
 /// Monotonic counters, shared with [`SimHandle`](crate::SimHandle).

@@ -26,18 +26,20 @@ async fn import_then_key_works(backend: Backend) {
     assert_eq!(token.name, "default");
     assert!(token.created_time > 1_700_000_000);
     let mut conn = env.conn().await;
-    let user: User = with_conn!(&mut conn, |c| {
+    let (user, external): (User, Option<String>) = with_conn!(&mut conn, |c| {
         users::table
             .find(token.user_id)
-            .select(User::as_select())
+            .select((User::as_select(), users::external_user_id))
             .first(c)
             .await
     })
     .unwrap();
     assert_eq!(
-        user.external_user_id.as_deref(),
+        external.as_deref(),
         Some("11111111-2222-3333-4444-555555555555")
     );
+    assert_eq!(user.status, 1);
+    assert!(user.quota > 0, "imported users can relay");
 
     for authorization in [
         format!("Bearer sk-{key}"),

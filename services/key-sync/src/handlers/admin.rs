@@ -6,7 +6,7 @@ use serde_json::json;
 use tollgate_web::{Admin, ApiError};
 use uuid::Uuid;
 
-use crate::handlers::views;
+use crate::handlers::{lifecycle, views};
 use crate::keys::Resync;
 use crate::state::AppState;
 use crate::store::{self, SyncFilter};
@@ -88,4 +88,32 @@ pub async fn reconcile(_: Admin, state: web::Data<AppState>) -> Result<HttpRespo
         .reconcile(state.reconcile_limit, state.sync_batch)
         .await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// `PATCH /admin/keys/{id} {"name"}`: rename any key.
+pub async fn rename(
+    _: Admin,
+    id: web::Path<String>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle::rename(&state, &id, None, &body).await
+}
+
+/// `DELETE /admin/keys/{id}`: revoke any key.
+pub async fn revoke(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle::revoke(&state, &id, None).await
+}
+
+/// `POST /admin/keys/{id}/rotate`: replace any key.
+pub async fn rotate(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle::rotate(&state, &id, None).await
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod internal;
+pub mod lifecycle;
 pub mod user;
 pub mod views;
 pub mod webhook;

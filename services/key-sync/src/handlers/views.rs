@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::keys::OwnedKey;
 use crate::store::KeyRow;
 
 fn sync_state(row: &KeyRow) -> &'static str {
@@ -12,15 +13,18 @@ fn sync_state(row: &KeyRow) -> &'static str {
     }
 }
 
-fn status(row: &KeyRow) -> &'static str {
-    if row.status == 1 {
+/// `active` or `revoked`.
+pub fn status(row: &KeyRow) -> &'static str {
+    if row.is_active() {
         "active"
     } else {
-        "disabled"
+        "revoked"
     }
 }
 
-fn sync(row: &KeyRow) -> Value {
+/// Where the gateway is with this key: `synced` (new-api holds the key as Tollgate does:
+/// present, or disabled once revoked), `pending` or `failed`.
+pub fn sync(row: &KeyRow) -> Value {
     json!({
         "state": sync_state(row),
         "newapi_token_id": row.newapi_token_id,
@@ -31,7 +35,17 @@ fn sync(row: &KeyRow) -> Value {
     })
 }
 
-/// The owner's view, with `key` (`sk-…`, `null` if it cannot be decrypted).
+/// The owner's view of an active key with its full value; a revoked key without.
+pub fn owned(key: &OwnedKey) -> Value {
+    let full = key
+        .key
+        .as_ref()
+        .filter(|_| key.row.is_active())
+        .map(|k| k.to_user_string());
+    owner(&key.row, full)
+}
+
+/// The owner's view, with `key` (`sk-…`, `null` if it cannot be decrypted or is revoked).
 pub fn owner(row: &KeyRow, key: Option<String>) -> Value {
     json!({
         "id": row.id,
@@ -43,6 +57,8 @@ pub fn owner(row: &KeyRow, key: Option<String>) -> Value {
         "synced": row.newapi_synced,
         "sync": sync(row),
         "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+        "replaced_by": row.replaced_by,
     })
 }
 
@@ -59,5 +75,7 @@ pub fn admin(row: &KeyRow) -> Value {
         "sync": sync(row),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "revoked_at": row.revoked_at,
+        "replaced_by": row.replaced_by,
     })
 }

@@ -1,4 +1,5 @@
-//! `POST /webhooks/supabase/users`: Supabase's Database Webhook for INSERT on `auth.users`.
+//! `POST /webhooks/supabase/users`: Supabase's Database Webhook for INSERT and DELETE on
+//! `auth.users`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -18,12 +19,17 @@ struct Delivery {
     table: Option<String>,
     schema: Option<String>,
     record: Option<Value>,
+    old_record: Option<Value>,
 }
 
-/// Create the new user's default key and push it to new-api in this request.
+/// INSERT: create the new user's default key and push it to new-api in this request.
 /// Answers `{"key_id","synced","created"}`; a failed push still answers 200 with
 /// `synced:false` (the key is kept and retried). The key itself is never in the answer:
 /// Supabase stores webhook responses (pg_net's `net._http_response`).
+///
+/// DELETE: revoke the user's keys and disable their new-api user and every token of
+/// theirs, from the mapping that outlives `api_keys`. Answers
+/// `{"user_id","deleted","already","disabled","keys_revoked"}`; a replay is a 200 no-op.
 pub async fn user_created(
     req: HttpRequest,
     body: web::Bytes,
@@ -49,16 +55,41 @@ pub async fn user_created(
         delivery.schema.as_deref(),
         delivery.table.as_deref(),
     );
-    if event != (Some("INSERT"), Some("auth"), Some("users")) {
-        return Ok(HttpResponse::Ok().json(json!({
-            "ignored": true,
-            "reason": "only INSERT on auth.users creates keys",
-        })));
+    match event {
+        (Some("INSERT"), Some("auth"), Some("users")) => {}
+        (Some("DELETE"), Some("auth"), Some("users")) => {
+            let user = parse_user_id(delivery.old_record.as_ref(), "old_record")?;
+            let done = state
+                .keys
+                .user_deleted(user)
+                .await
+                .map_err(super::key_error)?;
+            return Ok(HttpResponse::Ok().json(json!({
+                "user_id": user.0,
+                "deleted": true,
+                "already": done.already,
+                "disabled": done.disabled,
+                "keys_revoked": done.keys_revoked,
+            })));
+        }
+        _ => {
+            return Ok(HttpResponse::Ok().json(json!({
+                "ignored": true,
+                "reason": "only INSERT and DELETE on auth.users concern keys",
+            })));
+        }
     }
-    let user = parse_user_id(delivery.record.as_ref())?;
+    let user = parse_user_id(delivery.record.as_ref(), "record")?;
+    let email = delivery
+        .record
+        .as_ref()
+        .and_then(|r| r.get("email"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && e.len() <= 320);
     let key = state
         .keys
-        .create_default(user, "webhook")
+        .create_default(user, email, "webhook")
         .await
         .map_err(super::key_error)?;
     Ok(HttpResponse::Ok().json(json!({
@@ -68,12 +99,14 @@ pub async fn user_created(
     })))
 }
 
-fn parse_user_id(record: Option<&Value>) -> Result<UserId, ApiError> {
-    let id = record
-        .and_then(|r| r.get("id"))
-        .ok_or_else(|| ApiError::bad_request("missing_user_id", "record.id is required"))?;
+fn parse_user_id(record: Option<&Value>, field: &str) -> Result<UserId, ApiError> {
+    let id = record.and_then(|r| r.get("id")).ok_or_else(|| {
+        ApiError::bad_request("missing_user_id", format!("{field}.id is required"))
+    })?;
     id.as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .map(UserId)
-        .ok_or_else(|| ApiError::bad_request("invalid_user_id", "record.id must be a UUID"))
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_user_id", format!("{field}.id must be a UUID"))
+        })
 }

@@ -31,8 +31,16 @@ pub fn settings_with_timeout(
     newapi_timeout_ms: u64,
 ) -> Settings {
     let key_sync = KeySyncSettings {
+        newapi_sync_mode: None,
         newapi_base_url: newapi_base_url.into(),
         newapi_admin_token: NEWAPI_ADMIN_TOKEN.into(),
+        newapi_database_url: None,
+        newapi_user_group: "default".into(),
+        newapi_user_quota: 0,
+        newapi_token_unlimited: true,
+        newapi_token_quota: 0,
+        newapi_redis_url: None,
+        newapi_crypto_secret: None,
         supabase_webhook_secret: WEBHOOK_SECRET.into(),
         supabase_jwt_secret: Some(JWT_SECRET.into()),
         supabase_url: None,
@@ -48,6 +56,41 @@ pub fn settings_with_timeout(
         internal_token: Some(INTERNAL_TOKEN.into()),
     };
     Settings::new(common_settings(database_url), key_sync).expect("valid test settings")
+}
+
+/// Settings for database mode against new-api's database at `newapi_database_url`, with a
+/// user quota so keys can relay.
+pub fn database_settings(database_url: &str, newapi_database_url: &str) -> Settings {
+    let mut s = settings(database_url, "http://127.0.0.1:9");
+    s.key_sync.newapi_sync_mode = Some("database".into());
+    s.key_sync.newapi_base_url = String::new();
+    s.key_sync.newapi_admin_token = String::new();
+    s.key_sync.newapi_database_url = Some(newapi_database_url.into());
+    s.key_sync.newapi_user_quota = USER_QUOTA;
+    Settings::new(s.common, s.key_sync).expect("valid database-mode settings")
+}
+
+/// `NEWAPI_USER_QUOTA` in database-mode tests.
+pub const USER_QUOTA: i64 = 1_000_000;
+
+/// key-sync in database mode against `newapi`'s database.
+pub async fn spawn_database_against(newapi: &NewapiSim) -> TestApp {
+    let url = newapi.db.url().to_owned();
+    spawn_with(move |db| database_settings(db, &url)).await
+}
+
+/// key-sync built from `settings(database_url)`.
+pub async fn spawn_with(settings: impl FnOnce(&str) -> Settings + Send + 'static) -> TestApp {
+    TestApp::spawn(|db_url| async move { key_sync::startup::build(settings(&db_url)).await })
+        .await
+        .expect("key-sync starts")
+}
+
+/// key-sync in database mode against a fresh new-api simulator's database on `backend`.
+pub async fn spawn_database(backend: NewapiBackend) -> Env {
+    let newapi = newapi_sim(backend).await;
+    let app = spawn_database_against(&newapi).await;
+    Env { app, newapi }
 }
 
 /// The app and its gateway.
@@ -95,7 +138,8 @@ pub async fn replica(app: &TestApp, newapi_base_url: &str) -> String {
     start_replica(settings(app.db.url(), newapi_base_url)).await
 }
 
-async fn start_replica(settings: Settings) -> String {
+/// Start another replica built from `settings`; its base URL.
+pub async fn start_replica(settings: Settings) -> String {
     let built = key_sync::startup::build(settings)
         .await
         .expect("replica starts");
