@@ -1,23 +1,29 @@
--- Tollgate / key-sync: tell key-sync about every new Supabase user.
+-- Tollgate / key-sync: tell key-sync about every new and every deleted Supabase user.
 --
--- AFTER INSERT ON auth.users, queue a Database-Webhook-shaped POST to key-sync with pg_net:
+-- AFTER INSERT OR DELETE ON auth.users, queue a Database-Webhook-shaped POST to key-sync
+-- with pg_net:
 --
 --   POST <vault: tollgate_key_sync_webhook_url>     (https://key-sync…/webhooks/supabase/users)
 --   Content-Type: application/json
 --   Authorization: Bearer <vault: tollgate_supabase_webhook_secret>   (= SUPABASE_WEBHOOK_SECRET)
 --   {"type":"INSERT","table":"users","schema":"auth",
 --    "record":{"id":…,"email":…,"created_at":…},"old_record":null}
+--   or, for a deletion (key-sync revokes the user's keys and disables their new-api user):
+--   {"type":"DELETE","table":"users","schema":"auth",
+--    "record":null,"old_record":{"id":…,"email":…}}
 --
 -- The record is built from chosen columns, never from the whole row: auth.users holds the
 -- password hash and confirmation/recovery tokens, which must not leave the database.
 --
--- pg_net queues the request in the signup's transaction and sends it after COMMIT (never
--- for a signup that rolls back), so key-sync only hears of users that exist. pg_net does
--- not retry: if key-sync is unreachable the request is lost, and key-sync's
--- `POST /admin/reconcile` (users without a key get one) is the safety net.
+-- pg_net queues the request in the signup's (or deletion's) transaction and sends it after
+-- COMMIT (never for one that rolls back), so key-sync only hears of what happened. pg_net
+-- does not retry: if key-sync is unreachable the request is lost, and key-sync's
+-- `POST /admin/reconcile` is the safety net (users without a key get one; users gone from
+-- auth.users have their keys revoked and their new-api user disabled).
 --
--- A signup must never fail because of this trigger: a missing secret, a missing pg_net or
--- Vault, or any error in here becomes a WARNING in the Postgres log and the signup goes on.
+-- A signup or deletion must never fail because of this trigger: a missing secret, a missing
+-- pg_net or Vault, or any error in here becomes a WARNING in the Postgres log and the
+-- signup or deletion goes on.
 --
 -- Apply after 01_api_keys_rls.sql, as `postgres` (the function runs with its owner's
 -- rights: it reads Vault and calls pg_net, which Supabase Auth's own role may not).
@@ -73,25 +79,39 @@ BEGIN
          LIMIT 1;
 
         IF v_url IS NULL OR v_secret IS NULL THEN
-            RAISE WARNING 'tollgate: Vault secret(s) % not set; key-sync was not told about new user % (run key-sync POST /admin/reconcile once set)',
+            RAISE WARNING 'tollgate: Vault secret(s) % not set; key-sync was not told about % of user % (run key-sync POST /admin/reconcile once set)',
                 pg_catalog.concat_ws(', ',
                     CASE WHEN v_url IS NULL THEN 'tollgate_key_sync_webhook_url' END,
                     CASE WHEN v_secret IS NULL THEN 'tollgate_supabase_webhook_secret' END),
-                NEW.id;
+                pg_catalog.lower(TG_OP),
+                CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
             RETURN NULL;
         END IF;
 
-        v_body := pg_catalog.jsonb_build_object(
-            'type', 'INSERT',
-            'table', 'users',
-            'schema', 'auth',
-            'record', pg_catalog.jsonb_build_object(
-                'id', NEW.id,
-                'email', NEW.email,
-                'created_at', NEW.created_at
-            ),
-            'old_record', NULL
-        );
+        IF TG_OP = 'DELETE' THEN
+            v_body := pg_catalog.jsonb_build_object(
+                'type', 'DELETE',
+                'table', 'users',
+                'schema', 'auth',
+                'record', NULL,
+                'old_record', pg_catalog.jsonb_build_object(
+                    'id', OLD.id,
+                    'email', OLD.email
+                )
+            );
+        ELSE
+            v_body := pg_catalog.jsonb_build_object(
+                'type', 'INSERT',
+                'table', 'users',
+                'schema', 'auth',
+                'record', pg_catalog.jsonb_build_object(
+                    'id', NEW.id,
+                    'email', NEW.email,
+                    'created_at', NEW.created_at
+                ),
+                'old_record', NULL
+            );
+        END IF;
 
         PERFORM net.http_post(
             url := v_url,
@@ -104,15 +124,16 @@ BEGIN
             timeout_milliseconds := 5000
         );
     EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'tollgate: could not queue the signup webhook for user %: % (SQLSTATE %)',
-            NEW.id, SQLERRM, SQLSTATE;
+        RAISE WARNING 'tollgate: could not queue the % webhook for user %: % (SQLSTATE %)',
+            pg_catalog.lower(TG_OP), CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END,
+            SQLERRM, SQLSTATE;
     END;
     RETURN NULL; -- AFTER trigger: the return value is ignored
 END
 $$;
 
 COMMENT ON FUNCTION public.tollgate_notify_key_sync_of_signup() IS
-    'Tollgate: AFTER INSERT ON auth.users, POST a Database Webhook to key-sync via pg_net '
+    'Tollgate: AFTER INSERT OR DELETE ON auth.users, POST a Database Webhook to key-sync via pg_net '
     '(URL and bearer secret from Vault). Never blocks a signup. See deploy/supabase/.';
 
 -- A trigger function cannot be called directly, but keep it off every client's list
@@ -136,7 +157,7 @@ $$;
 -- privilege Supabase grants; DROP TRIGGER needs ownership, which Supabase only waives
 -- where its supautils extension is configured for it.
 CREATE OR REPLACE TRIGGER tollgate_notify_key_sync_of_signup
-    AFTER INSERT ON auth.users
+    AFTER INSERT OR DELETE ON auth.users
     FOR EACH ROW
     EXECUTE FUNCTION public.tollgate_notify_key_sync_of_signup();
 

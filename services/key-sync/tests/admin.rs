@@ -8,7 +8,7 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::Value;
 use sim_faults::{FaultMode, FaultRule};
 use support::*;
-use tollgate_testkit::ADMIN_TOKEN;
+use tollgate_testkit::{NewapiBackend, ADMIN_TOKEN};
 
 async fn admin_get(env: &Env, path: &str) -> reqwest::Response {
     env.app
@@ -177,8 +177,13 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
         .sim
         .faults()
         .push(FaultRule::new(FaultMode::Drop).path("/api/token/import"));
-    let late = uuid::Uuid::new_v4().to_string();
-    post_signup(&env.app, &signup(&late)).await;
+    let late = uuid::Uuid::new_v4();
+    diesel::sql_query("INSERT INTO auth.users (id, email) VALUES ($1, 'late@y')")
+        .bind::<diesel::sql_types::Uuid, _>(late)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    post_signup(&env.app, &signup(&late.to_string())).await;
     conn.batch_execute("UPDATE api_keys SET next_sync_at = now() + interval '1 day'")
         .await
         .unwrap();
@@ -190,6 +195,7 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
         .await
         .unwrap();
     assert_eq!(report["created"], 3, "{report}");
+    assert_eq!(report["deleted"], 0, "{report}");
     assert!(report["retried"].as_i64().unwrap() >= 1, "{report}");
     wait_for_count(
         &env.app,
@@ -208,6 +214,57 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
         (report["created"].as_i64(), report["retried"].as_i64()),
         (Some(0), Some(0))
     );
+}
+
+#[tokio::test]
+async fn reconcile_disables_users_gone_from_auth_users() {
+    let env = spawn_database(NewapiBackend::Postgres).await;
+    let mut conn = env.app.db.connect().await;
+    conn.batch_execute(
+        "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY, email text);",
+    )
+    .await
+    .unwrap();
+    let (gone, stays) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    for id in [gone, stays] {
+        diesel::sql_query("INSERT INTO auth.users (id, email) VALUES ($1, 'x@y')")
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        post_signup(&env.app, &signup(&id.to_string())).await;
+    }
+    let key_of = |keys: Vec<Value>| keys[0]["key"].as_str().unwrap().to_owned();
+    let gone_key = key_of(my_keys(&env.app, &gone.to_string()).await);
+    let stays_key = key_of(my_keys(&env.app, &stays.to_string()).await);
+    assert_eq!(gateway_status(&env.newapi, &gone_key).await, 200);
+    // Deleted while key-sync was not told (the webhook is not retried).
+    diesel::sql_query("DELETE FROM auth.users WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(gone)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let report: Value = admin_post(&env, "/admin/reconcile")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["deleted"], 1, "{report}");
+    assert_eq!(report["created"], 0, "{report}");
+    assert_eq!(gateway_status(&env.newapi, &gone_key).await, 401);
+    assert_eq!(gateway_status(&env.newapi, &stays_key).await, 200);
+    assert_eq!(
+        my_keys(&env.app, &gone.to_string()).await[0]["status"],
+        "revoked"
+    );
+    // Nothing left to do.
+    let report: Value = admin_post(&env, "/admin/reconcile")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["deleted"], 0, "{report}");
 }
 
 #[tokio::test]

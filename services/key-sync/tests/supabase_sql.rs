@@ -621,6 +621,44 @@ async fn a_signup_queues_one_webhook_to_key_sync() {
 }
 
 #[tokio::test]
+async fn a_deletion_queues_one_delete_webhook_to_key_sync() {
+    let (_db, mut conn) = supabase_db().await;
+    set_both_secrets(&mut conn).await;
+    let user = add_user(&mut conn, "leaving@example.com").await;
+    diesel::sql_query("DELETE FROM auth.users WHERE id = $1")
+        .bind::<SqlUuid, _>(user)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let calls = calls(&mut conn).await;
+    assert_eq!(calls.len(), 2, "the signup and the deletion: {calls:?}");
+    let call = &calls[1];
+    assert_eq!(call.url, WEBHOOK_URL);
+    assert_eq!(
+        call.headers["Authorization"],
+        format!("Bearer {WEBHOOK_SECRET}")
+    );
+    let body = &call.body;
+    assert_eq!(body["type"], "DELETE");
+    assert_eq!(
+        (&body["table"], &body["schema"]),
+        (&json!("users"), &json!("auth"))
+    );
+    assert_eq!(body.get("record"), Some(&Value::Null));
+    assert_eq!(body["old_record"]["id"], user.to_string());
+    assert_eq!(body["old_record"]["email"], "leaving@example.com");
+    let keys: BTreeSet<&str> = body["old_record"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["id", "email"]));
+    assert!(!body.to_string().contains(PASSWORD_HASH));
+}
+
+#[tokio::test]
 async fn a_signup_without_the_secrets_succeeds_and_sends_nothing() {
     let (_db, mut conn) = supabase_db().await;
 
