@@ -8,7 +8,9 @@
 # Overrides (environment): STACK_PG_URL (default postgres://postgres@127.0.0.1:5432),
 # STACK_NEWAPI_DB=postgres|mysql (where the new-api simulator keeps tokens and logs;
 # default postgres), STACK_MYSQL_URL (default mysql://root@127.0.0.1:3306),
-# STACK_RELEASE=1 (release build). Logs: .stack/logs/<process>.log.
+# STACK_RELEASE=1 (release build), STACK_KEY_SYNC_MODE=database|import (how key-sync puts
+# keys into new-api: straight into the simulator's tables, as with a stock new-api, or
+# through the import API of a patched one; default database). Logs: .stack/logs/<process>.log.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,6 +22,11 @@ mkdir -p "$logs"
 pg_url="${STACK_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 mysql_url="${STACK_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
 newapi_db="${STACK_NEWAPI_DB:-postgres}"
+key_sync_mode="${STACK_KEY_SYNC_MODE:-database}"
+case "$key_sync_mode" in
+  database|import) ;;
+  *) echo "stack: STACK_KEY_SYNC_MODE must be database or import" >&2; exit 2 ;;
+esac
 profile_dir=debug
 build_flags=()
 if [ "${STACK_RELEASE:-0}" = 1 ]; then profile_dir=release; build_flags=(--release); fi
@@ -110,7 +117,10 @@ step "starting simulators, localstripe and services (logs in .stack/logs/)"
 start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
 start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
 start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
-start key-sync PORT=8081 NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
+# Database mode writes new-api's users and tokens (NEWAPI_DATABASE_URL, exported above);
+# new users get $1000 of quota (500 000 units per dollar) so the demo key can relay.
+start key-sync PORT=8081 NEWAPI_SYNC_MODE="$key_sync_mode" NEWAPI_USER_QUOTA=500000000 \
+  NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
 start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
 start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
 
@@ -148,7 +158,7 @@ cat <<TABLE
 
   Tollgate local stack is up
   ───────────────────────────────────────────────────────────────────────────
-  key-sync       http://127.0.0.1:8081   /health /ready /metrics
+  key-sync       http://127.0.0.1:8081   /health /ready /metrics (${key_sync_mode} mode)
   usage-stats    http://127.0.0.1:8082   /health /ready /metrics
   billing        http://127.0.0.1:8083   /health /ready /metrics
   newapi-sim     http://127.0.0.1:3000   new-api gateway simulator (${newapi_db})

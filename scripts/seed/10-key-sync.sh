@@ -16,6 +16,8 @@ STACK_NOTES="${STACK_NOTES:-}
     curl -s http://127.0.0.1:8081/v1/keys -H 'Authorization: Bearer $demo_jwt'
     curl -s http://127.0.0.1:3000/v1/models -H 'Authorization: Bearer $demo_key'
     curl -s http://127.0.0.1:8081/admin/keys -H 'Authorization: Bearer $ADMIN_TOKEN'
+    rotate it:  curl -s -X POST http://127.0.0.1:8081/v1/keys/<id>/rotate -H 'Authorization: Bearer $demo_jwt'
+    revoke it:  curl -s -X DELETE http://127.0.0.1:8081/v1/keys/<id> -H 'Authorization: Bearer $demo_jwt'
 "
 export DEMO_KEY="$demo_key"
 export DEMO_JWT="$demo_jwt"
