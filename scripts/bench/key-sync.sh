@@ -2,7 +2,7 @@
 # Key-sync benchmark: "signup webhook → key usable on the gateway", against the baseline of
 # the gateway's bare import, both measured end to end by tools/loadgen.
 #
-#   scripts/bench/key-sync.sh [--import-only] [--no-build]
+#   scripts/bench/key-sync.sh [--database] [--import-only] [--no-build]
 #
 # Builds the release binaries (cargo build --release --bins), drops and recreates two
 # databases on the local Postgres (tollgate_bench for key-sync, tollgate_bench_newapi for the
@@ -13,6 +13,11 @@
 # and prints both tables and the overhead (signup p99 / import p99, throughputs).
 # Every process it started is stopped on exit (trap), whatever happens.
 #
+# --database      key-sync in database mode (a stock new-api: it writes the simulator's
+#                 users and tokens); the baseline is then `loadgen newapi-insert`, the same
+#                 two rows inserted straight into new-api's database in one transaction
+#                 (pool of 8, as key-sync's), and the comparison is the webhook step's p99
+#                 against it (docs/benchmarks.md)
 # --import-only   run the baseline only (key-sync is still started, and its routes probed)
 # --no-build      use the release binaries already in target/release
 #
@@ -31,8 +36,10 @@ cd "$root"
 
 import_only=0
 build=1
+database=0
 for arg in "$@"; do
   case "$arg" in
+    --database) database=1 ;;
     --import-only) import_only=1 ;;
     --no-build) build=0 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -134,6 +141,10 @@ ks_env=(
   # half the concurrency or more (docs/benchmarks.md has the figures with the default 10).
   DB_POOL_SIZE="${DB_POOL_SIZE:-25}"
 )
+if [ "$database" = 1 ]; then
+  # A stock new-api: key-sync writes its users and tokens; users get quota to relay.
+  ks_env+=(NEWAPI_SYNC_MODE=database NEWAPI_DATABASE_URL="$pg_url/$na_db" NEWAPI_USER_QUOTA=500000000)
+fi
 
 say "migrating $ks_db (key-sync migrate)"
 env -u SUPABASE_URL -u TOLLGATE_CONFIG "${ks_env[@]}" "$bin/key-sync" migrate >"$out/key-sync-migrate.log" 2>&1 ||
@@ -180,6 +191,9 @@ loadgen() {
 fixed=(--concurrency "$concurrency" --requests "$requests" --warmup "$warmup" --duration-s 600)
 sustained=(--concurrency "$concurrency" --requests 100000000 --duration-s "$sustain_s")
 import_args=(import --newapi "$na_url" --admin-token "$newapi_admin_token")
+if [ "$database" = 1 ]; then
+  import_args=(newapi-insert --database-url "$pg_url/$na_db" --pool 8)
+fi
 signup_args=(signup --key-sync "$ks_url" --newapi "$na_url"
   --webhook-secret "$webhook_secret" --jwt-secret "$jwt_secret")
 
@@ -235,6 +249,15 @@ loadgen signup-sustained "${signup_args[@]}" "${sustained[@]}"
 say "summary (concurrency $concurrency; fixed: $requests after $warmup warm-up; sustained: ${sustain_s} s)"
 summary import-fixed signup-fixed import-sustained signup-sustained
 echo
+if [ "$database" = 1 ]; then
+  # The webhook step alone against the bare insert of the same two rows.
+  for kind in fixed sustained; do
+    jq -rn --slurpfile i "$out/import-$kind.json" --slurpfile s "$out/signup-$kind.json" --arg k "$kind" '
+      ($i[0].latency_ms.p99) as $bare | ($s[0].steps.webhook.p99) as $hook |
+      "\($k): webhook step p99 \($hook) ms vs bare insert p99 \($bare) ms: " +
+      (if ($bare // 0) > 0 then ((($hook / $bare) * 100 | round) / 100 | tostring) + "x (target <= 2x)" else "n/a" end)'
+  done
+fi
 for kind in fixed sustained; do
   jq -rn --slurpfile i "$out/import-$kind.json" --slurpfile s "$out/signup-$kind.json" --arg k "$kind" '
     def ratio(a; b): if (a // 0) > 0 and (b // 0) > 0 then ((b / a) * 100 | round / 100 | tostring) + "x" else "n/a" end;

@@ -145,9 +145,7 @@ impl Keys {
     ) -> Result<DefaultKey, DbError> {
         let new = self.new_row(user, "default", true);
         let mut conn = self.pool.get().await?;
-        if email.is_some() || source != "reconcile" {
-            users_store::note(&mut conn, user.0, email).await?;
-        }
+        let known = users_store::note(&mut conn, user.0, email).await?;
         let inserted = store::insert_default(&mut conn, &new).await?;
         let Some(row) = inserted else {
             let existing = store::find_default(&mut conn, user.0)
@@ -161,7 +159,10 @@ impl Keys {
         };
         drop(conn);
         self.metrics.keys_created.with_label_values(&[source]).inc();
-        let synced = matches!(self.syncer.attempt(&row).await, Attempt::Synced(_));
+        let synced = matches!(
+            self.syncer.attempt_as(&row, Some(known)).await,
+            Attempt::Synced(_)
+        );
         Ok(DefaultKey {
             key_id: row.id,
             synced,

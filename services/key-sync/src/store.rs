@@ -230,26 +230,50 @@ pub async fn claim_one(
     .optional()
 }
 
-/// An attempt applied version `version` of the key: synced unless the key changed since
-/// (then due again at once). `token_id` is new-api's token (`None`: a revoked key the
-/// gateway never had).
-pub async fn record_success(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    token_id: Option<i64>,
-    version: i32,
-) -> QueryResult<()> {
+/// What an attempt that landed tells the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Success<'a> {
+    /// The key.
+    pub id: Uuid,
+    /// The version of the key the attempt applied.
+    pub version: i32,
+    /// new-api's token (`None`: a revoked key the gateway never had).
+    pub token_id: Option<i64>,
+    /// The owner's new-api user and its username (database mode).
+    pub newapi_user: Option<(i64, &'a str)>,
+}
+
+/// Record a landed attempt, in one statement: the key is synced unless it changed since the
+/// attempt read it (then it is due again at once); the owner's new-api user is remembered
+/// (first writer wins); and if the owner was deleted while a token was being put in, their
+/// disable runs again.
+pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> QueryResult<()> {
+    let (newapi_user_id, username) = s.newapi_user.unzip();
     diesel::sql_query(
-        "UPDATE api_keys SET newapi_synced = (sync_version = $3), \
-                newapi_token_id = COALESCE($2, newapi_token_id), sync_error = NULL, \
-                synced_at = now(), \
-                next_sync_at = CASE WHEN sync_version = $3 THEN NULL ELSE now() END, \
-                sync_claimed_until = NULL \
-         WHERE id = $1",
+        "WITH k AS ( \
+             UPDATE api_keys SET newapi_synced = (sync_version = $3), \
+                    newapi_token_id = COALESCE($2, newapi_token_id), sync_error = NULL, \
+                    synced_at = now(), \
+                    next_sync_at = CASE WHEN sync_version = $3 THEN NULL ELSE now() END, \
+                    sync_claimed_until = NULL \
+             WHERE id = $1 RETURNING user_id) \
+         INSERT INTO gateway_users (user_id, newapi_user_id, newapi_username) \
+         SELECT user_id, $4, $5 FROM k \
+         ON CONFLICT (user_id) DO UPDATE SET \
+             newapi_user_id = COALESCE(gateway_users.newapi_user_id, EXCLUDED.newapi_user_id), \
+             newapi_username = COALESCE(gateway_users.newapi_username, EXCLUDED.newapi_username), \
+             disabled = gateway_users.disabled \
+                 AND NOT (gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL), \
+             next_disable_at = CASE WHEN gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL \
+                                    THEN now() ELSE gateway_users.next_disable_at END \
+         WHERE (gateway_users.newapi_user_id IS NULL AND EXCLUDED.newapi_user_id IS NOT NULL) \
+            OR (gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL)",
     )
-    .bind::<SqlUuid, _>(id)
-    .bind::<diesel::sql_types::Nullable<BigInt>, _>(token_id)
-    .bind::<diesel::sql_types::Integer, _>(version)
+    .bind::<SqlUuid, _>(s.id)
+    .bind::<diesel::sql_types::Nullable<BigInt>, _>(s.token_id)
+    .bind::<diesel::sql_types::Integer, _>(s.version)
+    .bind::<diesel::sql_types::Nullable<BigInt>, _>(newapi_user_id)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(username)
     .execute(conn)
     .await
     .map(drop)

@@ -81,7 +81,13 @@ impl Syncer {
 
     /// One attempt for a key this process has claimed: apply, then record.
     pub async fn attempt(&self, row: &KeyRow) -> Attempt {
-        let outcome = self.apply(row).await;
+        self.attempt_as(row, None).await
+    }
+
+    /// [`Syncer::attempt`] with the owner's `gateway_users` row when the caller has it
+    /// (read otherwise).
+    pub async fn attempt_as(&self, row: &KeyRow, known: Option<GatewayUser>) -> Attempt {
+        let outcome = self.apply(row, known).await;
         let label = outcome
             .as_ref()
             .map_or_else(|(kind, _)| *kind, |_| "success");
@@ -103,17 +109,24 @@ impl Syncer {
     }
 
     /// The gateway call for `row`; an error is (metric label, message).
-    async fn apply(&self, row: &KeyRow) -> Result<Landed, (&'static str, String)> {
+    async fn apply(
+        &self,
+        row: &KeyRow,
+        known: Option<GatewayUser>,
+    ) -> Result<Landed, (&'static str, String)> {
         let user = UserId(row.user_id);
-        let known = {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| ("database", e.to_string()))?;
-            users_store::find(&mut conn, row.user_id)
-                .await
-                .map_err(|e| ("database", e.to_string()))?
+        let known = match known {
+            Some(known) => Some(known),
+            None => {
+                let mut conn = self
+                    .pool
+                    .get()
+                    .await
+                    .map_err(|e| ("database", e.to_string()))?;
+                users_store::find(&mut conn, row.user_id)
+                    .await
+                    .map_err(|e| ("database", e.to_string()))?
+            }
         };
         let key = self
             .cipher
@@ -173,15 +186,17 @@ impl Syncer {
         let mut conn = self.pool.get().await?;
         match outcome {
             Ok(landed) => {
-                store::record_success(&mut conn, row.id, landed.token_id, row.sync_version).await?;
-                if let (Some(id), true) = (landed.newapi_user_id, row.is_active()) {
-                    let username = crate::gateway::database::username_for(UserId(row.user_id));
-                    users_store::remember_newapi_user(&mut conn, row.user_id, id, &username)
-                        .await?;
-                }
-                if landed.token_id.is_some() {
-                    users_store::redo_disable_if_deleted(&mut conn, row.user_id).await?;
-                }
+                let username = crate::gateway::database::username_for(UserId(row.user_id));
+                store::record_success(
+                    &mut conn,
+                    store::Success {
+                        id: row.id,
+                        version: row.sync_version,
+                        token_id: landed.token_id,
+                        newapi_user: landed.newapi_user_id.map(|id| (id, username.as_str())),
+                    },
+                )
+                .await?;
             }
             Err(error) => {
                 let next = self.next_attempt(row.sync_attempts);

@@ -57,43 +57,21 @@ pub async fn find(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Optio
         .optional()
 }
 
-/// Remember `user` (and their email, when given) at signup.
+/// Remember `user` (and their email, when given) at signup; answers the row.
 pub async fn note(
     conn: &mut AsyncPgConnection,
     user: Uuid,
     email: Option<&str>,
-) -> QueryResult<()> {
+) -> QueryResult<GatewayUser> {
     diesel::sql_query(
         "INSERT INTO gateway_users (user_id, email) VALUES ($1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET email = COALESCE(EXCLUDED.email, gateway_users.email) \
-         WHERE gateway_users.email IS DISTINCT FROM COALESCE(EXCLUDED.email, gateway_users.email)",
+         RETURNING *",
     )
     .bind::<SqlUuid, _>(user)
     .bind::<Nullable<Text>, _>(email)
-    .execute(conn)
+    .get_result(conn)
     .await
-    .map(drop)
-}
-
-/// `user`'s new-api user is `newapi_user_id` (first writer wins).
-pub async fn remember_newapi_user(
-    conn: &mut AsyncPgConnection,
-    user: Uuid,
-    newapi_user_id: i64,
-    username: &str,
-) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO gateway_users (user_id, newapi_user_id, newapi_username) VALUES ($1, $2, $3) \
-         ON CONFLICT (user_id) DO UPDATE \
-         SET newapi_user_id = EXCLUDED.newapi_user_id, newapi_username = EXCLUDED.newapi_username \
-         WHERE gateway_users.newapi_user_id IS NULL",
-    )
-    .bind::<SqlUuid, _>(user)
-    .bind::<BigInt, _>(newapi_user_id)
-    .bind::<Text, _>(username)
-    .execute(conn)
-    .await
-    .map(drop)
 }
 
 /// What marking a user deleted did.
@@ -204,19 +182,6 @@ pub async fn record_disable_failure(
         .execute(conn)
         .await
         .map(drop)
-}
-
-/// A key of `user` landed in the gateway: if the user is deleted, their disable runs again
-/// (a provisioning that was in flight during the deletion may have re-created a token).
-pub async fn redo_disable_if_deleted(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE gateway_users SET disabled = false, next_disable_at = now() \
-         WHERE user_id = $1 AND deleted_at IS NOT NULL",
-    )
-    .bind::<SqlUuid, _>(user)
-    .execute(conn)
-    .await
-    .map(drop)
 }
 
 /// Make every deleted, not yet disabled user due now (reconcile). Returns how many.

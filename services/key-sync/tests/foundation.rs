@@ -95,6 +95,32 @@ fn key_sync_settings_are_required_and_validated() {
             with(&[], "SUPABASE_WEBHOOK_SECRET"),
             "missing required setting SUPABASE_WEBHOOK_SECRET",
         ),
+        (
+            with(&[("NEWAPI_SYNC_MODE", "sideways")], ""),
+            "invalid setting NEWAPI_SYNC_MODE",
+        ),
+        (
+            with(&[("NEWAPI_SYNC_MODE", "database")], "NEWAPI_BASE_URL"),
+            "missing required setting NEWAPI_DATABASE_URL",
+        ),
+        (
+            with(
+                &[
+                    ("NEWAPI_SYNC_MODE", "database"),
+                    ("NEWAPI_DATABASE_URL", "sqlite://new-api.db"),
+                ],
+                "",
+            ),
+            "invalid setting NEWAPI_DATABASE_URL",
+        ),
+        (
+            with(&[("NEWAPI_USER_QUOTA", "2147483648")], ""),
+            "invalid setting NEWAPI_USER_QUOTA",
+        ),
+        (
+            with(&[("NEWAPI_REDIS_URL", "redis://127.0.0.1:6379")], ""),
+            "invalid setting NEWAPI_REDIS_URL",
+        ),
     ];
     for (env, expected) in cases {
         let (code, stderr) = run(&env);

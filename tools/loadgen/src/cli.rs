@@ -1,4 +1,5 @@
-//! The command line: `loadgen <signup|import|limit-webhook|get|post|usage-mix> [options]`.
+//! The command line: `loadgen <signup|newapi-insert|import|limit-webhook|get|post|usage-mix>
+//! [options]`.
 //!
 //! Output: the human table on stdout; with `--json`, the table goes to stderr and stdout
 //! carries exactly one JSON line (the [`Report`]). A scenario with a setup phase
@@ -16,7 +17,7 @@ use crate::report::Report;
 use crate::runner::{run as run_scenario, RunLimits, Scenario};
 use crate::scenarios::{
     parse_mix, parse_weights, random_prefix, Fixed, Import, LimitWebhook, LimitWebhookOptions,
-    MixOptions, Signup, UsageMix,
+    MixOptions, NewapiInsert, Signup, UsageMix,
 };
 use crate::target;
 
@@ -44,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Key-sync: signup webhook → GET /v1/keys with the user's JWT → the key on the gateway.
     Signup(SignupArgs),
+    /// Baseline of key-sync's database mode: one users row and one tokens row inserted
+    /// straight into new-api's database, in one transaction.
+    NewapiInsert(NewapiInsertArgs),
     /// Baseline: new-api's bare POST /api/token/import → the key on the gateway.
     Import(ImportArgs),
     /// Billing: a signed limit webhook → `auto_recharged` (a Stripe charge and a KMS quota
@@ -100,6 +104,20 @@ pub struct SignupArgs {
     /// key-sync's SUPABASE_JWT_SECRET (HS256 user tokens are minted with it).
     #[arg(long = "jwt-secret")]
     pub jwt_secret: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `newapi-insert` options.
+#[derive(Debug, Args)]
+pub struct NewapiInsertArgs {
+    /// new-api's database (`postgres://…` or `mysql://…`, on this machine).
+    #[arg(long = "database-url")]
+    pub database_url: String,
+    /// Connections (key-sync's database mode uses 8).
+    #[arg(long, default_value_t = 8)]
+    pub pool: u32,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -343,6 +361,10 @@ async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Import(a) => {
             let scenario = Import::new(&a.newapi, &a.admin_token)?;
+            go(scenario, a.common).await
+        }
+        Command::NewapiInsert(a) => {
+            let scenario = NewapiInsert::new(&a.database_url, a.pool)?;
             go(scenario, a.common).await
         }
         Command::LimitWebhook(a) => {

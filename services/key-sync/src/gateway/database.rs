@@ -33,7 +33,8 @@ pub const MAX_TOKENS_PER_USER: i64 = 1_000;
 pub const MAX_TOKEN_NAME: usize = 50;
 /// new-api's usernames and display names are at most this many characters.
 const MAX_USERNAME: usize = 20;
-/// Rounds of a change that lost a unique-index race.
+/// Rounds of a change that lost a unique-index race (the first round of a user without a
+/// known id inserts the user optimistically; later rounds look it up first).
 const ROUNDS: usize = 3;
 
 /// What new users and tokens get (`NEWAPI_USER_GROUP`, `NEWAPI_USER_QUOTA`,
@@ -59,6 +60,24 @@ impl Default for Provisioning {
             token_quota: 0,
         }
     }
+}
+
+/// Run an INSERT built by [`insert`] on connection `$c` (either backend) and evaluate to the
+/// new row's id: `RETURNING id` on Postgres, `LAST_INSERT_ID()` on MySQL. Inside a
+/// `with_conn!` body (compiled once per backend), so a macro rather than a function.
+macro_rules! insert_returning_id {
+    ($c:expr, $backend:expr, $sql:expr, $binds:expr) => {{
+        let query = bind_values(diesel::sql_query($sql).into_boxed(), $binds);
+        if $backend == Backend::Postgres {
+            query.get_result::<InsertedId>($c).await?.id
+        } else {
+            query.execute($c).await?;
+            diesel::sql_query("SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id")
+                .get_result::<InsertedId>($c)
+                .await?
+                .id
+        }
+    }};
 }
 
 /// A token found by key: id, owner, name, status, deleted_at.
@@ -102,6 +121,11 @@ fn database_error(e: NewapiDbError) -> GatewayError {
         NewapiDbError::Query(e) => GatewayError::Database(shorten(&e.to_string())),
         other => GatewayError::Transport(shorten(&other.to_string())),
     }
+}
+
+/// The key is another new-api user's.
+fn another_user() -> GatewayError {
+    GatewayError::Refused("the key is in new-api for another user; not overwritten".into())
 }
 
 /// Why an owned user cannot be used.
@@ -229,6 +253,7 @@ impl DatabaseGateway {
         owner: &Owner<'_>,
         key: &KeyState<'_>,
         columns: &Columns,
+        optimistic: bool,
     ) -> Result<Result<Landed, GatewayError>, NewapiDbError> {
         let backend = self.pool.backend();
         let username = username_for(owner.user);
@@ -245,8 +270,18 @@ impl DatabaseGateway {
         let mut conn = self.pool.get().await?;
         let outcome = with_conn!(&mut conn, |c| {
             c.transaction::<_, DieselError, _>(async |c| {
+                // A user created in this transaction has no tokens: its token is inserted
+                // straight away (a fresh signup is two INSERTs, like a bare insert).
+                let mut created_user = false;
                 let user_id = match owner.newapi_user_id {
                     Some(id) => Some(id),
+                    // First round of an active key of a user Tollgate has no id for: most
+                    // likely a new user, so insert; a unique violation (the user exists)
+                    // rolls back and the next round looks it up.
+                    None if key.active && optimistic => {
+                        created_user = true;
+                        Some(insert_returning_id!(c, backend, &user_sql, &user_binds))
+                    }
                     None => {
                         let found: Option<(i64, Option<String>, Option<NaiveDateTime>)> =
                             users::table
@@ -267,21 +302,17 @@ impl DatabaseGateway {
                             Some((id, _, None)) => Some(id),
                             None if !key.active => None,
                             None => {
-                                let query = bind_values(
-                                    diesel::sql_query(&user_sql).into_boxed(),
-                                    &user_binds,
-                                );
-                                Some(if backend == Backend::Postgres {
-                                    query.get_result::<InsertedId>(c).await?.id
-                                } else {
-                                    query.execute(c).await?;
-                                    diesel::sql_query(
-                                        "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id",
-                                    )
-                                    .get_result::<InsertedId>(c)
-                                    .await?
-                                    .id
-                                })
+                                // A key already in new-api cannot be this new user's.
+                                let taken: i64 = tokens::table
+                                    .filter(tokens::key.eq(key_text))
+                                    .count()
+                                    .get_result(c)
+                                    .await?;
+                                if taken > 0 {
+                                    return Ok(Err(another_user()));
+                                }
+                                created_user = true;
+                                Some(insert_returning_id!(c, backend, &user_sql, &user_binds))
                             }
                         }
                     }
@@ -298,6 +329,15 @@ impl DatabaseGateway {
                         newapi_user_id: Some(user_id),
                     }))
                 };
+                if created_user {
+                    let (sql, binds) = insert(
+                        backend,
+                        "tokens",
+                        &columns.tokens,
+                        self.token_values(user_id, key, now),
+                    );
+                    return landed(Some(insert_returning_id!(c, backend, &sql, &binds)));
+                }
                 // Soft-deleted tokens too: the unique index covers them.
                 let found: Option<TokenFound> =
                     tokens::table
@@ -313,11 +353,7 @@ impl DatabaseGateway {
                         .await
                         .optional()?;
                 match found {
-                    Some((_, owner_id, ..)) if owner_id != Some(user_id) => {
-                        Ok(Err(GatewayError::Refused(
-                            "the key is in new-api for another user; not overwritten".into(),
-                        )))
-                    }
+                    Some((_, owner_id, ..)) if owner_id != Some(user_id) => Ok(Err(another_user())),
                     Some((id, _, _, _, Some(_))) if key.active => Ok(Err(GatewayError::Refused(
                         format!("token {id} was deleted in new-api; rotate the key"),
                     ))),
@@ -356,17 +392,7 @@ impl DatabaseGateway {
                             &columns.tokens,
                             self.token_values(user_id, key, now),
                         );
-                        let query = bind_values(diesel::sql_query(&sql).into_boxed(), &binds);
-                        let id = if backend == Backend::Postgres {
-                            query.get_result::<InsertedId>(c).await?.id
-                        } else {
-                            query.execute(c).await?;
-                            diesel::sql_query("SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id")
-                                .get_result::<InsertedId>(c)
-                                .await?
-                                .id
-                        };
-                        landed(Some(id))
+                        landed(Some(insert_returning_id!(c, backend, &sql, &binds)))
                     }
                 }
             })
@@ -456,7 +482,7 @@ impl Gateway for DatabaseGateway {
         Box::pin(self.bounded(async move {
             let columns = self.columns().await?;
             for round in 1..=ROUNDS {
-                match self.apply_once(&owner, &key, columns).await {
+                match self.apply_once(&owner, &key, columns, round == 1).await {
                     Ok(outcome) => return outcome,
                     Err(NewapiDbError::Query(e)) if unique_violation(&e) && round < ROUNDS => {
                         tracing::debug!(round, "lost a unique-index race in new-api; again");

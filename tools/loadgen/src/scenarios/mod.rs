@@ -3,6 +3,7 @@
 mod fixed;
 mod import;
 mod limit_webhook;
+mod newapi_insert;
 mod signup;
 mod usage_mix;
 
@@ -16,6 +17,7 @@ pub use import::{random_key, Import};
 pub use limit_webhook::{
     limit_event_body, random_prefix, sign, LimitWebhook, LimitWebhookOptions, SetupSummary,
 };
+pub use newapi_insert::NewapiInsert;
 pub use signup::Signup;
 pub use usage_mix::{parse_mix, parse_weights, MixOptions, UsageMix};
 
