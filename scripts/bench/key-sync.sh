@@ -25,6 +25,7 @@
 #   BENCH_PG_URL [postgres://postgres@127.0.0.1:5432]   BENCH_KEY_SYNC_PORT [18081]
 #   BENCH_NEWAPI_PORT [13000]   BENCH_CONCURRENCY [50]   BENCH_REQUESTS [3000]
 #   BENCH_WARMUP [200]   BENCH_SUSTAIN_S [20]   BENCH_KEEP_DB=1 (keep the databases)
+#   BENCH_ALLOW_ERRORS=1 (report failed requests instead of stopping at the first failed run)
 # Results (JSON lines, tables, service logs): target/bench/key-sync/<UTC timestamp>/.
 #
 # Exit status: 0 when every run succeeded; 1 on a failed run or set-up step; 3 when key-sync
@@ -184,7 +185,9 @@ loadgen() {
   local label=$1; shift
   local rc=0
   say "loadgen $label"
-  "$bin/loadgen" "$@" --json >"$out/$label.json" 2>"$out/$label.txt" || rc=$?
+  local extra=()
+  [ "${BENCH_ALLOW_ERRORS:-0}" = 1 ] && extra=(--allow-errors)
+  "$bin/loadgen" "$@" "${extra[@]}" --json >"$out/$label.json" 2>"$out/$label.txt" || rc=$?
   cat "$out/$label.txt"
   [ $rc = 0 ] || die "loadgen $label failed (exit $rc); see $out/$label.txt and the service logs"
 }

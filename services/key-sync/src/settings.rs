@@ -28,6 +28,9 @@ pub struct KeySyncSettings {
     /// `postgres://…`.
     #[serde(default)]
     pub newapi_database_url: Option<String>,
+    /// `NEWAPI_POOL_SIZE`: connections to new-api's database in database mode (default 10).
+    #[serde(default = "defaults::newapi_pool_size")]
+    pub newapi_pool_size: u32,
     /// `NEWAPI_USER_GROUP`: `users.group` of new new-api users (default `default`).
     #[serde(default = "defaults::newapi_user_group")]
     pub newapi_user_group: String,
@@ -89,6 +92,9 @@ pub struct KeySyncSettings {
 }
 
 mod defaults {
+    pub fn newapi_pool_size() -> u32 {
+        10
+    }
     pub fn newapi_user_group() -> String {
         "default".into()
     }
@@ -191,6 +197,12 @@ impl Settings {
                 tollgate_newapi_schema::Backend::from_url(url)
                     .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
             }
+        }
+        if !(1..=1000).contains(&key_sync.newapi_pool_size) {
+            return Err(SettingsError::invalid(
+                "NEWAPI_POOL_SIZE",
+                "must be 1 to 1000",
+            ));
         }
         if key_sync.newapi_user_group.trim().is_empty()
             || key_sync.newapi_user_group.chars().count() > 64

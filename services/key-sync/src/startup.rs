@@ -23,9 +23,6 @@ use tollgate_web::InternalToken;
 /// Users given a key per reconcile pass.
 const RECONCILE_LIMIT: i64 = 1_000;
 
-/// Connections to new-api's database in database mode.
-const NEWAPI_POOL_SIZE: u32 = 8;
-
 /// The gateway of `NEWAPI_SYNC_MODE`.
 pub fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
     let ks = &settings.key_sync;
@@ -41,7 +38,7 @@ pub fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
             })?;
             let pool = tollgate_newapi_schema::NewapiPool::with_server_timeouts(
                 url,
-                NEWAPI_POOL_SIZE,
+                ks.newapi_pool_size,
                 settings.newapi_timeout(),
                 settings.newapi_timeout(),
             )?;

@@ -39,6 +39,7 @@ fn key_sync_settings(db: &str, newapi: &str) -> key_sync::settings::Settings {
             newapi_base_url: newapi.into(),
             newapi_admin_token: NEWAPI_ADMIN_TOKEN.into(),
             newapi_database_url: None,
+            newapi_pool_size: 10,
             newapi_user_group: "default".into(),
             newapi_user_quota: 0,
             newapi_token_unlimited: true,

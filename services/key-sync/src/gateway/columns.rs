@@ -138,6 +138,59 @@ pub fn insert(
     (sql, kept.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Postgres only: one statement that inserts a user and, with the user's new id as
+/// `tokens.user_id`, its token, answering both ids (`user_id`, `token_id`). Atomic without a
+/// transaction: a fresh signup is one round trip. `token_values` must not hold `user_id`.
+pub fn insert_user_and_token_pg(
+    columns: &Columns,
+    user_values: Vec<(&'static str, Value)>,
+    token_values: Vec<(&'static str, Value)>,
+) -> (String, Vec<Value>) {
+    let backend = Backend::Postgres;
+    let keep = |present: &BTreeSet<String>, values: Vec<(&'static str, Value)>| {
+        values
+            .into_iter()
+            .filter(|(name, _)| present.contains(*name) && *name != "user_id")
+            .collect::<Vec<_>>()
+    };
+    let users = keep(&columns.users, user_values);
+    let tokens = keep(&columns.tokens, token_values);
+    let names = |cols: &[(&str, Value)]| {
+        cols.iter()
+            .map(|(n, _)| backend.quote(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let marks = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sql = format!(
+        "WITH u AS (INSERT INTO \"users\" ({}) VALUES ({}) RETURNING id) \
+         INSERT INTO \"tokens\" (\"user_id\", {}) SELECT u.id, {} FROM u \
+         RETURNING user_id, id AS token_id",
+        names(&users),
+        marks(1, users.len()),
+        names(&tokens),
+        marks(users.len() + 1, tokens.len()),
+    );
+    let binds = users.into_iter().chain(tokens).map(|(_, v)| v).collect();
+    (sql, binds)
+}
+
+/// The ids [`insert_user_and_token_pg`] answers.
+#[derive(QueryableByName)]
+pub struct InsertedPair {
+    /// The new user's id.
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    /// The new token's id.
+    #[diesel(sql_type = BigInt)]
+    pub token_id: i64,
+}
+
 /// The `id` an INSERT answered.
 #[derive(QueryableByName)]
 pub struct InsertedId {
@@ -173,6 +226,35 @@ mod tests {
         assert_eq!(
             sql,
             "INSERT INTO `tokens` (`key`, `name`, `group`) VALUES (?, ?, ?)"
+        );
+    }
+
+    #[test]
+    fn one_statement_for_a_fresh_user_on_postgres() {
+        let columns = Columns {
+            users: set(&["id", "username", "quota"]),
+            tokens: set(&["id", "user_id", "key", "auto_groups"]),
+        };
+        let (sql, binds) = insert_user_and_token_pg(
+            &columns,
+            vec![
+                ("username", Value::Text("u".into())),
+                ("created_at", Value::Int(1)),
+                ("quota", Value::Int(5)),
+            ],
+            vec![("user_id", Value::Int(0)), ("key", Value::Text("k".into()))],
+        );
+        assert_eq!(
+            sql,
+            r#"WITH u AS (INSERT INTO "users" ("username", "quota") VALUES ($1, $2) RETURNING id) INSERT INTO "tokens" ("user_id", "key") SELECT u.id, $3 FROM u RETURNING user_id, id AS token_id"#
+        );
+        assert_eq!(
+            binds,
+            vec![
+                Value::Text("u".into()),
+                Value::Int(5),
+                Value::Text("k".into())
+            ]
         );
     }
 

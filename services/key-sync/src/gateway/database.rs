@@ -24,7 +24,7 @@ use tollgate_domain::ids::UserId;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{token_status, with_conn, Backend, NewapiDbError, NewapiPool};
 
-use super::columns::{insert, Columns, InsertedId, Value};
+use super::columns::{insert, insert_user_and_token_pg, Columns, InsertedId, InsertedPair, Value};
 use super::{shorten, Gateway, GatewayError, KeyState, Landed, Owner, UserDisabled};
 
 /// new-api's API allows this many tokens per user.
@@ -401,6 +401,32 @@ impl DatabaseGateway {
         Ok(outcome)
     }
 
+    /// A new user and their token in one Postgres statement.
+    async fn create_pg(
+        &self,
+        owner: &Owner<'_>,
+        key: &KeyState<'_>,
+        columns: &Columns,
+    ) -> Result<Landed, NewapiDbError> {
+        let now = chrono::Utc::now().timestamp();
+        let username = username_for(owner.user);
+        let (sql, binds) = insert_user_and_token_pg(
+            columns,
+            self.user_values(owner, &username, now),
+            self.token_values(0, key, now),
+        );
+        let mut conn = self.pool.get().await?;
+        let pair: InsertedPair = with_conn!(&mut conn, |c| {
+            bind_values(diesel::sql_query(&sql).into_boxed(), &binds)
+                .get_result::<InsertedPair>(c)
+                .await
+        })?;
+        Ok(Landed {
+            token_id: Some(pair.token_id),
+            newapi_user_id: Some(pair.user_id),
+        })
+    }
+
     async fn disable_once(&self, owner: &Owner<'_>) -> Result<UserDisabled, NewapiDbError> {
         let username = username_for(owner.user);
         let marker = self.marker(owner.user);
@@ -481,7 +507,21 @@ impl Gateway for DatabaseGateway {
     ) -> BoxFuture<'a, Result<Landed, GatewayError>> {
         Box::pin(self.bounded(async move {
             let columns = self.columns().await?;
-            for round in 1..=ROUNDS {
+            let mut first = 1;
+            if self.pool.backend() == Backend::Postgres
+                && key.active
+                && owner.newapi_user_id.is_none()
+            {
+                // Most likely a new user: one statement; a unique violation (the user or the
+                // key exists) means the full path.
+                first = 2;
+                match self.create_pg(&owner, &key, columns).await {
+                    Ok(landed) => return Ok(landed),
+                    Err(NewapiDbError::Query(e)) if unique_violation(&e) => {}
+                    Err(e) => return Err(database_error(e)),
+                }
+            }
+            for round in first..=ROUNDS {
                 match self.apply_once(&owner, &key, columns, round == 1).await {
                     Ok(outcome) => return outcome,
                     Err(NewapiDbError::Query(e)) if unique_violation(&e) && round < ROUNDS => {

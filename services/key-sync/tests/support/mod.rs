@@ -35,6 +35,7 @@ pub fn settings_with_timeout(
         newapi_base_url: newapi_base_url.into(),
         newapi_admin_token: NEWAPI_ADMIN_TOKEN.into(),
         newapi_database_url: None,
+        newapi_pool_size: 10,
         newapi_user_group: "default".into(),
         newapi_user_quota: 0,
         newapi_token_unlimited: true,
