@@ -145,6 +145,9 @@ impl Keys {
     ) -> Result<DefaultKey, DbError> {
         let new = self.new_row(user, "default", true);
         let mut conn = self.pool.get().await?;
+        // Two statements, not one transaction: recording an attempt locks the key, then the
+        // user's gateway row; a transaction holding the gateway row while inserting the key
+        // (which waits on the key being recorded) would deadlock with it.
         let known = users_store::note(&mut conn, user.0, email).await?;
         let inserted = store::insert_default(&mut conn, &new).await?;
         let Some(row) = inserted else {

@@ -249,8 +249,9 @@ pub struct Success<'a> {
 /// disable runs again.
 pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> QueryResult<()> {
     let (newapi_user_id, username) = s.newapi_user.unzip();
-    diesel::sql_query(
-        "WITH k AS ( \
+    diesel::sql_query(format!(
+        "WITH {RECOVERABLE_COMMIT}, \
+         k AS ( \
              UPDATE api_keys SET newapi_synced = (sync_version = $3), \
                     newapi_token_id = COALESCE($2, newapi_token_id), sync_error = NULL, \
                     synced_at = now(), \
@@ -258,7 +259,7 @@ pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> Que
                     sync_claimed_until = NULL \
              WHERE id = $1 RETURNING user_id) \
          INSERT INTO gateway_users (user_id, newapi_user_id, newapi_username) \
-         SELECT user_id, $4, $5 FROM k \
+         SELECT user_id, $4, $5 FROM k CROSS JOIN recoverable \
          ON CONFLICT (user_id) DO UPDATE SET \
              newapi_user_id = COALESCE(gateway_users.newapi_user_id, EXCLUDED.newapi_user_id), \
              newapi_username = COALESCE(gateway_users.newapi_username, EXCLUDED.newapi_username), \
@@ -267,8 +268,8 @@ pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> Que
              next_disable_at = CASE WHEN gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL \
                                     THEN now() ELSE gateway_users.next_disable_at END \
          WHERE (gateway_users.newapi_user_id IS NULL AND EXCLUDED.newapi_user_id IS NOT NULL) \
-            OR (gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL)",
-    )
+            OR (gateway_users.deleted_at IS NOT NULL AND $2 IS NOT NULL)"
+    ))
     .bind::<SqlUuid, _>(s.id)
     .bind::<diesel::sql_types::Nullable<BigInt>, _>(s.token_id)
     .bind::<diesel::sql_types::Integer, _>(s.version)
@@ -279,6 +280,14 @@ pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> Que
     .map(drop)
 }
 
+/// A CTE, `recoverable`, that makes the statement's own commit not wait for the disk
+/// (`synchronous_commit` off for this transaction only). The statement must read
+/// `recoverable` (a CTE nobody reads is not run). For records that can be lost in a crash
+/// without harm: the outcome of a sync attempt (lost, the key's lease expires and the
+/// idempotent attempt runs again, finds the token and records it), never a key itself.
+const RECOVERABLE_COMMIT: &str =
+    "recoverable AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)";
+
 /// The attempt failed: keep the error, retry at `next_at`. A key another attempt has synced
 /// meanwhile stays synced.
 pub async fn record_failure(
@@ -287,16 +296,14 @@ pub async fn record_failure(
     error: &str,
     next_at: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::update(
-        api_keys::table
-            .find(id)
-            .filter(api_keys::newapi_synced.eq(false)),
-    )
-    .set((
-        api_keys::sync_error.eq(Some(error)),
-        api_keys::next_sync_at.eq(Some(next_at)),
-        api_keys::sync_claimed_until.eq(None::<DateTime<Utc>>),
+    diesel::sql_query(format!(
+        "WITH {RECOVERABLE_COMMIT} \
+         UPDATE api_keys SET sync_error = $2, next_sync_at = $3, sync_claimed_until = NULL \
+         FROM recoverable WHERE id = $1 AND NOT newapi_synced"
     ))
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(error)
+    .bind::<diesel::sql_types::Timestamptz, _>(next_at)
     .execute(conn)
     .await
     .map(drop)

@@ -224,7 +224,9 @@ async fn concurrent_deliveries_make_one_user_and_one_token(backend: NewapiBacken
             .send()
     }))
     .await;
-    assert!(results.iter().all(|r| r.as_ref().unwrap().status() == 200));
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap().status(), 200);
+    }
     assert_eq!(key_rows(&env.app).await, 1);
     wait_for_count(
         &env.app,

@@ -44,8 +44,9 @@ async fn the_same_delivery_twenty_times_at_once_makes_one_key_and_one_import() {
     let mut key_ids = std::collections::HashSet::new();
     let mut created = 0;
     for res in answers {
-        assert_eq!(res.status(), 200);
+        let status = res.status();
         let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
         key_ids.insert(body["key_id"].as_str().unwrap().to_owned());
         if body["created"] == true {
             created += 1;
@@ -58,7 +59,12 @@ async fn the_same_delivery_twenty_times_at_once_makes_one_key_and_one_import() {
     assert_eq!((stats.import_calls, stats.tokens_created), (1, 1));
     // A later repeat answers the synced state without importing again.
     let again: Value = post_signup(&env.app, &body).await.json().await.unwrap();
-    assert_eq!(again["synced"], true);
+    assert_eq!(
+        again["synced"],
+        true,
+        "{again} {:?}",
+        my_keys(&env.app, &user).await
+    );
     assert_eq!(env.newapi.sim.stats().import_calls, 1);
 }
 

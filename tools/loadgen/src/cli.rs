@@ -104,6 +104,9 @@ pub struct SignupArgs {
     /// key-sync's SUPABASE_JWT_SECRET (HS256 user tokens are minted with it).
     #[arg(long = "jwt-secret")]
     pub jwt_secret: String,
+    /// Only the webhook (one request per iteration), for its own latency.
+    #[arg(long = "webhook-only")]
+    pub webhook_only: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -356,7 +359,11 @@ type Outcome = (Report, CommonArgs, Option<String>);
 async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Signup(a) => {
-            let scenario = Signup::new(&a.key_sync, &a.newapi, &a.webhook_secret, &a.jwt_secret)?;
+            let mut scenario =
+                Signup::new(&a.key_sync, &a.newapi, &a.webhook_secret, &a.jwt_secret)?;
+            if a.webhook_only {
+                scenario = scenario.webhook_only();
+            }
             go(scenario, a.common).await
         }
         Command::Import(a) => {

@@ -4,6 +4,8 @@
 //! (Supabase's INSERT payload, `Bearer {webhook_secret}`) → 200 `{"key_id","synced"}`;
 //! (b) `keys` — `GET {key_sync}/v1/keys` with U's HS256 JWT → 200 `{"keys":[{"key":"sk-…"}]}`;
 //! (c) `models` — `GET {newapi}/v1/models` with that key → 200.
+//! With `webhook_only`, an iteration is (a) alone: the webhook's own latency, measured like a
+//! single-operation baseline.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,6 +28,7 @@ pub struct Signup {
     models_url: Url,
     webhook_auth: HeaderValue,
     jwt_key: EncodingKey,
+    webhook_only: bool,
 }
 
 /// One iteration's request body and user token.
@@ -81,7 +84,14 @@ impl Signup {
             models_url: local_endpoint(newapi, "/v1/models")?,
             webhook_auth: bearer(webhook_secret)?,
             jwt_key: EncodingKey::from_secret(jwt_secret.as_bytes()),
+            webhook_only: false,
         })
+    }
+
+    /// Only the webhook, one request per iteration.
+    pub fn webhook_only(mut self) -> Self {
+        self.webhook_only = true;
+        self
     }
 }
 
@@ -93,7 +103,11 @@ impl Scenario for Signup {
     }
 
     fn steps(&self) -> &'static [&'static str] {
-        &["webhook", "keys", "models"]
+        if self.webhook_only {
+            &["webhook"]
+        } else {
+            &["webhook", "keys", "models"]
+        }
     }
 
     fn prepare(&self, _seq: u64) -> SignupInput {
@@ -153,6 +167,9 @@ impl Scenario for Signup {
         .await?;
         if !synced {
             log.notes.push("webhook_synced_false");
+        }
+        if self.webhook_only {
+            return Ok(());
         }
         let key = step(log, 1, async {
             let (status, body) = exchange(
