@@ -32,15 +32,14 @@ impl From<bb8::RunError<PoolError>> for DbError {
     }
 }
 
-/// Build a pool without connecting yet; connections open on first use. A checkout is not
-/// tested with a query (a round trip on every request): a connection that broke is found by
-/// the query that fails on it and dropped when it comes back (docs/decisions.md).
+/// Build a pool without connecting yet; connections open on first use. Each checkout is
+/// tested with a query, so a connection the server closed (a restart, a dropped database) is
+/// replaced, or the caller gets `Unavailable` (503), rather than a failed query (500).
 pub fn connect_pool(url: &str, max_size: u32, connect_timeout: Duration) -> PgPool {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
-        .test_on_check_out(false)
         .connection_timeout(connect_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .build_unchecked(manager)

@@ -47,12 +47,11 @@ impl AsNewapiConn for NewapiPooledConn {
 
 impl NewapiPool {
     /// A pool of at most `max_size` connections to `url` (`postgres://` or `mysql://`).
-    /// Connections open on first use; a checkout waits at most `connect_timeout`. Postgres
-    /// checkouts are not tested with a query (tokio-postgres notices a closed connection and
-    /// the pool drops it); MySQL checkouts are, because a MySQL connection whose server went
-    /// away is not flagged broken and would fail every query after.
+    /// Connections open on first use; a checkout waits at most `connect_timeout` and is
+    /// tested with a query (a MySQL connection whose server went away is not flagged broken
+    /// and would fail every query after; a closed Postgres one would fail one request).
     pub fn new(url: &str, max_size: u32, connect_timeout: Duration) -> Result<Self, NewapiDbError> {
-        fn build<C>(url: &str, max_size: u32, timeout: Duration, test: bool) -> Pool<C>
+        fn build<C>(url: &str, max_size: u32, timeout: Duration) -> Pool<C>
         where
             C: diesel_async::pooled_connection::PoolableConnection + 'static,
             AsyncDieselConnectionManager<C>: bb8::ManageConnection,
@@ -61,12 +60,11 @@ impl NewapiPool {
                 .max_size(max_size.max(1))
                 .connection_timeout(timeout)
                 .idle_timeout(Some(Duration::from_secs(300)))
-                .test_on_check_out(test)
                 .build_unchecked(AsyncDieselConnectionManager::<C>::new(url))
         }
         Ok(match Backend::from_url(url)? {
-            Backend::Postgres => NewapiPool::Pg(build(url, max_size, connect_timeout, false)),
-            Backend::Mysql => NewapiPool::Mysql(build(url, max_size, connect_timeout, true)),
+            Backend::Postgres => NewapiPool::Pg(build(url, max_size, connect_timeout)),
+            Backend::Mysql => NewapiPool::Mysql(build(url, max_size, connect_timeout)),
         })
     }
 
@@ -94,13 +92,7 @@ impl NewapiPool {
         use diesel_async::SimpleAsyncConnection;
         use futures_util::FutureExt;
 
-        fn build<C>(
-            url: &str,
-            max_size: u32,
-            timeout: Duration,
-            settings: String,
-            test: bool,
-        ) -> Pool<C>
+        fn build<C>(url: &str, max_size: u32, timeout: Duration, settings: String) -> Pool<C>
         where
             C: diesel_async::pooled_connection::PoolableConnection
                 + SimpleAsyncConnection
@@ -125,7 +117,6 @@ impl NewapiPool {
                 .max_size(max_size.max(1))
                 .connection_timeout(timeout)
                 .idle_timeout(Some(Duration::from_secs(300)))
-                .test_on_check_out(test)
                 .build_unchecked(AsyncDieselConnectionManager::<C>::new_with_config(
                     url, config,
                 ))
@@ -139,7 +130,6 @@ impl NewapiPool {
                 max_size,
                 connect_timeout,
                 format!("SET lock_timeout = {millis}; SET statement_timeout = {millis};"),
-                false,
             )),
             Backend::Mysql => NewapiPool::Mysql(build::<AsyncMysqlConnection>(
                 url,
@@ -148,7 +138,6 @@ impl NewapiPool {
                 format!(
                     "SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds};"
                 ),
-                true,
             )),
         })
     }
