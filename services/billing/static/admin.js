@@ -590,6 +590,9 @@ document.addEventListener("DOMContentLoaded", () => {
   if (org && ORG_ID.test(org)) state.selected = org;
   if (fromFragment) sessionStorage.setItem(TOKEN_KEY, fromFragment);
   history.replaceState(null, "", location.pathname + (state.selected ? "#org=" + encodeURIComponent(state.selected) : ""));
+  // The handlers are attached: tests (and scripts driving the page) wait for this, because
+  // the static `data-state="idle"` is there before the script runs.
+  document.body.dataset.ready = "true";
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
 });

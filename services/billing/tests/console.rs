@@ -414,7 +414,9 @@ impl Browser {
 async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromium_bin() {
     let env = spawn().await;
     let mut b = Browser::open(&env.app.url("/admin")).await;
-    b.wait("document.body.dataset.state === 'idle'").await;
+    // `idle` is in the static HTML: wait for the script's handlers too.
+    b.wait("document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle'")
+        .await;
 
     // Sign in with the pasted token: kept in sessionStorage, never in the address bar.
     b.fill("#token", ADMIN_TOKEN).await;
@@ -555,7 +557,9 @@ async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromiu
 
     // Forget the token: the console closes and the tab keeps nothing.
     b.click("#forget").await;
-    b.wait("document.body.dataset.state === 'idle'").await;
+    // `idle` is in the static HTML: wait for the script's handlers too.
+    b.wait("document.body.dataset.ready === 'true' && document.body.dataset.state === 'idle'")
+        .await;
     assert_eq!(
         b.eval("sessionStorage.length").await,
         json!(0),
