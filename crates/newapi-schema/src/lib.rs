@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod cache_keys;
 mod conn;
 mod ddl;
 mod error;
@@ -22,6 +23,7 @@ mod pool;
 pub mod schema;
 pub mod scratch;
 
+pub use cache_keys::{token_cache_key, user_cache_key};
 pub use conn::{create_tables, AsNewapiConn, NewapiConn, NewapiConnRef};
 pub use ddl::{ddl, ddl_before_2025_12, Backend, LOG_INDEXES, TOKEN_INDEXES, USER_INDEXES};
 pub use error::NewapiDbError;

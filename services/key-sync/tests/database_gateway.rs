@@ -1,6 +1,9 @@
 //! The database gateway on its own, against new-api's tables on both backends: idempotence,
 //! a key held by another new-api user, new-api's token cap, revoking what was never there.
 
+#[macro_use]
+mod support;
+
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -12,21 +15,6 @@ use tollgate_domain::ids::UserId;
 use tollgate_newapi_schema::schema::tokens;
 use tollgate_newapi_schema::{with_conn, Backend, NewapiConn, NewapiPool};
 use tollgate_testkit::{newapi_db, NewapiBackend};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::NewapiBackend::Postgres).await
-            }
-            #[tokio::test]
-            async fn mariadb() {
-                super::$name(super::NewapiBackend::Mysql).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     keys_are_idempotent_and_never_taken_over,

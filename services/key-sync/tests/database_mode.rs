@@ -2,6 +2,7 @@
 //! rows a signup writes, concurrency, a foreign username, new-api's database stalled or
 //! unreachable, an old table layout.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -14,24 +15,8 @@ use support::*;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{with_conn, NewapiConn};
 use tollgate_testkit::{
-    newapi_db_before_2025_12, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim, TcpGate,
+    newapi_db_before_2025_12, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim,
 };
-
-/// Run each listed `async fn(NewapiBackend)` as a test per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::NewapiBackend::Postgres).await
-            }
-            #[tokio::test]
-            async fn mariadb() {
-                super::$name(super::NewapiBackend::Mysql).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     signup_writes_one_user_and_one_token,
@@ -396,19 +381,7 @@ async fn a_stalled_database_loses_nothing(backend: NewapiBackend) {
 
 async fn an_unreachable_database_loses_nothing(backend: NewapiBackend) {
     let newapi = newapi_sim(backend).await;
-    let mut upstream = url::Url::parse(newapi.db.url()).unwrap();
-    let gate = TcpGate::start(&format!(
-        "{}:{}",
-        upstream.host_str().unwrap(),
-        upstream.port_or_known_default().unwrap()
-    ))
-    .await;
-    upstream.set_port(Some(gate.port())).unwrap();
-    if backend == NewapiBackend::Mysql {
-        // mysql_async would switch to MariaDB's Unix socket, around the gate.
-        upstream.set_query(Some("prefer_socket=false"));
-    }
-    let through_gate = upstream.to_string();
+    let (gate, through_gate) = database_behind_gate(&newapi).await;
     gate.close();
     let app = spawn_with(move |db| database_settings(db, &through_gate)).await;
     let users = many_signups(&app, SIGNUPS, 25).await;

@@ -2,6 +2,7 @@
 //! reach new-api, and new-api's Redis token cache; database mode on both backends, import
 //! mode against the simulator's import API.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -13,23 +14,8 @@ use support::*;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{with_conn, NewapiConn};
 use tollgate_testkit::{
-    newapi_db, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim, TcpGate, TestApp, ADMIN_TOKEN,
+    newapi_db, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim, TestApp, ADMIN_TOKEN,
 };
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::NewapiBackend::Postgres).await
-            }
-            #[tokio::test]
-            async fn mariadb() {
-                super::$name(super::NewapiBackend::Mysql).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     rename_rotate_and_revoke,
@@ -426,19 +412,7 @@ async fn deleted_user(app: &TestApp, newapi: &NewapiSim, database_mode: bool) {
 
 async fn a_revocation_that_cannot_land_is_retried(backend: NewapiBackend) {
     let newapi = newapi_sim(backend).await;
-    let mut upstream = url::Url::parse(newapi.db.url()).unwrap();
-    let gate = TcpGate::start(&format!(
-        "{}:{}",
-        upstream.host_str().unwrap(),
-        upstream.port_or_known_default().unwrap()
-    ))
-    .await;
-    upstream.set_port(Some(gate.port())).unwrap();
-    if backend == NewapiBackend::Mysql {
-        // mysql_async would switch to MariaDB's Unix socket, around the gate.
-        upstream.set_query(Some("prefer_socket=false"));
-    }
-    let through_gate = upstream.to_string();
+    let (gate, through_gate) = database_behind_gate(&newapi).await;
     let app = spawn_with(move |db| database_settings(db, &through_gate)).await;
     let user = uuid::Uuid::new_v4().to_string();
     post_signup(&app, &signup(&user)).await;

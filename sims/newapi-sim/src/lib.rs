@@ -22,7 +22,7 @@ mod respond;
 mod revoke;
 mod state;
 mod status;
-pub mod token_cache;
+mod token_cache;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

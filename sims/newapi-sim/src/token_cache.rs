@@ -9,17 +9,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use redis::aio::MultiplexedConnection;
-use sha2::Sha256;
-use tollgate_newapi_schema::User;
-
-/// The cache key of a token: `token:` + hex HMAC-SHA256(key) under `secret`.
-pub fn token_cache_key(secret: &str, key: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(key.as_bytes());
-    format!("token:{}", hex::encode(mac.finalize().into_bytes()))
-}
+use tollgate_newapi_schema::{token_cache_key, user_cache_key, User};
 
 /// A connected cache.
 #[derive(Clone)]
@@ -119,7 +110,7 @@ impl TokenCache {
 
     /// The cached user `id`, if any.
     pub(crate) async fn user(&self, id: i64) -> Option<User> {
-        let f = self.hash(&format!("user:{id}")).await?;
+        let f = self.hash(&user_cache_key(id)).await?;
         if f.get("CacheSchema").map(String::as_str) != Some("2") {
             return None;
         }
@@ -143,20 +134,6 @@ impl TokenCache {
             ("Quota", u.quota.to_string()),
             ("CacheSchema", "2".to_owned()),
         ];
-        self.put(&format!("user:{}", u.id), &fields).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_key_is_hex_hmac_sha256() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-        assert_eq!(
-            token_cache_key("Jefe", "what do ya want for nothing?"),
-            "token:5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        self.put(&user_cache_key(u.id), &fields).await;
     }
 }

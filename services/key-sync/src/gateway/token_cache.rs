@@ -9,17 +9,9 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use redis::aio::ConnectionManager;
-use sha2::Sha256;
 use tokio::sync::OnceCell;
-
-/// new-api's cache key of a token (`key` without `sk-`).
-pub fn token_cache_key(crypto_secret: &str, key: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(crypto_secret.as_bytes()).expect("any key length");
-    mac.update(key.as_bytes());
-    format!("token:{}", hex::encode(mac.finalize().into_bytes()))
-}
+use tollgate_newapi_schema::{token_cache_key, user_cache_key};
 
 /// Deletes new-api's cache entries; connects on first use.
 pub struct TokenCacheInvalidator {
@@ -49,7 +41,7 @@ impl TokenCacheInvalidator {
         let names: Vec<String> = keys
             .iter()
             .map(|k| token_cache_key(&self.crypto_secret, k))
-            .chain(users.iter().map(|id| format!("user:{id}")))
+            .chain(users.iter().map(|id| user_cache_key(*id)))
             .collect();
         if names.is_empty() {
             return Ok(());
@@ -71,19 +63,5 @@ impl TokenCacheInvalidator {
         tokio::time::timeout(self.timeout, work)
             .await
             .unwrap_or_else(|_| Err(format!("Redis did not answer within {:?}", self.timeout)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_key_is_hex_hmac_sha256() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            token_cache_key("Jefe", "what do ya want for nothing?"),
-            "token:5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 }

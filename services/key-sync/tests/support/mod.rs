@@ -1,6 +1,6 @@
 //! key-sync under test: the real app on port 0 with its own database, a new-api simulator on
 //! its own database, HS256 user tokens, fast retry settings.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +11,47 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use key_sync::settings::{KeySyncSettings, Settings};
 use serde_json::{json, Value};
 use tollgate_testkit::{
-    common_settings, newapi_sim, NewapiBackend, NewapiSim, TestApp, NEWAPI_ADMIN_TOKEN,
+    common_settings, newapi_sim, NewapiBackend, NewapiSim, TcpGate, TestApp, NEWAPI_ADMIN_TOKEN,
 };
 
 pub const WEBHOOK_SECRET: &str = "test-supabase-webhook-secret";
 pub const JWT_SECRET: &str = "test-jwt-secret-with-at-least-32-characters";
 pub const ENCRYPTION_KEY: &str = "dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=";
 pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
+
+/// Run each listed `async fn(NewapiBackend)` as a test per backend (`<name>::postgres`,
+/// `<name>::mariadb`). Callers import `NewapiBackend`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::NewapiBackend::Postgres).await
+            }
+            #[tokio::test]
+            async fn mariadb() {
+                super::$name(super::NewapiBackend::Mysql).await
+            }
+        }
+    )*};
+}
+
+/// A [`TcpGate`] in front of `newapi`'s database and the database URL through it (MySQL
+/// URLs also keep mysql_async from switching to MariaDB's Unix socket, around the gate).
+pub async fn database_behind_gate(newapi: &NewapiSim) -> (TcpGate, String) {
+    let mut url = url::Url::parse(newapi.db.url()).unwrap();
+    let gate = TcpGate::start(&format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    ))
+    .await;
+    url.set_port(Some(gate.port())).unwrap();
+    if newapi.sim.backend() == NewapiBackend::Mysql {
+        url.set_query(Some("prefer_socket=false"));
+    }
+    (gate, url.to_string())
+}
 
 /// Settings pointing at `newapi_base_url`, with quick retries.
 pub fn settings(database_url: &str, newapi_base_url: &str) -> Settings {
