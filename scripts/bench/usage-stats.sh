@@ -47,7 +47,7 @@
 #   BENCH_SEED_REQUESTS [5000]   BENCH_SEED_WARMUP [0]   BENCH_SEED_DURATION_S [30]
 #   BENCH_SEED_TIMEOUT_S [600]   BENCH_SEED_MAX_ALONE_S [5] (slower alone: no loaded seed run)
 #   BENCH_COLD_DURATION_S [30]   BENCH_COLD_WARMUP [500]   BENCH_ALONE_REQUESTS [100]
-#   BENCH_SEED_ALONE_TIMEOUT_S [5]   BENCH_INGEST_BATCH [50000]
+#   BENCH_SEED_ALONE_TIMEOUT_S [5]   BENCH_INGEST_BATCH [50000]   BENCH_RESULT_CACHE_MB [512]
 #   BENCH_WRITE_PER_S [10]   BENCH_BACKFILL_TIMEOUT_S [1800]   BENCH_POOL_SIZE [32]   BENCH_KEEP_DB=1 (keep the databases)
 # Results (JSON lines, tables, service logs): target/bench/usage-stats/<UTC timestamp>/.
 #
@@ -103,6 +103,7 @@ cold_warmup="${BENCH_COLD_WARMUP:-500}"
 alone_requests="${BENCH_ALONE_REQUESTS:-100}"
 seed_alone_timeout_s="${BENCH_SEED_ALONE_TIMEOUT_S:-5}"
 ingest_batch="${BENCH_INGEST_BATCH:-50000}"
+result_cache_mb="${BENCH_RESULT_CACHE_MB:-512}"
 na_db=tg_bench_usage
 tg_db_prefix=tg_bench_usage_tollgate
 datasets="$root/target/bench/usage-stats"
@@ -430,6 +431,7 @@ bench_backend() { # mysql|postgres
     DB_POOL_SIZE="$pool_size"
     NEWAPI_POOL_SIZE="$pool_size"
     INGEST_BATCH="$ingest_batch"
+    RESULT_CACHE_MB="$result_cache_mb"
   )
   say "[$backend] usage-stats migrate, then backfill of $max_id log ids"
   env -u TOLLGATE_CONFIG "${us_env[@]}" "$bin/usage-stats" migrate >"$out/$backend-usage-migrate.log" 2>&1 ||
@@ -449,6 +451,11 @@ bench_backend() { # mysql|postgres
   elapsed=$(jq -n "($(date +%s.%N) - $t0) * 10 | round / 10")
   jq -nc --arg b "$backend" --argjson ids "$max_id" --argjson s "$elapsed" \
     '{backend: $b, log_ids: $ids, seconds: $s, rows_per_s: ($ids / $s | round)}' | tee "$out/$backend-backfill.json"
+  # What autovacuum does on its own a little later (it is off on some machines, e.g. these
+  # test machines): visibility map and planner statistics for the freshly written tables.
+  # Without it every page and log index read is a heap visit, and plans are guesses.
+  say "[$backend] VACUUM (ANALYZE) of Tollgate's usage tables"
+  pg_q "$pg_url/$tg_db" "VACUUM (ANALYZE) usage_log_index, usage_quarter, usage_hour, usage_day, usage_token_version" >/dev/null
 
   local q="/api/usage/token/detail?start=$start&end=$end"
   local auth="Authorization: Bearer sk-$key"

@@ -5,10 +5,12 @@
 
 pub mod migrate;
 pub mod pool;
+pub mod prepared;
 pub mod schema;
 
 pub use migrate::{pending_migrations, run_migrations, MIGRATIONS};
 pub use pool::{connect_pool, ping, DbError, PgPool, PooledConn};
+pub use prepared::{Prepared, PreparedExt};
 
 /// Re-exported so services name one connection type.
 pub use diesel_async::AsyncPgConnection;

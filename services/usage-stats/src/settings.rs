@@ -40,8 +40,9 @@ pub struct UsageSettings {
     /// (default 120).
     #[serde(default = "defaults::rate_limit_per_min")]
     pub rate_limit_per_min: u32,
-    /// `RESULT_CACHE_MB`: memory for answers kept under each token's ingest version; 0 turns
-    /// the cache off (default 64).
+    /// `RESULT_CACHE_MB`: memory for what is kept under each token's ingest version (half
+    /// for the tokens' quarter-hour images, a quarter each for answers and pages); 0 turns
+    /// all of it off (default 256).
     #[serde(default = "defaults::result_cache_mb")]
     pub result_cache_mb: u64,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser, or
@@ -100,7 +101,7 @@ mod defaults {
         120
     }
     pub fn result_cache_mb() -> u64 {
-        64
+        256
     }
     pub fn key_sync_timeout_ms() -> u64 {
         1_000

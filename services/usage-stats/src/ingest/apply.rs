@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tollgate_db::PreparedExt;
 use tollgate_domain::usage::{bucket_of, DAY, HOUR, QUARTER};
 use tollgate_newapi_schema::{log_type, NewapiPool};
 
@@ -57,12 +58,14 @@ pub async fn apply_pass(
             "INSERT INTO usage_ingest_state (source) VALUES ($1) ON CONFLICT (source) DO NOTHING",
         )
         .bind::<Text, _>(SOURCE)
+        .prepared()
         .execute(conn)
         .await?;
         let state: State = diesel::sql_query(
             "SELECT max_seen_id FROM usage_ingest_state WHERE source = $1 FOR UPDATE",
         )
         .bind::<Text, _>(SOURCE)
+        .prepared()
         .get_result(conn)
         .await?;
         let grace = i64::try_from(gaps.grace.as_secs()).unwrap_or(i64::MAX);
@@ -78,6 +81,7 @@ pub async fn apply_pass(
             "SELECT log_id FROM usage_ingest_gaps WHERE source = $1 ORDER BY log_id DESC",
         )
         .bind::<Text, _>(SOURCE)
+        .prepared()
         .load::<GapId>(conn)
         .await?
         .into_iter()
@@ -102,6 +106,7 @@ pub async fn apply_pass(
         diesel::sql_query("DELETE FROM usage_ingest_gaps WHERE source = $1 AND log_id = ANY($2)")
             .bind::<Text, _>(SOURCE)
             .bind::<Array<BigInt>, _>(&filled_ids)
+            .prepared()
             .execute(conn)
             .await?;
         let (ids, neighbours): (Vec<i64>, Vec<i64>) = opened.into_iter().unzip();
@@ -112,6 +117,7 @@ pub async fn apply_pass(
         .bind::<Text, _>(SOURCE)
         .bind::<Array<BigInt>, _>(&ids)
         .bind::<Array<BigInt>, _>(&neighbours)
+        .prepared()
         .execute(conn)
         .await?;
 
@@ -128,6 +134,7 @@ pub async fn apply_pass(
         )
         .bind::<Text, _>(SOURCE)
         .bind::<BigInt, _>(pass.max_seen_id)
+        .prepared()
         .execute(conn)
         .await?;
         Ok::<_, IngestError>(pass)
@@ -151,6 +158,7 @@ async fn expire_gaps(
     .bind::<Text, _>(SOURCE)
     .bind::<Double, _>(gaps.grace.as_secs_f64())
     .bind::<BigInt, _>(tip_at.map_or(i64::MIN, |t| t.saturating_sub(grace)))
+    .prepared()
     .execute(conn)
     .await?;
     let over_cap = diesel::sql_query(
@@ -159,6 +167,7 @@ async fn expire_gaps(
     )
     .bind::<Text, _>(SOURCE)
     .bind::<BigInt, _>(i64::try_from(gaps.max_waiting).unwrap_or(i64::MAX))
+    .prepared()
     .execute(conn)
     .await?;
     if over_cap > 0 {
@@ -269,6 +278,7 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
         .bind::<Array<BigInt>, _>(&cols.prompt)
         .bind::<Array<BigInt>, _>(&cols.completion)
         .bind::<Array<BigInt>, _>(&cols.use_time)
+        .prepared()
         .execute(conn)
         .await?;
     }
@@ -293,6 +303,7 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
     .bind::<Array<BigInt>, _>(&col(|r| r.prompt_tokens))
     .bind::<Array<BigInt>, _>(&col(|r| r.completion_tokens))
     .bind::<Array<BigInt>, _>(&col(|r| r.use_time))
+    .prepared()
     .execute(conn)
     .await?;
     // Every touched token gets a new version in this same transaction: answers cached under
@@ -303,6 +314,7 @@ async fn add_to_rollups(conn: &mut AsyncPgConnection, rows: &[&LogRow]) -> Resul
          ON CONFLICT (token_id) DO UPDATE SET version = v.version + 1",
     )
     .bind::<Array<BigInt>, _>(&tokens)
+    .prepared()
     .execute(conn)
     .await?;
     Ok(())

@@ -18,8 +18,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use moka::future::Cache;
+use tollgate_db::PreparedExt;
 
-use super::model::{Figures, LogView};
+use super::image::Image;
+use super::model::LogView;
 use tollgate_domain::zone::Unit;
 
 use super::range::{Page, Range};
@@ -27,9 +29,6 @@ use super::range::{Page, Range};
 /// A planned piece of a range: `(size, first, last)`, whole buckets of `size` seconds
 /// starting `first..=last`, or (size 0) the raw seconds `first..=last`.
 pub type Span = (i64, i64, i64);
-
-/// A range's figures: `(token, version, spans, unit starts inside the range, model or "")`.
-pub type FigureKey = (i64, i64, Vec<Span>, Vec<i64>, String);
 
 /// Tokens and the version each was read at, ascending by token.
 pub type Versions = Vec<(i64, i64)>;
@@ -69,8 +68,8 @@ pub enum Request {
 pub struct ResultCache {
     /// Serialized answers.
     pub answers: Cache<AnswerKey, Bytes>,
-    /// A range's figures (rollups and raw edges).
-    pub figures: Cache<FigureKey, Arc<Vec<Figures>>>,
+    /// Each token's quarter-hour image, under `(token, version)`.
+    pub images: Cache<(i64, i64), Arc<Image>>,
     /// Pages of logs (ids from the log index, rows from new-api).
     pub pages: Cache<PageKey, Arc<Vec<LogView>>>,
 }
@@ -84,25 +83,25 @@ impl ResultCache {
         if megabytes == 0 {
             return None;
         }
-        let third = megabytes * 1024 * 1024 / 3;
+        // Images are the biggest and the costliest to load again: half; answers and pages a
+        // quarter each.
+        let half = megabytes * 1024 * 1024 / 2;
+        let quarter = half / 2;
         Some(Self {
             answers: Cache::builder()
-                .max_capacity(third)
+                .max_capacity(quarter)
                 .weigher(|_: &AnswerKey, v: &Bytes| weight(64, std::iter::once(v.len())))
                 .time_to_idle(IDLE)
                 .build(),
-            figures: Cache::builder()
-                .max_capacity(third)
-                .weigher(|k: &FigureKey, v: &Arc<Vec<Figures>>| {
-                    weight(
-                        k.2.len() * 24 + k.3.len() * 8 + k.4.len(),
-                        v.iter().map(figures_bytes),
-                    )
+            images: Cache::builder()
+                .max_capacity(half)
+                .weigher(|_: &(i64, i64), v: &Arc<Image>| {
+                    u32::try_from(v.bytes()).unwrap_or(u32::MAX)
                 })
                 .time_to_idle(IDLE)
                 .build(),
             pages: Cache::builder()
-                .max_capacity(third)
+                .max_capacity(quarter)
                 .weigher(|k: &PageKey, v: &Arc<Vec<LogView>>| {
                     weight(
                         k.0.len() * 16 + k.3.len(),
@@ -113,10 +112,6 @@ impl ResultCache {
                 .build(),
         })
     }
-}
-
-fn figures_bytes(f: &Figures) -> usize {
-    std::mem::size_of::<Figures>() + f.model_name.len()
 }
 
 fn weight(key_bytes: usize, values: impl Iterator<Item = usize>) -> u32 {
@@ -142,6 +137,7 @@ pub async fn token_versions(
         "SELECT token_id, version FROM usage_token_version WHERE token_id = ANY($1)",
     )
     .bind::<Array<BigInt>, _>(tokens)
+    .prepared()
     .load(conn)
     .await?;
     let found: std::collections::HashMap<i64, i64> =

@@ -12,7 +12,7 @@ use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use futures_util::Stream;
-use tollgate_db::{DbError, PgPool};
+use tollgate_db::{DbError, PgPool, PreparedExt};
 use tollgate_domain::zone::Zone;
 
 use super::cache::KeyLabel;
@@ -138,7 +138,8 @@ impl Export {
         .bind::<Text, _>(self.model.as_deref().unwrap_or(""))
         .bind::<BigInt, _>(at)
         .bind::<BigInt, _>(id)
-        .bind::<BigInt, _>(CHUNK);
+        .bind::<BigInt, _>(CHUNK)
+        .prepared();
         let rows: Vec<IndexRow> = load_in_key_order(&mut conn, query).await?;
         c.done = (rows.len() as i64) < CHUNK;
         c.after = rows.last().map(|r| (r.created_at, r.log_id)).or(c.after);

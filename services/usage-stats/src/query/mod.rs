@@ -1,12 +1,14 @@
-//! Answers over a key's consume logs for a range: whole rollup buckets and partial edges
-//! (summed from the log index) from Tollgate's Postgres in one query, so every figure equals
-//! the raw SQL aggregate for the same range as of ingest; log rows' text from new-api.
+//! Answers over a key's consume logs for a range: whole quarter-hour buckets from each
+//! token's image in memory (or the rollups) and partial edges summed from the log index, so
+//! every figure equals the raw SQL aggregate for the same range as of ingest; log rows' text
+//! from new-api.
 //!
 //! Imports only go down this list: `service` → `export`, `pieces`, `recent` → `cache` →
-//! `range`, `model`; `sums` and `views` are plain arithmetic and shapes.
+//! `image`, `range`, `model`; `sums` and `views` are plain arithmetic and shapes.
 
 pub mod cache;
 pub mod export;
+pub mod image;
 pub mod model;
 pub mod params;
 pub mod pieces;

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use tollgate_db::PreparedExt;
 use tollgate_newapi_schema::schema::logs;
 use tollgate_newapi_schema::{with_conn, NewapiDbError, NewapiPool};
 
@@ -38,7 +39,7 @@ where
 #[derive(QueryableByName)]
 struct Id {
     #[diesel(sql_type = BigInt)]
-    log_id: i64,
+    id: i64,
 }
 
 /// Ids of the consume logs of `tokens` in `range`, newest first, one page.
@@ -49,24 +50,20 @@ pub async fn page_ids(
     model: Option<&str>,
     page: Page,
 ) -> Result<Vec<i64>, QueryError> {
-    // Per token, a backward walk of the `(token_id, created_at, log_id)` key that stops after
-    // `offset + size` rows; then the merge. A plain `token_id = ANY(…) ORDER BY` would read and
-    // sort all of a heavy token's rows in the range (hundreds of thousands) for 20.
-    let query = diesel::sql_query(
-        "SELECT l.log_id FROM unnest($1::bigint[]) AS t(id) CROSS JOIN LATERAL ( \
-           SELECT log_id, created_at FROM usage_log_index \
-           WHERE token_id = t.id AND created_at BETWEEN $2 AND $3 AND ($4 = '' OR model_name = $4) \
-           ORDER BY created_at DESC, log_id DESC LIMIT $5 + $6) AS l \
-         ORDER BY l.created_at DESC, l.log_id DESC OFFSET $5 LIMIT $6",
-    )
-    .bind::<Array<BigInt>, _>(tokens)
-    .bind::<BigInt, _>(range.start)
-    .bind::<BigInt, _>(range.end)
-    .bind::<Text, _>(model.unwrap_or(""))
-    .bind::<BigInt, _>(page.offset())
-    .bind::<BigInt, _>(page.size);
-    let ids: Vec<Id> = load_in_key_order(conn, query).await?;
-    Ok(ids.into_iter().map(|i| i.log_id).collect())
+    // Per token a backward walk of the log index's key, then the merge, in key order:
+    // migrations/2026-12-07-000002_usage_page_ids. A plain `token_id = ANY(…) ORDER BY` would
+    // read and sort all of a heavy token's rows in the range (hundreds of thousands) for 20.
+    let ids: Vec<Id> = diesel::sql_query("SELECT id FROM usage_page_ids($1, $2, $3, $4, $5, $6)")
+        .bind::<Array<BigInt>, _>(tokens)
+        .bind::<BigInt, _>(range.start)
+        .bind::<BigInt, _>(range.end)
+        .bind::<Text, _>(model.unwrap_or(""))
+        .bind::<BigInt, _>(page.offset())
+        .bind::<BigInt, _>(page.size)
+        .prepared()
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
 }
 
 type Row = (

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use serde::Serialize;
-use tollgate_db::DbError;
+use tokio::sync::Mutex;
+use tollgate_db::{DbError, PooledConn};
 use tollgate_domain::ids::UserId;
 use tollgate_domain::zone::{LocalUnit, Unit};
 use tollgate_web::ApiError;
@@ -40,6 +41,9 @@ fn unavailable_now() -> ApiError {
 /// The usage of a set of tokens, as of the ingest versions read when it was opened.
 pub struct Usage<'a> {
     state: &'a AppState,
+    /// One Tollgate connection for the whole request (one pool checkout and its test query,
+    /// not one per step); its steps take turns.
+    conn: Mutex<PooledConn<'a>>,
     /// Ascending, distinct.
     tokens: Vec<i64>,
     /// Each token's version, when the result cache is on.
@@ -100,23 +104,22 @@ impl<'a> Usage<'a> {
     ) -> Result<Self, ApiError> {
         tokens.sort_unstable();
         tokens.dedup();
+        let mut conn = state
+            .pool
+            .get()
+            .await
+            .map_err(|e| unavailable(DbError::from(e).into()))?;
         let versions = match state.results {
             None => None,
-            Some(_) => {
-                let mut conn = state
-                    .pool
-                    .get()
+            Some(_) => Some(
+                token_versions(&mut conn, &tokens)
                     .await
-                    .map_err(|e| unavailable(DbError::from(e).into()))?;
-                Some(
-                    token_versions(&mut conn, &tokens)
-                        .await
-                        .map_err(|e| unavailable(e.into()))?,
-                )
-            }
+                    .map_err(|e| unavailable(e.into()))?,
+            ),
         };
         Ok(Self {
             state,
+            conn: Mutex::new(conn),
             tokens,
             versions,
             labels,
@@ -299,7 +302,7 @@ impl<'a> Usage<'a> {
             .iter()
             .enumerate()
             .map(|(i, &token)| async move {
-                let mut conn = self.state.pool.get().await.map_err(DbError::from)?;
+                let mut conn = self.conn.lock().await;
                 let cached = self
                     .state
                     .results
@@ -325,7 +328,7 @@ impl<'a> Usage<'a> {
         }
         let load = async {
             let ids = {
-                let mut conn = self.state.pool.get().await.map_err(DbError::from)?;
+                let mut conn = self.conn.lock().await;
                 recent::page_ids(&mut conn, &self.tokens, range, model, page).await?
             };
             recent::fetch(&self.state.logs, &ids, |q| self.state.usd(q))

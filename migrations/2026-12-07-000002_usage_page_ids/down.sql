@@ -1,0 +1,1 @@
+DROP FUNCTION usage_page_ids(bigint[], bigint, bigint, text, bigint, bigint);
