@@ -6,6 +6,7 @@
 //! the same time.
 
 use std::time::Duration;
+use tollgate_db::PreparedExt;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -159,6 +160,7 @@ pub async fn insert_capped(
     conn.transaction(async move |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<Text, _>(format!("api_keys:{}", new.user_id))
+            .prepared()
             .execute(conn)
             .await?;
         let count: i64 = api_keys::table
@@ -207,6 +209,7 @@ pub async fn claim_due(
     )
     .bind::<BigInt, _>(limit)
     .bind::<Double, _>(lease.as_secs_f64())
+    .prepared()
     .load(conn)
     .await
 }
@@ -225,6 +228,7 @@ pub async fn claim_one(
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Double, _>(lease.as_secs_f64())
+    .prepared()
     .get_result(conn)
     .await
     .optional()
@@ -275,6 +279,7 @@ pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> Que
     .bind::<diesel::sql_types::Integer, _>(s.version)
     .bind::<diesel::sql_types::Nullable<BigInt>, _>(newapi_user_id)
     .bind::<diesel::sql_types::Nullable<Text>, _>(username)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -304,6 +309,7 @@ pub async fn record_failure(
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(error)
     .bind::<diesel::sql_types::Timestamptz, _>(next_at)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -383,6 +389,7 @@ async fn lock_key(
     )
     .bind::<SqlUuid, _>(id)
     .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(owner)
+    .prepared()
     .get_result(conn)
     .await
     .optional()?;
@@ -433,6 +440,7 @@ async fn apply_change(
     .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(replaced_by)
     .bind::<diesel::sql_types::Bool, _>(claim)
     .bind::<Double, _>(lease.as_secs_f64())
+    .prepared()
     .get_result(conn)
     .await
 }
@@ -534,6 +542,7 @@ pub async fn revoke_all_of_user(conn: &mut AsyncPgConnection, user: Uuid) -> Que
          WHERE user_id = $1 AND status = 1",
     )
     .bind::<SqlUuid, _>(user)
+    .prepared()
     .execute(conn)
     .await
 }
@@ -590,6 +599,7 @@ struct Present {
 /// `auth.users`, as in a database that is not Supabase's).
 pub async fn users_without_key(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Uuid>> {
     let present = diesel::sql_query("SELECT to_regclass('auth.users') IS NOT NULL AS present")
+        .prepared()
         .get_result::<Present>(conn)
         .await?
         .present;
@@ -602,6 +612,7 @@ pub async fn users_without_key(conn: &mut AsyncPgConnection, limit: i64) -> Quer
          ORDER BY u.id LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())

@@ -7,6 +7,7 @@
 //! lease and backoff bookkeeping as keys (`next_disable_at`, `disable_claimed_until`).
 
 use std::time::Duration;
+use tollgate_db::PreparedExt;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -70,6 +71,7 @@ pub async fn note(
     )
     .bind::<SqlUuid, _>(user)
     .bind::<Nullable<Text>, _>(email)
+    .prepared()
     .get_result(conn)
     .await
 }
@@ -98,6 +100,7 @@ pub async fn mark_deleted(
     conn.transaction(async move |conn| {
         diesel::sql_query("INSERT INTO gateway_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind::<SqlUuid, _>(user)
+            .prepared()
             .execute(conn)
             .await?;
         let row: GatewayUser = gateway_users::table
@@ -118,6 +121,7 @@ pub async fn mark_deleted(
         )
         .bind::<SqlUuid, _>(user)
         .bind::<Double, _>(lease.as_secs_f64())
+        .prepared()
         .get_result(conn)
         .await?;
         Ok(Deleted::Now { row, claimed: true })
@@ -143,6 +147,7 @@ pub async fn claim_due(
     )
     .bind::<BigInt, _>(limit)
     .bind::<Double, _>(lease.as_secs_f64())
+    .prepared()
     .load(conn)
     .await
 }
@@ -161,6 +166,7 @@ pub async fn record_disabled(
     )
     .bind::<SqlUuid, _>(user)
     .bind::<Nullable<BigInt>, _>(newapi_user_id)
+    .prepared()
     .execute(conn)
     .await
     .map(drop)
@@ -191,6 +197,7 @@ pub async fn make_due(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
          WHERE deleted_at IS NOT NULL AND NOT disabled \
            AND (disable_claimed_until IS NULL OR disable_claimed_until < now())",
     )
+    .prepared()
     .execute(conn)
     .await
 }
@@ -209,6 +216,7 @@ pub async fn vanished(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<V
         present: bool,
     }
     let present = diesel::sql_query("SELECT to_regclass('auth.users') IS NOT NULL AS present")
+        .prepared()
         .get_result::<Present>(conn)
         .await?
         .present;
@@ -223,6 +231,7 @@ pub async fn vanished(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<V
          ORDER BY id LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
+    .prepared()
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
