@@ -14,8 +14,7 @@
 
 use std::collections::HashMap;
 
-use diesel::sql_types::{BigInt, Text};
-use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tollgate_db::PreparedExt;
 
@@ -40,30 +39,13 @@ pub struct Image {
     quarters: Vec<Quarter>,
 }
 
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = BigInt)]
-    bucket: i64,
-    #[diesel(sql_type = Text)]
-    model_name: String,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    quota: i64,
-    #[diesel(sql_type = BigInt)]
-    prompt_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    completion_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    use_time: i64,
-}
-
 impl Image {
     /// Every quarter-hour rollup row of `token`.
     pub async fn load(conn: &mut AsyncPgConnection, token: i64) -> diesel::QueryResult<Self> {
-        let rows: Vec<Row> = diesel::sql_query(
-            "SELECT bucket, model_name, requests, quota, prompt_tokens, completion_tokens, \
-                    use_time FROM usage_quarter WHERE token_id = $1 ORDER BY bucket",
+        let rows: Vec<Figures> = diesel::sql_query(
+            "SELECT bucket AS at, model_name, requests, quota, prompt_tokens, \
+                    completion_tokens, use_time FROM usage_quarter WHERE token_id = $1 \
+             ORDER BY bucket",
         )
         .bind::<BigInt, _>(token)
         .prepared()
@@ -72,7 +54,7 @@ impl Image {
         Ok(Self::from_rows(rows))
     }
 
-    fn from_rows(rows: Vec<Row>) -> Self {
+    fn from_rows(rows: Vec<Figures>) -> Self {
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut models = Vec::new();
         let quarters = rows
@@ -83,7 +65,7 @@ impl Image {
                     u32::try_from(models.len() - 1).unwrap_or(u32::MAX)
                 });
                 Quarter {
-                    bucket: r.bucket,
+                    bucket: r.at,
                     model,
                     sums: [
                         r.requests,
@@ -169,9 +151,9 @@ impl Image {
 mod tests {
     use super::*;
 
-    fn row(bucket: i64, model: &str, requests: i64, quota: i64) -> Row {
-        Row {
-            bucket,
+    fn row(bucket: i64, model: &str, requests: i64, quota: i64) -> Figures {
+        Figures {
+            at: bucket,
             model_name: model.into(),
             requests,
             quota,

@@ -63,7 +63,16 @@ pub async fn load(
     }
     let Some((cache, version)) = cached else {
         return Ok(FigureSet(Arc::new(
-            load_spans(tollgate, token, range.start, &spans, &cuts, model).await?,
+            load_spans(
+                tollgate,
+                SPANS_SQL,
+                token,
+                range.start,
+                &spans,
+                &cuts,
+                model,
+            )
+            .await?,
         )));
     };
     let (raw, whole): (Vec<Span>, Vec<Span>) = spans.into_iter().partition(|s| s.0 == 0);
@@ -85,7 +94,8 @@ pub async fn load(
         image.figures(&runs, model, range.start, &cuts)
     };
     if !raw.is_empty() {
-        figures.extend(load_edges(tollgate, token, range.start, &raw, &cuts, model).await?);
+        figures
+            .extend(load_spans(tollgate, EDGES_SQL, token, range.start, &raw, &cuts, model).await?);
     }
     Ok(FigureSet(Arc::new(figures)))
 }
@@ -97,8 +107,11 @@ pub async fn load(
 /// Its text is fixed (the spans go in as arrays, each joined to the one table its size
 /// names through a branch whose other arms a one-time filter skips), so each connection
 /// parses it once and Postgres may keep its plan.
+///
+/// `sql` is [`SPANS_SQL`] or, for raw edges alone, [`EDGES_SQL`] (same parameters).
 async fn load_spans(
     conn: &mut AsyncPgConnection,
+    sql: &'static str,
     token: i64,
     start: i64,
     spans: &[Span],
@@ -108,7 +121,7 @@ async fn load_spans(
     let sizes: Vec<i64> = spans.iter().map(|s| s.0).collect();
     let firsts: Vec<i64> = spans.iter().map(|s| s.1).collect();
     let lasts: Vec<i64> = spans.iter().map(|s| s.2).collect();
-    Ok(diesel::sql_query(SPANS_SQL)
+    Ok(diesel::sql_query(sql)
         .bind::<BigInt, _>(token)
         .bind::<Text, _>(model.unwrap_or(""))
         .bind::<Array<BigInt>, _>(cuts)
@@ -121,44 +134,22 @@ async fn load_spans(
         .await?)
 }
 
-/// The raw edges alone (spans of size 0), summed per unit and model like [`load_spans`]:
-/// a smaller statement, cheap to plan, for when whole buckets come from the image. A lateral
-/// subquery per edge, fenced with `OFFSET 0` so the planner cannot flatten it into a join:
-/// each edge stays one range scan of the key. (Flattened, with statistics saying a heavy
-/// token has a million rows, it scanned them all, in parallel, for two 15-minute edges.)
-async fn load_edges(
-    conn: &mut AsyncPgConnection,
-    token: i64,
-    start: i64,
-    spans: &[Span],
-    cuts: &[i64],
-    model: Option<&str>,
-) -> Result<Vec<Figures>, QueryError> {
-    let firsts: Vec<i64> = spans.iter().map(|s| s.1).collect();
-    let lasts: Vec<i64> = spans.iter().map(|s| s.2).collect();
-    Ok(diesel::sql_query(EDGES_SQL)
-        .bind::<BigInt, _>(token)
-        .bind::<Text, _>(model.unwrap_or(""))
-        .bind::<Array<BigInt>, _>(cuts)
-        .bind::<BigInt, _>(start)
-        .bind::<Array<BigInt>, _>(firsts)
-        .bind::<Array<BigInt>, _>(lasts)
-        .prepared()
-        .load(conn)
-        .await?)
-}
-
-/// `$1` token, `$2` model or '', `$3` cuts, `$4` the range's start, `$5`, `$6` the edges'
-/// first and last seconds.
+/// The raw edges alone (spans of size 0), summed per unit and model like [`SPANS_SQL`], with
+/// the same parameters: a smaller statement, cheap to plan, for when whole buckets come from
+/// the image. A lateral subquery per edge, fenced with `OFFSET 0` so the planner cannot
+/// flatten it into a join: each edge stays one range scan of the key. (Flattened, with
+/// statistics saying a heavy token has a million rows, it scanned them all, in parallel,
+/// for two 15-minute edges.)
 const EDGES_SQL: &str = "\
 SELECT COALESCE($3[width_bucket(i.created_at, $3)], $4) AS at, i.model_name, \
   count(*)::bigint AS requests, sum(i.quota)::bigint AS quota, \
   sum(i.prompt_tokens)::bigint AS prompt_tokens, \
   sum(i.completion_tokens)::bigint AS completion_tokens, sum(i.use_time)::bigint AS use_time \
-FROM unnest($5::bigint[], $6::bigint[]) AS s(first, last) \
+FROM unnest($5::bigint[], $6::bigint[], $7::bigint[]) AS s(size, first, last) \
 CROSS JOIN LATERAL ( \
   SELECT created_at, model_name, quota, prompt_tokens, completion_tokens, use_time \
-  FROM usage_log_index WHERE token_id = $1 AND created_at BETWEEN s.first AND s.last \
+  FROM usage_log_index WHERE s.size = 0 AND token_id = $1 \
+    AND created_at BETWEEN s.first AND s.last \
     AND ($2 = '' OR model_name = $2) OFFSET 0 \
 ) AS i \
 GROUP BY 1, 2";
