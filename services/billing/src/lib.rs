@@ -9,6 +9,7 @@
 pub mod handlers;
 pub mod kms;
 pub mod limit_webhook;
+pub mod litellm;
 pub mod metrics;
 pub mod organizations;
 pub mod recharge;
