@@ -83,31 +83,43 @@ impl KmsClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<KmsOrg, KmsError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
-        if status.as_u16() == 404 {
-            return Err(KmsError::NotFound);
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(KmsError::Unavailable(format!("HTTP {}", status.as_u16())));
-        }
-        if !status.is_success() {
-            return Err(KmsError::Rejected {
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            });
-        }
-        parse_org(&body).ok_or_else(|| {
-            KmsError::Unavailable(format!("unreadable answer (HTTP {})", status.as_u16()))
-        })
+        let (status, body) =
+            exchange(request, |body| String::from_utf8_lossy(body).into_owned()).await?;
+        parse_org(&body)
+            .ok_or_else(|| KmsError::Unavailable(format!("unreadable answer (HTTP {status})")))
     }
+}
+
+/// Send `request` and classify the answer the way both quota backends need it: a 2xx is
+/// its status and body; 404 is [`KmsError::NotFound`]; no answer, 5xx and 429 are
+/// [`KmsError::Unavailable`] (retried); any other status is [`KmsError::Rejected`] with
+/// `message(body)`, shortened to 200 characters.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    message: fn(&[u8]) -> String,
+) -> Result<(u16, actix_web::web::Bytes), KmsError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
+    if status.as_u16() == 404 {
+        return Err(KmsError::NotFound);
+    }
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(KmsError::Unavailable(format!("HTTP {}", status.as_u16())));
+    }
+    if !status.is_success() {
+        return Err(KmsError::Rejected {
+            status: status.as_u16(),
+            message: message(&body).chars().take(200).collect(),
+        });
+    }
+    Ok((status.as_u16(), body))
 }
 
 impl Kms for KmsClient {

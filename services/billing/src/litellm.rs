@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::money::Cents;
 
-use crate::kms::KmsError;
+use crate::kms::{exchange, KmsError};
 
 /// A team as billing reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,30 +109,12 @@ impl LitellmClient {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, KmsError> {
-        let response = request
-            .bearer_auth(&self.master_key)
-            .send()
-            .await
-            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| KmsError::Unavailable(transport_error(&e)))?;
-        if status.as_u16() == 404 {
-            return Err(KmsError::NotFound);
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(KmsError::Unavailable(format!("HTTP {}", status.as_u16())));
-        }
-        if !status.is_success() {
-            return Err(KmsError::Rejected {
-                status: status.as_u16(),
-                message: error_message(&body),
-            });
-        }
-        Ok(body.to_vec())
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<actix_web::web::Bytes, KmsError> {
+        let (_, body) = exchange(request.bearer_auth(&self.master_key), error_message).await?;
+        Ok(body)
     }
 
     /// `GET /team/info?team_id=…`: the team's budget and spend.
@@ -190,25 +172,13 @@ impl LitellmClient {
     }
 }
 
-/// LiteLLM's `error.message`, shortened; the raw text when the body is not its shape.
+/// LiteLLM's `error.message`; the raw text when the body is not its shape.
 fn error_message(body: &[u8]) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let text = parsed
+    parsed
         .as_ref()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    text.chars().take(200).collect()
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        // Not `e.to_string()`: it names the URL, and logs stay free of configuration.
-        "request failed".into()
-    }
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //!
 //! Paths under `/_sim/` are never faulted, so the control plane always answers.
 
+pub mod serve;
+
 use std::any::Any;
 use std::net::Shutdown;
 use std::sync::{Arc, Mutex};

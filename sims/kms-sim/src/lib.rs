@@ -13,7 +13,7 @@
 //! `POST /_sim/organizations/{id}/limit-exceeded`, and `GET|POST|DELETE /_sim/faults`
 //! from [`sim_faults`].
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,15 +72,10 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<S
     .run();
     let server_handle = server.handle();
     let task = tokio::spawn(server);
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
     tracing::info!(%addr, webhook_url = ?sim.notifier.url(), "kms-sim listening");
     Ok(SimHandle {
         addr,
-        base_url: format!("http://{}", SocketAddr::new(ip, addr.port())),
+        base_url: sim_faults::serve::base_url(addr),
         sim,
         faults,
         server: server_handle,

@@ -32,6 +32,16 @@ impl<T> Field<T> {
         }
     }
 
+    /// The value after an update that writes only the fields sent: `current` when missing,
+    /// `None` when null.
+    pub(crate) fn or_kept(self, current: Option<T>) -> Option<T> {
+        match self {
+            Field::Missing => current,
+            Field::Null => None,
+            Field::Set(v) => Some(v),
+        }
+    }
+
     /// Sent at all (null included).
     pub(crate) fn sent(&self) -> bool {
         !matches!(self, Field::Missing)

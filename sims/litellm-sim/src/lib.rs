@@ -20,7 +20,7 @@
 //! [`sim_faults`].
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,15 +111,10 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<S
     .run();
     let server_handle = server.handle();
     let task = tokio::spawn(server);
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
     tracing::info!(%addr, webhook_url = ?sim.alerter.url(), "litellm-sim listening");
     Ok(SimHandle {
         addr,
-        base_url: format!("http://{}", SocketAddr::new(ip, addr.port())),
+        base_url: sim_faults::serve::base_url(addr),
         sim,
         faults,
         server: server_handle,

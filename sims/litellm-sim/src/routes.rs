@@ -166,32 +166,32 @@ fn check_soft(soft: Option<f64>, max: Option<f64>) -> Result<(), HttpResponse> {
     }
 }
 
+/// A handler's answer when each step may answer instead (a refusal).
+fn answer(result: Result<HttpResponse, HttpResponse>) -> HttpResponse {
+    result.unwrap_or_else(|refused| refused)
+}
+
 async fn team_new(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    if let Err(denied) = authorize(&req, &sim) {
-        return denied;
-    }
-    let map = match body::object(&body) {
-        Ok(map) => map,
-        Err(invalid) => return invalid,
-    };
-    let parsed = (|| {
-        let budget = budget_fields(&map)?;
-        let team_id = body::string(&map, "team_id")?.value();
-        let team_alias = body::string(&map, "team_alias")?.value();
-        let metadata = body::dict(&map, "metadata")?.value().unwrap_or_default();
-        let models = body::strings(&map, "models")?.value().unwrap_or_default();
-        let blocked = body::boolean(&map, "blocked")?.value().unwrap_or(false);
-        Ok::<_, HttpResponse>((budget, team_id, team_alias, metadata, models, blocked))
-    })();
-    let (budget, team_id, team_alias, metadata, models, blocked) = match parsed {
-        Ok(p) => p,
-        Err(invalid) => return invalid,
-    };
+    answer(
+        authorize(&req, &sim)
+            .and_then(|()| body::object(&body))
+            .and_then(|map| new_team(&sim, &map)),
+    )
+}
+
+fn new_team(
+    sim: &Sim,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<HttpResponse, HttpResponse> {
+    let budget = budget_fields(map)?;
+    let team_id = body::string(map, "team_id")?.value();
+    let team_alias = body::string(map, "team_alias")?.value();
+    let metadata = body::dict(map, "metadata")?.value().unwrap_or_default();
+    let models = body::strings(map, "models")?.value().unwrap_or_default();
+    let blocked = body::boolean(map, "blocked")?.value().unwrap_or(false);
     let max_budget = budget.max_budget.value();
     let soft_budget = budget.soft_budget.value();
-    if let Err(refused) = check_soft(soft_budget, max_budget) {
-        return refused;
-    }
+    check_soft(soft_budget, max_budget)?;
     // An omitted duration takes `default_team_params`; an explicit null is kept.
     let budget_duration = match budget.budget_duration {
         Field::Missing => sim.default_budget_duration.clone(),
@@ -216,18 +216,14 @@ async fn team_new(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> Ht
         created_at: now,
         updated_at: now,
     };
-    match sim.store.insert(team) {
-        Ok(team) => {
-            tracing::info!(team = %team.team_id, max_budget = ?team.max_budget, "team created");
-            HttpResponse::Ok().json(team.row())
-        }
-        Err(_) => bad_request(&format!(
-            "Team id = {} already exists. Please use a different team id.",
-            map.get("team_id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-        )),
-    }
+    let id = team.team_id.clone();
+    let team = sim.store.insert(team).map_err(|_| {
+        bad_request(&format!(
+            "Team id = {id} already exists. Please use a different team id."
+        ))
+    })?;
+    tracing::info!(team = %team.team_id, max_budget = ?team.max_budget, "team created");
+    Ok(HttpResponse::Ok().json(team.row()))
 }
 
 #[derive(Serialize)]
@@ -237,46 +233,34 @@ struct Updated<'a> {
 }
 
 async fn team_update(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    if let Err(denied) = authorize(&req, &sim) {
-        return denied;
-    }
-    let map = match body::object(&body) {
-        Ok(map) => map,
-        Err(invalid) => return invalid,
+    answer(
+        authorize(&req, &sim)
+            .and_then(|()| body::object(&body))
+            .and_then(|map| update_team(&sim, &map)),
+    )
+}
+
+fn update_team(
+    sim: &Sim,
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<HttpResponse, HttpResponse> {
+    let Field::Set(team_id) = body::string(map, "team_id")? else {
+        return Err(crate::errors::validation_error(
+            "missing",
+            &["body", "team_id"],
+            "Field required",
+        ));
     };
-    let parsed = (|| {
-        let team_id = match body::string(&map, "team_id")? {
-            Field::Set(id) => id,
-            _ => {
-                return Err(crate::errors::validation_error(
-                    "missing",
-                    &["body", "team_id"],
-                    "Field required",
-                ))
-            }
-        };
-        let budget = budget_fields(&map)?;
-        let team_alias = body::string(&map, "team_alias")?;
-        let metadata = body::dict(&map, "metadata")?;
-        let models = body::strings(&map, "models")?;
-        let blocked = body::boolean(&map, "blocked")?;
-        Ok((team_id, budget, team_alias, metadata, models, blocked))
-    })();
-    let (team_id, budget, team_alias, metadata, models, blocked) = match parsed {
-        Ok(p) => p,
-        Err(invalid) => return invalid,
-    };
+    let budget = budget_fields(map)?;
+    let team_alias = body::string(map, "team_alias")?;
+    let metadata = body::dict(map, "metadata")?;
+    let models = body::strings(map, "models")?;
+    let blocked = body::boolean(map, "blocked")?;
     let now = Utc::now();
+    // Only the fields sent are written.
     let changed = sim.store.update(&team_id, |team| {
-        // Only the fields sent are written.
-        let max = match &budget.max_budget {
-            Field::Missing => team.max_budget,
-            f => f.clone().value(),
-        };
-        let soft = match &budget.soft_budget {
-            Field::Missing => team.soft_budget,
-            f => f.clone().value(),
-        };
+        let max = budget.max_budget.clone().or_kept(team.max_budget);
+        let soft = budget.soft_budget.clone().or_kept(team.soft_budget);
         if budget.soft_budget.sent() || budget.max_budget.sent() {
             check_soft(soft, max)?;
         }
@@ -289,36 +273,31 @@ async fn team_update(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) ->
                 .as_deref()
                 .and_then(|d| reset_at(d, now));
         }
-        if team_alias.sent() {
-            team.team_alias = team_alias.clone().value();
+        team.team_alias = team_alias.clone().or_kept(team.team_alias.take());
+        if let Some(m) = metadata.clone().value() {
+            team.metadata = m;
         }
-        if let Field::Set(m) = &metadata {
-            team.metadata = m.clone();
+        if let Some(m) = models.clone().value() {
+            team.models = m;
         }
-        if let Field::Set(m) = &models {
-            team.models = m.clone();
-        }
-        if let Field::Set(b) = blocked {
+        if let Some(b) = blocked.clone().value() {
             team.blocked = b;
         }
         team.updated_at = now;
         Ok::<_, HttpResponse>(())
     });
-    match changed {
-        Ok(Ok(team)) => {
-            tracing::info!(team = %team.team_id, max_budget = ?team.max_budget, "team updated");
-            HttpResponse::Ok().json(Updated {
-                team_id: &team.team_id,
-                data: team.row(),
-            })
-        }
-        Ok(Err(refused)) => refused,
-        Err(StoreError::NotFound | StoreError::Exists) => http_exception(
+    let team = changed.map_err(|_| {
+        http_exception(
             StatusCode::NOT_FOUND,
             "error",
             &format!("Team not found, passed team_id={team_id}"),
-        ),
-    }
+        )
+    })??;
+    tracing::info!(team = %team.team_id, max_budget = ?team.max_budget, "team updated");
+    Ok(HttpResponse::Ok().json(Updated {
+        team_id: &team.team_id,
+        data: team.row(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -111,11 +111,7 @@ impl SimHandle {
 
     /// `http://<addr>` (with `127.0.0.1` in place of an unspecified address).
     pub fn base_url(&self) -> String {
-        let mut addr = self.addr;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}")
+        sim_faults::serve::base_url(self.addr)
     }
 
     /// The fault rules of this simulator (shared: pushing here affects the server).
