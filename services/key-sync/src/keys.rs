@@ -13,6 +13,7 @@ use tollgate_domain::user_keys::{KeyStatus, UserKey, UserKeys};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
+use crate::signups::Signups;
 use crate::store::{self, Change, Changed, KeyRow, LimitReached, NewKey, Rotated};
 use crate::sync::{Attempt, Syncer};
 use crate::users_store::{self, Deleted};
@@ -24,6 +25,7 @@ pub struct Keys {
     syncer: Arc<Syncer>,
     metrics: Metrics,
     max_per_user: i64,
+    signups: Signups,
 }
 
 /// The answer to a signup: the default key and whether it is in new-api.
@@ -104,12 +106,14 @@ impl Keys {
         metrics: Metrics,
         max_per_user: i64,
     ) -> Self {
+        let signups = Signups::start(pool.clone(), Arc::clone(&syncer), metrics.clone());
         Self {
             pool,
             cipher,
             syncer,
             metrics,
             max_per_user,
+            signups,
         }
     }
 
@@ -134,9 +138,10 @@ impl Keys {
         }
     }
 
-    /// Create `user`'s default key unless it exists, and push a new one to new-api at once.
-    /// Repeated deliveries answer the existing key's state and push nothing. `email` (from the
-    /// signup) becomes the new-api user's display name and email in database mode.
+    /// Create `user`'s default key unless it exists, and push a new one to new-api at once
+    /// (in a batch with concurrent signups, [`Signups`]). Repeated deliveries answer the
+    /// existing key's state and push nothing. `email` (from the signup) becomes the new-api
+    /// user's display name and email in database mode.
     pub async fn create_default(
         &self,
         user: UserId,
@@ -144,33 +149,7 @@ impl Keys {
         source: &str,
     ) -> Result<DefaultKey, DbError> {
         let new = self.new_row(user, "default", true);
-        let mut conn = self.pool.get().await?;
-        // Two statements, not one transaction: recording an attempt locks the key, then the
-        // user's gateway row; a transaction holding the gateway row while inserting the key
-        // (which waits on the key being recorded) would deadlock with it.
-        let known = users_store::note(&mut conn, user.0, email).await?;
-        let inserted = store::insert_default(&mut conn, &new).await?;
-        let Some(row) = inserted else {
-            let existing = store::find_default(&mut conn, user.0)
-                .await?
-                .ok_or_else(|| DbError::Unavailable("default key vanished".into()))?;
-            return Ok(DefaultKey {
-                key_id: existing.id,
-                synced: existing.newapi_synced,
-                created: false,
-            });
-        };
-        drop(conn);
-        self.metrics.keys_created.with_label_values(&[source]).inc();
-        let synced = matches!(
-            self.syncer.attempt_as(&row, Some(known)).await,
-            Attempt::Synced(_)
-        );
-        Ok(DefaultKey {
-            key_id: row.id,
-            synced,
-            created: true,
-        })
+        self.signups.submit(new, email, source).await
     }
 
     /// Another key for `user`, pushed at once; refused past the per-user cap.

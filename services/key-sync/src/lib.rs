@@ -11,6 +11,7 @@ pub mod keys;
 pub mod metrics;
 pub mod routes;
 pub mod settings;
+pub mod signups;
 pub mod startup;
 pub mod state;
 pub mod store;

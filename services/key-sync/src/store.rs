@@ -10,7 +10,7 @@ use tollgate_db::PreparedExt;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tollgate_db::schema::api_keys;
 use uuid::Uuid;
@@ -109,31 +109,33 @@ pub enum SyncFilter {
     Synced,
 }
 
-/// Insert the user's default key unless they have one. `None`: they already do.
-pub async fn insert_default(
+/// Insert the default keys of several users in one statement, skipping users who have one;
+/// answers the rows inserted.
+pub async fn insert_defaults(
     conn: &mut AsyncPgConnection,
-    new: &NewKey,
-) -> QueryResult<Option<KeyRow>> {
+    new: &[NewKey],
+) -> QueryResult<Vec<KeyRow>> {
     diesel::insert_into(api_keys::table)
         .values(new)
         .on_conflict(api_keys::user_id)
         .filter_target(api_keys::is_default.eq(true))
         .do_nothing()
         .returning(KeyRow::as_returning())
-        .get_result(conn)
+        .get_results(conn)
         .await
-        .optional()
 }
 
-/// The user's default key.
-pub async fn find_default(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Option<KeyRow>> {
+/// The default keys of `users`.
+pub async fn find_defaults(
+    conn: &mut AsyncPgConnection,
+    users: &[Uuid],
+) -> QueryResult<Vec<KeyRow>> {
     api_keys::table
-        .filter(api_keys::user_id.eq(user))
+        .filter(api_keys::user_id.eq_any(users))
         .filter(api_keys::is_default.eq(true))
         .select(KeyRow::as_select())
-        .first(conn)
+        .load(conn)
         .await
-        .optional()
 }
 
 /// A key by id.
@@ -285,12 +287,62 @@ pub async fn record_success(conn: &mut AsyncPgConnection, s: Success<'_>) -> Que
     .map(drop)
 }
 
+/// [`record_success`] for several landed attempts in one statement, for keys whose owners
+/// have a `gateway_users` row (the signup batch notes them first; rows are never deleted),
+/// so the owner's part is an update rather than an upsert.
+pub async fn record_successes(
+    conn: &mut AsyncPgConnection,
+    all: &[Success<'_>],
+) -> QueryResult<()> {
+    let ids: Vec<Uuid> = all.iter().map(|s| s.id).collect();
+    let token_ids: Vec<Option<i64>> = all.iter().map(|s| s.token_id).collect();
+    let versions: Vec<i32> = all.iter().map(|s| s.version).collect();
+    let user_ids: Vec<Option<i64>> = all
+        .iter()
+        .map(|s| s.newapi_user.map(|(id, _)| id))
+        .collect();
+    let usernames: Vec<Option<&str>> = all.iter().map(|s| s.newapi_user.map(|(_, n)| n)).collect();
+    diesel::sql_query(format!(
+        "WITH {RECOVERABLE_COMMIT}, \
+         i AS (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::int8[], $5::text[]) \
+               AS i(id, token_id, version, newapi_user_id, username)), \
+         k AS ( \
+             UPDATE api_keys a SET newapi_synced = (a.sync_version = i.version), \
+                    newapi_token_id = COALESCE(i.token_id, a.newapi_token_id), sync_error = NULL, \
+                    synced_at = now(), \
+                    next_sync_at = CASE WHEN a.sync_version = i.version THEN NULL ELSE now() END, \
+                    sync_claimed_until = NULL \
+             FROM i WHERE a.id = i.id \
+             RETURNING a.user_id, i.token_id, i.newapi_user_id, i.username), \
+         o AS (SELECT DISTINCT ON (user_id) * FROM k ORDER BY user_id) \
+         UPDATE gateway_users g SET \
+             newapi_user_id = COALESCE(g.newapi_user_id, o.newapi_user_id), \
+             newapi_username = COALESCE(g.newapi_username, o.username), \
+             disabled = g.disabled AND NOT (g.deleted_at IS NOT NULL AND o.token_id IS NOT NULL), \
+             next_disable_at = CASE WHEN g.deleted_at IS NOT NULL AND o.token_id IS NOT NULL \
+                                    THEN now() ELSE g.next_disable_at END \
+         FROM o CROSS JOIN recoverable \
+         WHERE g.user_id = o.user_id \
+           AND ((g.newapi_user_id IS NULL AND o.newapi_user_id IS NOT NULL) \
+                OR (g.deleted_at IS NOT NULL AND o.token_id IS NOT NULL))"
+    ))
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Nullable<BigInt>>, _>(token_ids)
+    .bind::<Array<diesel::sql_types::Integer>, _>(versions)
+    .bind::<Array<Nullable<BigInt>>, _>(user_ids)
+    .bind::<Array<Nullable<Text>>, _>(usernames)
+    .prepared()
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// A CTE, `recoverable`, that makes the statement's own commit not wait for the disk
 /// (`synchronous_commit` off for this transaction only). The statement must read
 /// `recoverable` (a CTE nobody reads is not run). For records that can be lost in a crash
 /// without harm: the outcome of a sync attempt (lost, the key's lease expires and the
 /// idempotent attempt runs again, finds the token and records it), never a key itself.
-const RECOVERABLE_COMMIT: &str =
+pub(crate) const RECOVERABLE_COMMIT: &str =
     "recoverable AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)";
 
 /// The attempt failed: keep the error, retry at `next_at`. A key another attempt has synced

@@ -12,6 +12,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tollgate_db::{DbError, PgPool};
+use tollgate_domain::api_key::ApiKey;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::key_cipher::KeyCipher;
@@ -104,6 +105,139 @@ impl Syncer {
             Err(error) => {
                 tracing::warn!(key_id = %row.id, hint = %row.key_hint, attempts = row.sync_attempts, %error, "key sync failed");
                 Attempt::Failed(error)
+            }
+        }
+    }
+
+    /// Attempts for keys a signup batch just created, each with its owner's row, answered
+    /// in input order. Owners new to the gateway (no new-api user, not deleted) go in
+    /// together through the gateway's batch path when it has one: one statement, recorded in
+    /// one statement. The rest, and a batch the gateway refused (a user or key that exists,
+    /// a foreign username), go one by one as [`Syncer::attempt_as`]; a batch that failed
+    /// otherwise (new-api unreachable, stalled or erring) is recorded as failed for each key
+    /// and retried by the worker.
+    pub async fn attempt_fresh(&self, items: &[(KeyRow, GatewayUser)]) -> Vec<Attempt> {
+        let mut outcomes: Vec<Option<Attempt>> = vec![None; items.len()];
+        let fresh: Vec<usize> = (0..items.len())
+            .filter(|&i| {
+                let (row, user) = &items[i];
+                row.is_active() && user.newapi_user_id.is_none() && user.deleted_at.is_none()
+            })
+            .collect();
+        if fresh.len() > 1 {
+            if let Some(done) = self.apply_fresh(items, &fresh).await {
+                for (i, attempt) in fresh.iter().zip(done) {
+                    outcomes[*i] = Some(attempt);
+                }
+            }
+        }
+        let rest: Vec<usize> = (0..items.len())
+            .filter(|&i| outcomes[i].is_none())
+            .collect();
+        // All at once, as the webhooks would have pushed them (a batch is bounded).
+        let singles: Vec<Attempt> = futures_util::future::join_all(
+            rest.iter()
+                .map(|&i| self.attempt_as(&items[i].0, Some(items[i].1.clone()))),
+        )
+        .await;
+        for (i, attempt) in rest.into_iter().zip(singles) {
+            outcomes[i] = Some(attempt);
+        }
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// The batch path of [`Syncer::attempt_fresh`] for `items[at]`: `None` when the gateway
+    /// has none or refused the batch (the caller goes one by one).
+    async fn apply_fresh(
+        &self,
+        items: &[(KeyRow, GatewayUser)],
+        at: &[usize],
+    ) -> Option<Vec<Attempt>> {
+        let keys: Vec<ApiKey> = at
+            .iter()
+            .map(|&i| {
+                let row = &items[i].0;
+                self.cipher
+                    .decrypt(&row.key_ciphertext, UserId(row.user_id))
+                    .ok()
+            })
+            .collect::<Option<_>>()?;
+        let pairs: Vec<(Owner<'_>, KeyState<'_>)> = at
+            .iter()
+            .zip(&keys)
+            .map(|(&i, key)| {
+                let (row, user) = &items[i];
+                let owner = Owner {
+                    user: UserId(row.user_id),
+                    email: user.email.as_deref(),
+                    newapi_user_id: None,
+                };
+                let state = KeyState {
+                    key,
+                    name: &row.name,
+                    active: true,
+                };
+                (owner, state)
+            })
+            .collect();
+        let started = Instant::now();
+        let result = self.gateway.create_fresh(&pairs)?.await;
+        let label = result
+            .as_ref()
+            .map_or_else(GatewayError::kind, |_| "success");
+        let elapsed = started.elapsed().as_secs_f64();
+        for _ in at {
+            self.metrics.sync_attempts.with_label_values(&[label]).inc();
+            self.metrics
+                .sync_latency
+                .with_label_values(&[label])
+                .observe(elapsed);
+        }
+        let rows = || at.iter().map(|&i| &items[i].0);
+        match result {
+            Ok(landed) => {
+                let usernames: Vec<String> = rows()
+                    .map(|row| crate::gateway::database::username_for(UserId(row.user_id)))
+                    .collect();
+                let successes: Vec<store::Success<'_>> = rows()
+                    .zip(&landed)
+                    .zip(&usernames)
+                    .map(|((row, landed), username)| store::Success {
+                        id: row.id,
+                        version: row.sync_version,
+                        token_id: landed.token_id,
+                        newapi_user: landed.newapi_user_id.map(|id| (id, username.as_str())),
+                    })
+                    .collect();
+                let recorded = async {
+                    let mut conn = self.pool.get().await?;
+                    store::record_successes(&mut conn, &successes).await?;
+                    Ok::<_, DbError>(())
+                }
+                .await;
+                if let Err(e) = recorded {
+                    tracing::error!(keys = at.len(), error = %e, "could not record a batch of synced keys; their leases will expire and they be retried");
+                }
+                for (row, landed) in rows().zip(&landed) {
+                    tracing::info!(key_id = %row.id, hint = %row.key_hint, token_id = ?landed.token_id, "key synced to new-api");
+                }
+                Some(landed.iter().map(|l| Attempt::Synced(l.token_id)).collect())
+            }
+            Err(GatewayError::Refused(why)) => {
+                tracing::debug!(%why, keys = at.len(), "new-api refused a signup batch; one by one");
+                None
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let mut attempts = Vec::with_capacity(at.len());
+                for row in rows() {
+                    if let Err(e) = self.record(row, &Err(error.clone())).await {
+                        tracing::error!(key_id = %row.id, error = %e, "could not record sync outcome; the lease will expire and the key be retried");
+                    }
+                    tracing::warn!(key_id = %row.id, hint = %row.key_hint, %error, "key sync failed");
+                    attempts.push(Attempt::Failed(error.clone()));
+                }
+                Some(attempts)
             }
         }
     }

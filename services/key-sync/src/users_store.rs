@@ -11,7 +11,7 @@ use tollgate_db::PreparedExt;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tollgate_db::schema::gateway_users;
 use uuid::Uuid;
@@ -58,21 +58,31 @@ pub async fn find(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<Optio
         .optional()
 }
 
-/// Remember `user` (and their email, when given) at signup; answers the row.
-pub async fn note(
+/// Remember signing-up `users` (and their emails, when given; an email already known is
+/// kept over none), in one statement; answers their rows in no particular order. `users`
+/// must be sorted by id and distinct: every batch then locks rows in the same order, so two
+/// batches never deadlock.
+pub async fn note_many(
     conn: &mut AsyncPgConnection,
-    user: Uuid,
-    email: Option<&str>,
-) -> QueryResult<GatewayUser> {
-    diesel::sql_query(
-        "INSERT INTO gateway_users (user_id, email) VALUES ($1, $2) \
+    users: &[Uuid],
+    emails: &[Option<String>],
+) -> QueryResult<Vec<GatewayUser>> {
+    // Its commit does not wait for the disk: the batch's next statement (the keys) commits
+    // synchronously and so flushes this commit with its own (WAL is flushed in order). A
+    // batch that inserts no key leaves only emails of repeated deliveries to lose.
+    diesel::sql_query(format!(
+        "WITH {} \
+         INSERT INTO gateway_users (user_id, email) \
+         SELECT n.user_id, n.email FROM unnest($1::uuid[], $2::text[]) AS n(user_id, email) \
+         CROSS JOIN recoverable \
          ON CONFLICT (user_id) DO UPDATE SET email = COALESCE(EXCLUDED.email, gateway_users.email) \
          RETURNING *",
-    )
-    .bind::<SqlUuid, _>(user)
-    .bind::<Nullable<Text>, _>(email)
+        crate::store::RECOVERABLE_COMMIT
+    ))
+    .bind::<Array<SqlUuid>, _>(users)
+    .bind::<Array<Nullable<Text>>, _>(emails)
     .prepared()
-    .get_result(conn)
+    .load(conn)
     .await
 }
 

@@ -189,9 +189,22 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
         .await
         .unwrap();
     post_signup(&env.app, &signup(&late.to_string())).await;
-    conn.batch_execute("UPDATE api_keys SET next_sync_at = now() + interval '1 day'")
+    // Push its retry a day out once no attempt holds it: a worker retry already in flight
+    // would record its failure after us and bring the retry back before reconcile.
+    loop {
+        let pushed = diesel::sql_query(
+            "UPDATE api_keys SET next_sync_at = now() + interval '1 day' \
+             WHERE NOT newapi_synced \
+               AND (sync_claimed_until IS NULL OR sync_claimed_until < now())",
+        )
+        .execute(&mut conn)
         .await
         .unwrap();
+        if pushed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     env.newapi.sim.faults().clear();
 
     let report: Value = admin_post(&env, "/admin/reconcile")

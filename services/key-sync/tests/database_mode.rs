@@ -1,5 +1,5 @@
 //! `NEWAPI_SYNC_MODE=database` against new-api's own tables, on Postgres and MariaDB: the
-//! rows a signup writes, concurrency, a foreign username, new-api's database stalled or
+//! rows a signup writes, concurrency (signups batched together), a foreign username, new-api's database stalled or
 //! unreachable, an old table layout.
 
 #[macro_use]
@@ -22,6 +22,7 @@ on_both_backends!(
     signup_writes_one_user_and_one_token,
     concurrent_deliveries_make_one_user_and_one_token,
     a_foreign_username_is_left_alone,
+    concurrent_signups_each_land_once_beside_a_foreign_username,
     a_stalled_database_loses_nothing,
     an_unreachable_database_loses_nothing,
     an_old_schema_works,
@@ -309,6 +310,76 @@ async fn a_foreign_username_is_left_alone(backend: NewapiBackend) {
     // Retries do not change that.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(new_api_tokens(&newapi).await.is_empty());
+}
+
+/// Concurrent signups are stored and pushed in batches (`signups.rs`): each lands once and
+/// works when its webhook answers, and one signup whose username a foreign new-api user
+/// holds fails alone without holding back the rest of its batch.
+async fn concurrent_signups_each_land_once_beside_a_foreign_username(backend: NewapiBackend) {
+    let newapi = newapi_sim(backend).await;
+    let foreign = uuid::Uuid::new_v4().to_string();
+    let mut conn = newapi_conn(&newapi).await;
+    with_conn!(&mut conn, |c| {
+        diesel::insert_into(users::table)
+            .values((
+                users::username.eq(expected_username(&foreign)),
+                users::password.eq("$2a$10$someone-elses-bcrypt-hash"),
+                users::display_name.eq("someone else"),
+                users::status.eq(1),
+                users::quota.eq(42),
+            ))
+            .execute(c)
+            .await
+    })
+    .unwrap();
+    let app = spawn_database_against(&newapi).await;
+    let mut users: Vec<String> = (0..39).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    users.insert(17, foreign.clone());
+    let answers = futures_util::future::join_all(users.iter().map(|user| {
+        let app = &app;
+        async move { (user.clone(), signup_body(app, user).await) }
+    }))
+    .await;
+    for (user, body) in &answers {
+        assert_eq!(body["created"], true, "{user}: {body}");
+        assert_eq!(body["synced"], *user != foreign, "{user}: {body}");
+    }
+    // Each key works at once (no waiting for the worker).
+    for user in users.iter().filter(|u| **u != foreign).take(5) {
+        let keys = my_keys(&app, user).await;
+        let key = keys[0]["key"].as_str().unwrap();
+        assert_eq!(gateway_status(&newapi, key).await, 200, "{user}");
+    }
+    let keys = my_keys(&app, &foreign).await;
+    let error = keys[0]["sync"]["error"].as_str().unwrap();
+    assert!(error.contains("did not create"), "{error}");
+    let in_newapi = new_api_users(&newapi).await;
+    assert_eq!(in_newapi.len(), 40, "39 created beside the foreign one");
+    for user in users.iter().filter(|u| **u != foreign) {
+        let name = expected_username(user);
+        assert_eq!(
+            in_newapi
+                .iter()
+                .filter(|u| u.1.as_deref() == Some(name.as_str()))
+                .count(),
+            1,
+            "{user}"
+        );
+    }
+    let tokens = new_api_tokens(&newapi).await;
+    assert_eq!(tokens.len(), 39);
+    let owners: std::collections::BTreeSet<_> = tokens.iter().map(|t| t.1).collect();
+    assert_eq!(owners.len(), 39, "one token per user");
+    let foreign_id = in_newapi
+        .iter()
+        .find(|u| u.2.as_deref() == Some("someone else"))
+        .unwrap()
+        .0;
+    assert!(
+        !owners.contains(&Some(foreign_id)),
+        "the foreign user got no token"
+    );
+    assert_eq!(count(&app, SYNCED).await, 39);
 }
 
 const SIGNUPS: usize = 100;

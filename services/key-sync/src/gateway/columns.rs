@@ -138,13 +138,17 @@ pub fn insert(
     (sql, kept.into_iter().map(|(_, v)| v).collect())
 }
 
-/// Postgres only: one statement that inserts a user and, with the user's new id as
-/// `tokens.user_id`, its token, answering both ids (`user_id`, `token_id`). Atomic without a
-/// transaction: a fresh signup is one round trip. `token_values` must not hold `user_id`.
-pub fn insert_user_and_token_pg(
+/// A row to insert: (column, value) pairs.
+pub type Row = Vec<(&'static str, Value)>;
+
+/// Fresh users and their first tokens in one Postgres statement: `pairs` of (user values,
+/// token values), with distinct `username`s among the user values; each token's `user_id`
+/// is its user's new id (any `user_id` given is dropped). Only present columns are written.
+/// Answers rows [`InsertedPair`] (`username`, `user_id`, `token_id`). A unique violation
+/// (a user or key that exists) fails the whole statement.
+pub fn insert_users_and_tokens_pg(
     columns: &Columns,
-    user_values: Vec<(&'static str, Value)>,
-    token_values: Vec<(&'static str, Value)>,
+    pairs: Vec<(Row, Row)>,
 ) -> (String, Vec<Value>) {
     let backend = Backend::Postgres;
     let keep = |present: &BTreeSet<String>, values: Vec<(&'static str, Value)>| {
@@ -153,36 +157,68 @@ pub fn insert_user_and_token_pg(
             .filter(|(name, _)| present.contains(*name) && *name != "user_id")
             .collect::<Vec<_>>()
     };
-    let users = keep(&columns.users, user_values);
-    let tokens = keep(&columns.tokens, token_values);
-    let names = |cols: &[(&str, Value)]| {
-        cols.iter()
-            .map(|(n, _)| backend.quote(n))
+    let mut user_names = Vec::new();
+    let mut token_names = Vec::new();
+    let mut user_rows = Vec::new();
+    let mut token_rows = Vec::new();
+    let mut user_binds = Vec::new();
+    let mut token_binds = Vec::new();
+    for (user, token) in pairs {
+        let user = keep(&columns.users, user);
+        let username = user
+            .iter()
+            .find(|(n, _)| *n == "username")
+            .map(|(_, v)| v.clone())
+            .expect("a user's values name it");
+        let token: Vec<_> = std::iter::once(("username", username))
+            .chain(keep(&columns.tokens, token))
+            .collect();
+        user_names = user.iter().map(|(n, _)| backend.quote(n)).collect();
+        token_names = token.iter().map(|(n, _)| backend.quote(n)).collect();
+        user_rows.push(user.len());
+        token_rows.push(token.len());
+        user_binds.extend(user.into_iter().map(|(_, v)| v));
+        token_binds.extend(token.into_iter().map(|(_, v)| v));
+    }
+    let mut next = 1;
+    let mut rows = |widths: &[usize]| {
+        widths
+            .iter()
+            .map(|&n| {
+                let marks: Vec<String> = (next..next + n).map(|i| format!("${i}")).collect();
+                next += n;
+                format!("({})", marks.join(", "))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let marks = |from: usize, n: usize| {
-        (from..from + n)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let users_values = rows(&user_rows);
+    let tokens_values = rows(&token_rows);
+    let token_columns = token_names[1..].join(", ");
+    let token_selected = token_names[1..]
+        .iter()
+        .map(|n| format!("v.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "WITH u AS (INSERT INTO \"users\" ({}) VALUES ({}) RETURNING id) \
-         INSERT INTO \"tokens\" (\"user_id\", {}) SELECT u.id, {} FROM u \
-         RETURNING user_id, id AS token_id",
-        names(&users),
-        marks(1, users.len()),
-        names(&tokens),
-        marks(users.len() + 1, tokens.len()),
+        "WITH u AS (INSERT INTO \"users\" ({}) VALUES {users_values} RETURNING id, username), \
+         v ({}) AS (VALUES {tokens_values}), \
+         t AS (INSERT INTO \"tokens\" (\"user_id\", {token_columns}) \
+               SELECT u.id, {token_selected} FROM v JOIN u ON u.username = v.\"username\" \
+               RETURNING user_id, id) \
+         SELECT u.username, t.user_id, t.id AS token_id FROM t JOIN u ON u.id = t.user_id",
+        user_names.join(", "),
+        token_names.join(", "),
     );
-    let binds = users.into_iter().chain(tokens).map(|(_, v)| v).collect();
-    (sql, binds)
+    (sql, user_binds.into_iter().chain(token_binds).collect())
 }
 
-/// The ids [`insert_user_and_token_pg`] answers.
+/// A row of [`insert_users_and_tokens_pg`]'s answer.
 #[derive(QueryableByName)]
 pub struct InsertedPair {
+    /// The new user's username.
+    #[diesel(sql_type = Text)]
+    pub username: String,
     /// The new user's id.
     #[diesel(sql_type = BigInt)]
     pub user_id: i64,
@@ -230,30 +266,39 @@ mod tests {
     }
 
     #[test]
-    fn one_statement_for_a_fresh_user_on_postgres() {
+    fn one_statement_for_fresh_users_on_postgres() {
         let columns = Columns {
             users: set(&["id", "username", "quota"]),
             tokens: set(&["id", "user_id", "key", "auto_groups"]),
         };
-        let (sql, binds) = insert_user_and_token_pg(
-            &columns,
-            vec![
-                ("username", Value::Text("u".into())),
-                ("created_at", Value::Int(1)),
-                ("quota", Value::Int(5)),
-            ],
-            vec![("user_id", Value::Int(0)), ("key", Value::Text("k".into()))],
-        );
+        let pair = |user: &str, key: &str| {
+            (
+                vec![
+                    ("username", Value::Text(user.into())),
+                    ("created_at", Value::Int(1)),
+                    ("quota", Value::Int(5)),
+                ],
+                vec![("user_id", Value::Int(0)), ("key", Value::Text(key.into()))],
+            )
+        };
+        let (sql, binds) =
+            insert_users_and_tokens_pg(&columns, vec![pair("u1", "k1"), pair("u2", "k2")]);
         assert_eq!(
             sql,
-            r#"WITH u AS (INSERT INTO "users" ("username", "quota") VALUES ($1, $2) RETURNING id) INSERT INTO "tokens" ("user_id", "key") SELECT u.id, $3 FROM u RETURNING user_id, id AS token_id"#
+            r#"WITH u AS (INSERT INTO "users" ("username", "quota") VALUES ($1, $2), ($3, $4) RETURNING id, username), v ("username", "key") AS (VALUES ($5, $6), ($7, $8)), t AS (INSERT INTO "tokens" ("user_id", "key") SELECT u.id, v."key" FROM v JOIN u ON u.username = v."username" RETURNING user_id, id) SELECT u.username, t.user_id, t.id AS token_id FROM t JOIN u ON u.id = t.user_id"#
         );
+        let text = |s: &str| Value::Text(s.into());
         assert_eq!(
             binds,
             vec![
-                Value::Text("u".into()),
+                text("u1"),
                 Value::Int(5),
-                Value::Text("k".into())
+                text("u2"),
+                Value::Int(5),
+                text("u1"),
+                text("k1"),
+                text("u2"),
+                text("k2")
             ]
         );
     }

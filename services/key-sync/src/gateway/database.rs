@@ -24,7 +24,9 @@ use tollgate_domain::ids::UserId;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{token_status, with_conn, Backend, NewapiDbError, NewapiPool};
 
-use super::columns::{insert, insert_user_and_token_pg, Columns, InsertedId, InsertedPair, Value};
+use super::columns::{
+    insert, insert_users_and_tokens_pg, Columns, InsertedId, InsertedPair, Value,
+};
 use super::{shorten, Gateway, GatewayError, KeyState, Landed, Owner, UserDisabled};
 
 /// new-api's API allows this many tokens per user.
@@ -401,30 +403,47 @@ impl DatabaseGateway {
         Ok(outcome)
     }
 
-    /// A new user and their token in one Postgres statement.
+    /// New users and their first tokens in one Postgres statement, in the order given.
     async fn create_pg(
         &self,
-        owner: &Owner<'_>,
-        key: &KeyState<'_>,
+        fresh: &[(Owner<'_>, KeyState<'_>)],
         columns: &Columns,
-    ) -> Result<Landed, NewapiDbError> {
+    ) -> Result<Vec<Landed>, NewapiDbError> {
         let now = chrono::Utc::now().timestamp();
-        let username = username_for(owner.user);
-        let (sql, binds) = insert_user_and_token_pg(
-            columns,
-            self.user_values(owner, &username, now),
-            self.token_values(0, key, now),
-        );
+        let usernames: Vec<String> = fresh.iter().map(|(o, _)| username_for(o.user)).collect();
+        let pairs = fresh
+            .iter()
+            .zip(&usernames)
+            .map(|((owner, key), username)| {
+                (
+                    self.user_values(owner, username, now),
+                    self.token_values(0, key, now),
+                )
+            })
+            .collect();
+        let (sql, binds) = insert_users_and_tokens_pg(columns, pairs);
         let mut conn = self.pool.get().await?;
-        let pair: InsertedPair = with_conn!(&mut conn, |c| {
+        let rows: Vec<InsertedPair> = with_conn!(&mut conn, |c| {
             bind_values(diesel::sql_query(&sql).into_boxed(), &binds)
-                .get_result::<InsertedPair>(c)
+                .load::<InsertedPair>(c)
                 .await
         })?;
-        Ok(Landed {
-            token_id: Some(pair.token_id),
-            newapi_user_id: Some(pair.user_id),
-        })
+        usernames
+            .iter()
+            .map(|username| {
+                rows.iter()
+                    .find(|row| &row.username == username)
+                    .map(|row| Landed {
+                        token_id: Some(row.token_id),
+                        newapi_user_id: Some(row.user_id),
+                    })
+                    .ok_or_else(|| {
+                        NewapiDbError::Unavailable(format!(
+                            "new-api did not answer the row of {username}"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     async fn disable_once(&self, owner: &Owner<'_>) -> Result<UserDisabled, NewapiDbError> {
@@ -515,8 +534,11 @@ impl Gateway for DatabaseGateway {
                 // Most likely a new user: one statement; a unique violation (the user or the
                 // key exists) means the full path.
                 first = 2;
-                match self.create_pg(&owner, &key, columns).await {
-                    Ok(landed) => return Ok(landed),
+                match self
+                    .create_pg(&[(owner.clone(), key.clone())], columns)
+                    .await
+                {
+                    Ok(mut landed) => return Ok(landed.remove(0)),
                     Err(NewapiDbError::Query(e)) if unique_violation(&e) => {}
                     Err(e) => return Err(database_error(e)),
                 }
@@ -542,6 +564,26 @@ impl Gateway for DatabaseGateway {
             self.columns().await?;
             self.disable_once(&owner).await.map_err(database_error)
         }))
+    }
+
+    fn create_fresh<'a>(
+        &'a self,
+        fresh: &'a [(Owner<'a>, KeyState<'a>)],
+    ) -> Option<BoxFuture<'a, Result<Vec<Landed>, GatewayError>>> {
+        if self.pool.backend() != Backend::Postgres {
+            return None;
+        }
+        Some(Box::pin(self.bounded(async move {
+            let columns = self.columns().await?;
+            match self.create_pg(fresh, columns).await {
+                Ok(landed) => Ok(landed),
+                // Some user or key of the batch exists: each goes the one-by-one way.
+                Err(NewapiDbError::Query(e)) if unique_violation(&e) => Err(GatewayError::Refused(
+                    "a user or key of the batch exists in new-api".into(),
+                )),
+                Err(e) => Err(database_error(e)),
+            }
+        })))
     }
 
     fn mode(&self) -> &'static str {

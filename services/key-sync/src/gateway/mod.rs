@@ -113,6 +113,18 @@ pub trait Gateway: Send + Sync {
         owner: Owner<'a>,
     ) -> BoxFuture<'a, Result<UserDisabled, GatewayError>>;
 
+    /// Put in several fresh signups at once — owners without a new-api user yet, each with
+    /// one active key — all or nothing; answers where each landed, in order. A batch with a
+    /// user or key that exists fails with [`GatewayError::Refused`] (the caller then applies
+    /// them one by one). `None`: this gateway has no such path.
+    fn create_fresh<'a>(
+        &'a self,
+        fresh: &'a [(Owner<'a>, KeyState<'a>)],
+    ) -> Option<BoxFuture<'a, Result<Vec<Landed>, GatewayError>>> {
+        let _ = fresh;
+        None
+    }
+
     /// The mode's name, for logs and the start-up line.
     fn mode(&self) -> &'static str;
 }
