@@ -3,6 +3,10 @@
 //! `max_budget` (set to the credited total, never added to), its usage the team's `spend`.
 //! Every call carries the master key and has a timeout; failures map onto [`KmsError`] so
 //! the same retry schedule ([`crate::kms::with_retries`]) applies to both backends.
+//!
+//! It serves billing through the [`Kms`] trait: an organisation's team is the team whose
+//! `team_id` is the organisation's id (`l_team_id` = `c_organization_id`), created with
+//! that id and the organisation's id as its alias; its quota is the team's `max_budget`.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,7 +14,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::money::Cents;
 
-use crate::kms::{exchange, KmsError};
+use futures_util::future::BoxFuture;
+
+use crate::kms::{exchange, Kms, KmsError, KmsOrg};
 
 /// A team as billing reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +175,35 @@ impl LitellmClient {
             .ok()
             .and_then(|u| u.data.team())
             .ok_or_else(|| KmsError::Unavailable("unreadable /team/update answer".into()))
+    }
+}
+
+impl LitellmTeam {
+    /// The team as the organisation `id`'s quota holder (no budget: a quota of 0).
+    fn into_org(self, id: &str) -> KmsOrg {
+        KmsOrg {
+            c_organization_id: id.to_owned(),
+            l_team_id: self.team_id,
+            quota: self.max_budget.unwrap_or(Cents(0)),
+        }
+    }
+}
+
+impl Kms for LitellmClient {
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        Box::pin(async move { Ok(self.team_info(id).await?.into_org(id)) })
+    }
+
+    fn create<'a>(&'a self, id: &'a str, quota: Cents) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        Box::pin(async move { Ok(self.create_team(id, id, quota).await?.into_org(id)) })
+    }
+
+    fn set_quota<'a>(
+        &'a self,
+        id: &'a str,
+        quota: Cents,
+    ) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
+        Box::pin(async move { Ok(self.set_max_budget(id, quota).await?.into_org(id)) })
     }
 }
 

@@ -1,5 +1,6 @@
-//! Settings of billing: the common ones (see `tollgate_web::settings`) plus the KMS, the
-//! limit webhook secret, Stripe and the recharge fee, parsed into domain types here.
+//! Settings of billing: the common ones (see `tollgate_web::settings`) plus the quota
+//! backend (the KMS or a LiteLLM proxy), the limit webhook secret, Stripe and the recharge
+//! fee, parsed into domain types here.
 
 use std::time::Duration;
 
@@ -11,11 +12,33 @@ use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
 
+/// Which service holds the organisations' quota (`QUOTA_BACKEND`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaBackend {
+    /// The operator's key management service (`KMS_BASE_URL`).
+    #[default]
+    Kms,
+    /// A stock LiteLLM proxy: an organisation's quota is its team's `max_budget`
+    /// (`LITELLM_BASE_URL`, `LITELLM_MASTER_KEY`).
+    Litellm,
+}
+
 /// Raw billing settings, as named in the environment (lower-cased).
 #[derive(Debug, Clone, Deserialize)]
 pub struct BillingSettings {
-    /// `KMS_BASE_URL`: the key management service.
+    /// `QUOTA_BACKEND`: `kms` (default) or `litellm`.
+    #[serde(default)]
+    pub quota_backend: QuotaBackend,
+    /// `KMS_BASE_URL`: the key management service (required with `QUOTA_BACKEND=kms`).
+    #[serde(default)]
     pub kms_base_url: String,
+    /// `LITELLM_BASE_URL`: the LiteLLM proxy (required with `QUOTA_BACKEND=litellm`).
+    #[serde(default)]
+    pub litellm_base_url: Option<String>,
+    /// `LITELLM_MASTER_KEY`: the proxy's master key (required with `QUOTA_BACKEND=litellm`).
+    #[serde(default)]
+    pub litellm_master_key: Option<String>,
     /// `LITELLM_WEBHOOK_SECRET`: HMAC secret of incoming limit webhooks.
     pub litellm_webhook_secret: String,
     /// `STRIPE_SECRET_KEY`: `sk_…`.
@@ -119,8 +142,19 @@ impl Settings {
         common: CommonSettings,
         mut billing: BillingSettings,
     ) -> Result<Self, SettingsError> {
-        require_non_empty("KMS_BASE_URL", &billing.kms_base_url)?;
-        require_http_url("KMS_BASE_URL", &billing.kms_base_url)?;
+        match billing.quota_backend {
+            QuotaBackend::Kms => {
+                require_non_empty("KMS_BASE_URL", &billing.kms_base_url)?;
+                require_http_url("KMS_BASE_URL", &billing.kms_base_url)?;
+            }
+            QuotaBackend::Litellm => {
+                let url = billing.litellm_base_url.clone().unwrap_or_default();
+                require_non_empty("LITELLM_BASE_URL", &url)?;
+                require_http_url("LITELLM_BASE_URL", &url)?;
+                let key = billing.litellm_master_key.clone().unwrap_or_default();
+                require_non_empty("LITELLM_MASTER_KEY", &key)?;
+            }
+        }
         require_non_empty("LITELLM_WEBHOOK_SECRET", &billing.litellm_webhook_secret)?;
         require_non_empty("STRIPE_SECRET_KEY", &billing.stripe_secret_key)?;
         require_http_url("STRIPE_API_BASE", &billing.stripe_api_base)?;

@@ -9,25 +9,34 @@ use tollgate_web::{Application, ReadyCheck};
 
 use crate::kms::{Kms, KmsClient, RetryPolicy};
 use crate::limit_webhook::LimitWebhooks;
+use crate::litellm::LitellmClient;
 use crate::metrics::Metrics;
 use crate::organizations::Organizations;
 use crate::recharge::Recharger;
 use crate::reconcile::{self, Reconciler};
-use crate::settings::Settings;
+use crate::settings::{QuotaBackend, Settings};
 use crate::state::AppState;
 use crate::stripe_webhook::StripeWebhooks;
 use crate::{routes, SERVICE};
 
-/// Build the service against the configured KMS and Stripe.
+/// Build the service against the configured quota backend (`QUOTA_BACKEND`) and Stripe.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    let kms = KmsClient::new(&settings.billing.kms_base_url, settings.kms_timeout());
+    let b = &settings.billing;
+    let quota: Arc<dyn Kms> = match b.quota_backend {
+        QuotaBackend::Kms => Arc::new(KmsClient::new(&b.kms_base_url, settings.kms_timeout())),
+        QuotaBackend::Litellm => Arc::new(LitellmClient::new(
+            b.litellm_base_url.as_deref().unwrap_or_default(),
+            b.litellm_master_key.as_deref().unwrap_or_default(),
+            settings.kms_timeout(),
+        )),
+    };
     let stripe = StripeGateway::new(&StripeConfig {
         secret_key: settings.billing.stripe_secret_key.clone(),
         api_base: settings.billing.stripe_api_base.clone(),
         timeout: settings.stripe_timeout(),
     })
     .map_err(|e| anyhow::anyhow!("cannot build the Stripe client: {e}"))?;
-    build_with(settings, Arc::new(kms), Arc::new(stripe)).await
+    build_with(settings, quota, Arc::new(stripe)).await
 }
 
 /// Build with any KMS and payment gateway: refuse an unreachable or unmigrated database,
@@ -74,7 +83,15 @@ pub async fn build_with(
         settings.cancel_after(),
     ));
     let every = Duration::from_secs(b.reconcile_interval_secs);
-    let checks = vec![kms_ready(&b.kms_base_url, settings.kms_timeout())];
+    let checks = vec![match b.quota_backend {
+        QuotaBackend::Kms => quota_ready("kms", &b.kms_base_url, "/health", settings.kms_timeout()),
+        QuotaBackend::Litellm => quota_ready(
+            "litellm",
+            b.litellm_base_url.as_deref().unwrap_or_default(),
+            "/health/liveliness",
+            settings.kms_timeout(),
+        ),
+    }];
     let app = Application::start(
         SERVICE,
         &settings.common,
@@ -90,11 +107,12 @@ pub async fn build_with(
     }))
 }
 
-/// `/ready` includes the KMS answering `GET /health`.
-fn kms_ready(base: &str, timeout: Duration) -> ReadyCheck {
+/// `/ready` includes the quota backend answering `GET <path>` (the KMS's `/health`, LiteLLM's
+/// `/health/liveliness`).
+fn quota_ready(name: &'static str, base: &str, path: &str, timeout: Duration) -> ReadyCheck {
     let http = tollgate_web::http_client::http_client(timeout);
-    let url = format!("{}/health", base.trim_end_matches('/'));
-    ReadyCheck::new("kms", move || {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    ReadyCheck::new(name, move || {
         let (http, url) = (http.clone(), url.clone());
         Box::pin(async move {
             match http.get(&url).send().await {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use billing::settings::{BillingSettings, Settings};
+use billing::settings::{BillingSettings, QuotaBackend, Settings};
 use kms_sim::SimHandle;
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -21,7 +21,10 @@ pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_tollgate";
 /// Test settings: quick KMS retries, reconcile only at start-up.
 pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
     BillingSettings {
+        quota_backend: QuotaBackend::Kms,
         kms_base_url: kms.into(),
+        litellm_base_url: None,
+        litellm_master_key: None,
         litellm_webhook_secret: WEBHOOK_SECRET.into(),
         stripe_secret_key: STRIPE_KEY.into(),
         stripe_api_base: stripe.into(),
