@@ -23,7 +23,8 @@ DECLARE
         'usage_quarter', 'usage_hour', 'usage_day', 'usage_log_index', 'usage_token_version',
         'usage_ingest_state', 'usage_ingest_gaps',
         -- billing
-        'organization_balance_config', 'recharge_records', 'credit_ledger', 'webhook_events'
+        'organization_balance_config', 'recharge_records', 'credit_ledger', 'webhook_events',
+        'billing_poller_runs', 'billing_alerts'
     ];
 BEGIN
     FOREACH t IN ARRAY tables LOOP
@@ -44,7 +45,8 @@ BEGIN
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind = 'S'
           AND c.relname IN ('organization_balance_config_id_seq', 'credit_ledger_id_seq',
-                            'webhook_events_id_seq', 'usage_log_index_id_seq')
+                            'webhook_events_id_seq', 'usage_log_index_id_seq',
+                            'billing_poller_runs_id_seq', 'billing_alerts_id_seq')
     LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
             EXECUTE format('REVOKE ALL ON SEQUENCE public.%I FROM anon', t);

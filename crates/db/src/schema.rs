@@ -68,6 +68,8 @@ diesel::table! {
         kms_synced_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        max_monthly_recharge_cents -> Nullable<Int8>,
+        auto_recharge_paused_reason -> Nullable<Text>,
     }
 }
 
@@ -96,6 +98,10 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        next_action -> Nullable<Jsonb>,
+        action_expires_at -> Nullable<Timestamptz>,
+        refunded_cents -> Int8,
+        disputed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -107,6 +113,7 @@ diesel::table! {
         recharge_id -> Uuid,
         amount_cents -> Int8,
         created_at -> Timestamptz,
+        entry -> Text,
     }
 }
 
@@ -132,6 +139,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per pass of billing's safety-net poller (owner: billing).
+    billing_poller_runs (id) {
+        id -> Int8,
+        started_at -> Timestamptz,
+        finished_at -> Timestamptz,
+        organizations -> Int4,
+        usage_read -> Int4,
+        recharges -> Int4,
+        unreachable -> Int4,
+        failed -> Int4,
+    }
+}
+
+diesel::table! {
+    /// Operator alerts waiting to be sent, and sent (owner: billing).
+    billing_alerts (id) {
+        id -> Int8,
+        event -> Text,
+        dedupe_key -> Text,
+        organization_id -> Nullable<Int8>,
+        payload -> Jsonb,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(billing_alerts -> organization_balance_config (organization_id));
 diesel::joinable!(recharge_records -> organization_balance_config (organization_id));
 diesel::joinable!(credit_ledger -> organization_balance_config (organization_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -139,4 +177,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     recharge_records,
     credit_ledger,
     webhook_events,
+    billing_poller_runs,
+    billing_alerts,
 );

@@ -110,12 +110,18 @@ impl RechargeSettings {
 pub struct OrgSnapshot {
     /// Auto-recharge switched on.
     pub auto_recharge_enabled: bool,
+    /// Auto-recharge paused (a dispute) until an admin switches it on again.
+    pub paused: bool,
     /// A default payment method is saved.
     pub has_payment_method: bool,
     /// Automatic recharges today (UTC) that took or may take money.
     pub automatic_recharges_today: u32,
     /// The daily cap.
     pub max_daily_recharges: u32,
+    /// Credit of automatic recharges this UTC month that took or may take money.
+    pub automatic_this_month: Cents,
+    /// The monthly cap on that credit (none: no cap).
+    pub max_monthly_recharge: Option<Cents>,
     /// Delivered credit (the KMS quota).
     pub credited: Cents,
     /// Recharges recorded but not yet delivered: counted as credit so that concurrent
@@ -144,12 +150,17 @@ impl OrgSnapshot {
 pub enum AutoDecision {
     /// Auto-recharge is off (`none`).
     Disabled,
+    /// Auto-recharge is paused after a dispute (`paused`).
+    Paused,
     /// The balance already covers the minimum (`not_needed`).
     NotNeeded,
     /// No payment method saved (`no_payment_method`).
     NoPaymentMethod,
     /// The daily cap of automatic recharges is used up (`daily_limit_reached`).
     DailyLimitReached,
+    /// The recharge would take this month's automatic credit past the cap
+    /// (`monthly_limit_reached`).
+    MonthlyLimitReached,
     /// Charge this.
     Recharge(Quote),
 }
@@ -159,18 +170,24 @@ impl AutoDecision {
     pub fn action(&self) -> &'static str {
         match self {
             AutoDecision::Disabled => "none",
+            AutoDecision::Paused => "paused",
             AutoDecision::NotNeeded => "not_needed",
             AutoDecision::NoPaymentMethod => "no_payment_method",
             AutoDecision::DailyLimitReached => "daily_limit_reached",
+            AutoDecision::MonthlyLimitReached => "monthly_limit_reached",
             AutoDecision::Recharge(_) => "auto_recharged",
         }
     }
 }
 
-/// Decide, in this order: off → covered → no card → daily cap → recharge.
+/// Decide, in this order: off → paused → covered → no card → daily cap → monthly cap →
+/// recharge. The monthly cap counts credited amounts (fees excluded).
 pub fn decide(org: &OrgSnapshot, fees: &FeeSchedule) -> AutoDecision {
     if !org.auto_recharge_enabled {
         return AutoDecision::Disabled;
+    }
+    if org.paused {
+        return AutoDecision::Paused;
     }
     let Some(amount) = org.settings.amount_needed(org.balance()) else {
         return AutoDecision::NotNeeded;
@@ -180,6 +197,11 @@ pub fn decide(org: &OrgSnapshot, fees: &FeeSchedule) -> AutoDecision {
     }
     if org.automatic_recharges_today >= org.max_daily_recharges {
         return AutoDecision::DailyLimitReached;
+    }
+    if let Some(cap) = org.max_monthly_recharge {
+        if org.automatic_this_month.0.saturating_add(amount.0) > cap.0 {
+            return AutoDecision::MonthlyLimitReached;
+        }
     }
     AutoDecision::Recharge(fees.quote(amount))
 }
@@ -202,9 +224,12 @@ mod tests {
     fn org(usage: Cents) -> OrgSnapshot {
         OrgSnapshot {
             auto_recharge_enabled: true,
+            paused: false,
             has_payment_method: true,
             automatic_recharges_today: 0,
             max_daily_recharges: 5,
+            automatic_this_month: Cents::ZERO,
+            max_monthly_recharge: None,
             credited: Cents::ZERO,
             in_flight: Cents::ZERO,
             usage,
@@ -282,6 +307,41 @@ mod tests {
         o.has_payment_method = false;
         assert_eq!(decide(&o, &FeeSchedule::default()), AutoDecision::NotNeeded);
         assert_eq!(AutoDecision::NotNeeded.action(), "not_needed");
+    }
+
+    #[test]
+    fn pause_and_monthly_cap() {
+        let mut o = org(Cents::from_dollars(520)); // needs 1020
+        o.paused = true;
+        assert_eq!(decide(&o, &FeeSchedule::default()), AutoDecision::Paused);
+        assert_eq!(AutoDecision::Paused.action(), "paused");
+        o.paused = false;
+        o.max_monthly_recharge = Some(Cents::from_dollars(2000));
+        o.automatic_this_month = Cents::from_dollars(980);
+        assert!(
+            matches!(
+                decide(&o, &FeeSchedule::default()),
+                AutoDecision::Recharge(_)
+            ),
+            "980 + 1020 is exactly the cap"
+        );
+        o.automatic_this_month = Cents(98_001);
+        assert_eq!(
+            decide(&o, &FeeSchedule::default()),
+            AutoDecision::MonthlyLimitReached
+        );
+        assert_eq!(
+            AutoDecision::MonthlyLimitReached.action(),
+            "monthly_limit_reached"
+        );
+        // The daily cap is looked at first; a covered balance never reaches either.
+        o.automatic_recharges_today = 5;
+        assert_eq!(
+            decide(&o, &FeeSchedule::default()),
+            AutoDecision::DailyLimitReached
+        );
+        o.credited = Cents::from_dollars(10_000);
+        assert_eq!(decide(&o, &FeeSchedule::default()), AutoDecision::NotNeeded);
     }
 
     #[test]

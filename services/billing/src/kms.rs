@@ -20,6 +20,9 @@ pub struct KmsOrg {
     pub l_team_id: String,
     /// The quota.
     pub quota: Cents,
+    /// Spend so far, when the backend reports it (LiteLLM's team `spend`; the KMS contract
+    /// has no usage, but a KMS answering `usage` is read).
+    pub usage: Option<Cents>,
 }
 
 /// What went wrong talking to the KMS.
@@ -43,6 +46,12 @@ pub enum KmsError {
 
 /// The three KMS calls billing makes.
 pub trait Kms: Send + Sync {
+    /// The id an organisation is known by to the backend: the KMS knows organisations by
+    /// `c_organization_id`; LiteLLM knows teams (an adopted team keeps its own id).
+    fn holder<'a>(&self, c_org: &'a str, team: Option<&'a str>) -> &'a str {
+        let _ = team;
+        c_org
+    }
     /// `GET /organizations/{id}`.
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>>;
     /// `POST /organizations/` with the initial quota.
@@ -149,17 +158,21 @@ struct OrgBody {
     c_organization_id: String,
     l_team_id: String,
     quota: Value,
+    #[serde(default)]
+    usage: Option<Value>,
 }
 
 /// Read `{"c_organization_id","l_team_id","quota"}`; `None` for anything else (an HTTP 200
 /// carrying `success:false` included).
 fn parse_org(body: &[u8]) -> Option<KmsOrg> {
     let org: OrgBody = serde_json::from_slice(body).ok()?;
-    let quota = match &org.quota {
-        Value::Number(n) => Cents::parse_dollars_rounding_up(&n.to_string()).ok()?,
-        Value::String(s) => Cents::parse_dollars_rounding_up(s).ok()?,
-        _ => return None,
+    let dollars = |v: &Value| match v {
+        Value::Number(n) => Cents::parse_dollars_rounding_up(&n.to_string()).ok(),
+        Value::String(s) => Cents::parse_dollars_rounding_up(s).ok(),
+        _ => None,
     };
+    let quota = dollars(&org.quota)?;
+    let usage = org.usage.as_ref().and_then(dollars).filter(|u| u.0 >= 0);
     if org.l_team_id.is_empty() {
         return None;
     }
@@ -167,6 +180,7 @@ fn parse_org(body: &[u8]) -> Option<KmsOrg> {
         c_organization_id: org.c_organization_id,
         l_team_id: org.l_team_id,
         quota,
+        usage,
     })
 }
 

@@ -185,11 +185,16 @@ impl LitellmTeam {
             c_organization_id: id.to_owned(),
             l_team_id: self.team_id,
             quota: self.max_budget.unwrap_or(Cents(0)),
+            usage: Some(self.spend),
         }
     }
 }
 
 impl Kms for LitellmClient {
+    fn holder<'a>(&self, c_org: &'a str, team: Option<&'a str>) -> &'a str {
+        team.unwrap_or(c_org)
+    }
+
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
         Box::pin(async move { Ok(self.team_info(id).await?.into_org(id)) })
     }

@@ -13,8 +13,12 @@ use tollgate_web::ApiError;
 
 use crate::kms::{with_retries, KmsError, KmsOrg};
 use crate::recharge::{Finished, PipelineError, Recharger, Trigger};
+use crate::settings::QuotaBackend;
+use crate::store::events::{self, EventRow};
 use crate::store::orgs::{self, NewOrg, OrgChanges, OrgRow};
-use crate::store::recharges::{self, RechargeRow};
+use crate::store::poller::{self, PollerRun};
+use crate::store::recharges::{self, OrgFigures, RechargeRow};
+use crate::store::Page;
 
 /// Largest amount accepted anywhere in the org API: $1,000,000.
 pub const MAX_AMOUNT: Cents = Cents(100_000_000);
@@ -37,6 +41,11 @@ pub struct CreateOrg {
     pub max_daily_recharges: Option<i32>,
     /// Default $100.
     pub minimum_recharge_amount: Option<Cents>,
+    /// Cap on a UTC month's automatic credit; default none.
+    pub max_monthly_recharge_amount: Option<Cents>,
+    /// Adopt this existing LiteLLM team (`QUOTA_BACKEND=litellm` only); by default sync
+    /// creates a team whose id is the organisation's.
+    pub litellm_team_id: Option<String>,
 }
 
 /// `PATCH /api/organizations/{id}` body: only the fields sent change.
@@ -53,6 +62,18 @@ pub struct UpdateOrg {
     pub max_daily_recharges: Option<i32>,
     /// See [`CreateOrg`].
     pub minimum_recharge_amount: Option<Cents>,
+    /// See [`CreateOrg`]; `null` removes the cap.
+    #[serde(default, deserialize_with = "present")]
+    pub max_monthly_recharge_amount: Option<Option<Cents>>,
+}
+
+/// A field that may be sent as `null`: absent → `None`, `null` → `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /api/organizations/{id}/payment-method` body.
@@ -78,14 +99,38 @@ pub struct RechargeInput {
     pub amount: Cents,
 }
 
-/// An organisation with its credit figures.
+/// An organisation with its money figures.
 pub struct OrgView {
     /// The row.
     pub org: OrgRow,
-    /// Delivered credit.
-    pub credited: Cents,
-    /// Credit on its way.
-    pub in_flight: Cents,
+    /// Credit delivered and on its way, this month's automatic credit.
+    pub figures: OrgFigures,
+}
+
+/// A page of rows and the total.
+pub struct Paged<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Rows in all.
+    pub total: i64,
+}
+
+/// Validate a LiteLLM team id to adopt: 1-255 printable ASCII characters.
+fn check_team_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 255 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_team_id",
+            "litellm_team_id must be 1-255 printable ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+fn team_taken(team: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "team_taken",
+        message: format!("LiteLLM team {team} belongs to another organisation"),
+    }
 }
 
 /// Validate an organisation id: 1-128 of `[A-Za-z0-9_.:-]`.
@@ -126,7 +171,11 @@ fn check_settings(
     target: Cents,
     min_recharge: Cents,
     daily: i32,
+    monthly: Option<Cents>,
 ) -> Result<(), ApiError> {
+    if let Some(monthly) = monthly {
+        check_amount("max_monthly_recharge_amount", monthly)?;
+    }
     check_amount("minimum_balance", min)?;
     check_amount("target_balance", target)?;
     check_amount("minimum_recharge_amount", min_recharge)?;
@@ -174,32 +223,72 @@ fn kms_error(e: KmsError) -> ApiError {
 /// The organisation operations.
 pub struct Organizations {
     recharger: Arc<Recharger>,
+    backend: QuotaBackend,
 }
 
 impl Organizations {
-    /// Wire them.
-    pub fn new(recharger: Arc<Recharger>) -> Self {
-        Self { recharger }
+    /// Wire them for the configured quota backend.
+    pub fn new(recharger: Arc<Recharger>, backend: QuotaBackend) -> Self {
+        Self { recharger, backend }
+    }
+
+    /// The quota backend.
+    pub fn backend(&self) -> QuotaBackend {
+        self.backend
     }
 
     async fn view(&self, org: OrgRow) -> Result<OrgView, ApiError> {
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let credited = recharges::credited_total(&mut conn, org.id)
-            .await
-            .map_err(db)?;
-        let in_flight = recharges::in_flight_total(&mut conn, org.id)
-            .await
-            .map_err(db)?;
-        Ok(OrgView {
-            org,
-            credited,
-            in_flight,
-        })
+        let figures = recharges::figures(&mut conn, org.id).await.map_err(db)?;
+        Ok(OrgView { org, figures })
     }
 
-    /// The pool.
-    pub fn pool(&self) -> &tollgate_db::PgPool {
-        self.recharger.pool()
+    /// A page of organisations, newest first, with their figures.
+    pub async fn list(&self, page: Page) -> Result<Paged<OrgView>, ApiError> {
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let (rows, total) = orgs::page(&mut conn, page).await.map_err(db)?;
+        let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+        let figures = recharges::figures_by_org(&mut conn, &ids)
+            .await
+            .map_err(db)?;
+        let items = rows
+            .into_iter()
+            .map(|org| OrgView {
+                figures: figures.get(&org.id).copied().unwrap_or_default(),
+                org,
+            })
+            .collect();
+        Ok(Paged { items, total })
+    }
+
+    /// A page of the organisation's recharges, newest first.
+    pub async fn recharge_history(
+        &self,
+        c_org: &str,
+        page: Page,
+    ) -> Result<Paged<RechargeRow>, ApiError> {
+        let org = self.find(c_org).await?;
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let (items, total) = recharges::page(&mut conn, org.id, page).await.map_err(db)?;
+        Ok(Paged { items, total })
+    }
+
+    /// A page of the organisation's webhook events, newest first.
+    pub async fn webhook_events(
+        &self,
+        c_org: &str,
+        page: Page,
+    ) -> Result<Paged<EventRow>, ApiError> {
+        let org = self.find(c_org).await?;
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let (items, total) = events::page(&mut conn, org.id, page).await.map_err(db)?;
+        Ok(Paged { items, total })
+    }
+
+    /// The poller's newest pass.
+    pub async fn last_poll(&self) -> Result<Option<PollerRun>, ApiError> {
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        poller::latest(&mut conn).await.map_err(db)
     }
 
     /// The organisation, or 404.
@@ -211,9 +300,18 @@ impl Organizations {
             .ok_or_else(|| ApiError::NotFound(format!("no organisation {c_org}")))
     }
 
-    /// Create; 409 when it exists.
+    /// Create; 409 when it exists, or when the LiteLLM team to adopt is another's.
     pub async fn create(&self, input: CreateOrg) -> Result<OrgView, ApiError> {
         check_org_id(&input.c_organization_id)?;
+        if let Some(team) = &input.litellm_team_id {
+            if self.backend != QuotaBackend::Litellm {
+                return Err(ApiError::bad_request(
+                    "team_adoption_unsupported",
+                    "litellm_team_id is taken only with QUOTA_BACKEND=litellm (the KMS names the team)",
+                ));
+            }
+            check_team_id(team)?;
+        }
         let new = NewOrg {
             c_organization_id: input.c_organization_id,
             minimum_balance_cents: input.minimum_balance.unwrap_or(Cents::from_dollars(100)).0,
@@ -224,21 +322,32 @@ impl Organizations {
                 .minimum_recharge_amount
                 .unwrap_or(Cents::from_dollars(100))
                 .0,
+            max_monthly_recharge_cents: input.max_monthly_recharge_amount.map(|c| c.0),
+            litellm_team_id: input.litellm_team_id,
         };
         check_settings(
             Cents(new.minimum_balance_cents),
             Cents(new.target_balance_cents),
             Cents(new.minimum_recharge_amount_cents),
             new.max_daily_recharges,
+            new.max_monthly_recharge_cents.map(Cents),
         )?;
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let org = orgs::insert(&mut conn, &new)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ApiError::Conflict {
-                code: "organization_exists",
-                message: format!("organisation {} exists", new.c_organization_id),
-            })?;
+        let inserted = match orgs::insert(&mut conn, &new).await {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {
+                return Err(team_taken(
+                    new.litellm_team_id.as_deref().unwrap_or_default(),
+                ))
+            }
+            other => other.map_err(db)?,
+        };
+        let org = inserted.ok_or_else(|| ApiError::Conflict {
+            code: "organization_exists",
+            message: format!("organisation {} exists", new.c_organization_id),
+        })?;
         drop(conn);
         self.view(org).await
     }
@@ -268,16 +377,25 @@ impl Organizations {
                     .minimum_recharge_amount
                     .unwrap_or(Cents(org.minimum_recharge_amount_cents));
                 let daily = input.max_daily_recharges.unwrap_or(org.max_daily_recharges);
-                if let Err(e) = check_settings(min, target, min_recharge, daily) {
+                let monthly = match input.max_monthly_recharge_amount {
+                    Some(cap) => cap,
+                    None => org.max_monthly_recharge_cents.map(Cents),
+                };
+                if let Err(e) = check_settings(min, target, min_recharge, daily, monthly) {
                     return Ok(Err(e));
                 }
-                // Switching auto-recharge back on starts a fresh failure streak.
+                // Switching auto-recharge (back) on starts a fresh failure streak and ends a
+                // pause.
                 let re_enabled = input.auto_recharge_enabled == Some(true);
                 let changes = OrgChanges {
                     minimum_balance_cents: input.minimum_balance.map(|c| c.0),
                     target_balance_cents: input.target_balance.map(|c| c.0),
                     auto_recharge_enabled: input.auto_recharge_enabled,
                     auto_recharge_disabled_reason: re_enabled.then_some(None),
+                    auto_recharge_paused_reason: re_enabled.then_some(None),
+                    max_monthly_recharge_cents: input
+                        .max_monthly_recharge_amount
+                        .map(|cap| cap.map(|c| c.0)),
                     consecutive_payment_failures: re_enabled.then_some(0),
                     max_daily_recharges: input.max_daily_recharges,
                     minimum_recharge_amount_cents: input.minimum_recharge_amount.map(|c| c.0),
@@ -367,6 +485,7 @@ impl Organizations {
     /// its quota to the credited total. Repeating it changes nothing.
     pub async fn sync(&self, c_org: &str) -> Result<(OrgView, KmsOrg), ApiError> {
         let kms = Arc::clone(self.recharger.kms());
+        let backend = self.backend;
         let policy = self.recharger.kms_retry();
         let c_org = c_org.to_owned();
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
@@ -376,14 +495,31 @@ impl Organizations {
                     return Ok(Err(ApiError::NotFound(format!("no organisation {c_org}"))));
                 };
                 let total = recharges::credited_total(conn, org.id).await?;
+                let holder = kms
+                    .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
+                    .to_owned();
+                // A team another organisation holds (adopted under this one's id) is not
+                // this one's.
+                if let Some(other) = orgs::find_by_team(conn, &holder).await? {
+                    if other.id != org.id {
+                        return Ok(Err(team_taken(&holder)));
+                    }
+                }
+                // An adopted team that was never synced must exist: a typo must not create
+                // a second team while the real one is never topped up.
+                let adopting = backend == QuotaBackend::Litellm
+                    && org.litellm_team_id.is_some()
+                    && org.kms_synced_at.is_none();
                 let (result, _) = with_retries(policy, || {
                     let kms = kms.clone();
-                    let id = org.c_organization_id.clone();
+                    let holder = holder.clone();
                     async move {
-                        match kms.get(&id).await {
+                        match kms.get(&holder).await {
                             Ok(found) if found.quota == total => Ok(found),
-                            Ok(_) => kms.set_quota(&id, total).await,
-                            Err(KmsError::NotFound) => kms.create(&id, total).await,
+                            Ok(_) => kms.set_quota(&holder, total).await,
+                            Err(KmsError::NotFound) if !adopting => {
+                                kms.create(&holder, total).await
+                            }
                             Err(e) => Err(e),
                         }
                     }
@@ -391,11 +527,16 @@ impl Organizations {
                 .await;
                 let kms_org = match result {
                     Ok(o) => o,
+                    Err(KmsError::NotFound) => {
+                        return Ok(Err(ApiError::Conflict {
+                            code: "team_not_found",
+                            message: format!("LiteLLM has no team {holder} to adopt"),
+                        }))
+                    }
                     Err(e) => return Ok(Err(kms_error(e))),
                 };
-                orgs::set_kms_state(conn, org.id, Some(&kms_org.l_team_id), kms_org.quota.0)
-                    .await?;
-                let org = orgs::lock_id(conn, org.id).await?;
+                let org =
+                    orgs::set_kms_state(conn, org.id, &kms_org.l_team_id, kms_org.quota.0).await?;
                 Ok::<_, diesel::result::Error>(Ok((org, kms_org)))
             })
             .await

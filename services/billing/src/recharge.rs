@@ -21,21 +21,42 @@ use uuid::Uuid;
 use crate::kms::{with_retries, Kms, KmsError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::store::orgs::{self, OrgRow};
-use crate::store::recharges::{self, NewRecharge, RechargeRow};
+use crate::store::recharges::{self, NewRecharge, RechargeRow, RechargeStatus, TriggeredBy};
 
 /// What started a recharge.
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    /// A limit webhook event.
+    /// A signed limit webhook event.
     Webhook {
         /// Its event id.
         event_id: String,
     },
+    /// A LiteLLM budget alert.
+    LitellmAlert {
+        /// The id billing gave it (LiteLLM's alerts carry none).
+        event_id: String,
+    },
+    /// The safety-net poller.
+    Poller,
     /// `POST /api/organizations/{id}/recharge`, with the caller's `Idempotency-Key`.
     Manual {
         /// The caller's key, if sent.
         request_key: Option<String>,
     },
+}
+
+impl Trigger {
+    /// The stored `triggered_by`, the event id and the caller's key.
+    fn columns(&self) -> (TriggeredBy, Option<String>, Option<String>) {
+        match self {
+            Trigger::Webhook { event_id } => (TriggeredBy::Webhook, Some(event_id.clone()), None),
+            Trigger::LitellmAlert { event_id } => {
+                (TriggeredBy::LitellmAlert, Some(event_id.clone()), None)
+            }
+            Trigger::Poller => (TriggeredBy::Poller, None, None),
+            Trigger::Manual { request_key } => (TriggeredBy::Manual, None, request_key.clone()),
+        }
+    }
 }
 
 /// Where a pipeline run ended.
@@ -144,10 +165,7 @@ impl Recharger {
     ) -> diesel::QueryResult<RechargeRow> {
         let quote = self.fees.quote(amount);
         let id = Uuid::new_v4();
-        let (triggered_by, webhook_event_id, request_key) = match trigger {
-            Trigger::Webhook { event_id } => ("webhook", Some(event_id.clone()), None),
-            Trigger::Manual { request_key } => ("manual", None, request_key.clone()),
-        };
+        let (triggered_by, webhook_event_id, request_key) = trigger.columns();
         recharges::insert(
             conn,
             &NewRecharge {
@@ -158,8 +176,8 @@ impl Recharger {
                 fee_cents: quote.fee.0,
                 total_charge_cents: quote.total_charge.0,
                 currency: self.currency.clone(),
-                triggered_by: triggered_by.into(),
-                triggered_by_webhook: matches!(trigger, Trigger::Webhook { .. }),
+                triggered_by,
+                triggered_by_webhook: webhook_event_id.is_some(),
                 webhook_event_id,
                 request_key,
                 idempotency_key: format!("recharge:{id}"),
@@ -186,7 +204,7 @@ impl Recharger {
             recharges::mark_unpaid(
                 &mut conn,
                 record.id,
-                recharges::PAYMENT_FAILED,
+                RechargeStatus::PaymentFailed,
                 None,
                 "no_payment_method",
                 "no payment method saved",
@@ -238,7 +256,7 @@ impl Recharger {
                 self.payment_failed(
                     &mut conn,
                     &record,
-                    recharges::REQUIRES_ACTION,
+                    RechargeStatus::RequiresAction,
                     payment_intent_id.as_deref(),
                     "authentication_required",
                     &message,
@@ -256,7 +274,7 @@ impl Recharger {
                 self.payment_failed(
                     &mut conn,
                     &record,
-                    recharges::PAYMENT_FAILED,
+                    RechargeStatus::PaymentFailed,
                     payment_intent_id.as_deref(),
                     &code,
                     &message,
@@ -276,7 +294,7 @@ impl Recharger {
                 self.payment_failed(
                     &mut conn,
                     &record,
-                    recharges::PAYMENT_FAILED,
+                    RechargeStatus::PaymentFailed,
                     None,
                     &code,
                     &message,
@@ -293,7 +311,7 @@ impl Recharger {
                 self.payment_failed(
                     &mut conn,
                     &record,
-                    recharges::PAYMENT_FAILED,
+                    RechargeStatus::PaymentFailed,
                     None,
                     &code,
                     &message,
@@ -316,22 +334,21 @@ impl Recharger {
         &self,
         conn: &mut AsyncPgConnection,
         record: &RechargeRow,
-        status: &str,
+        status: RechargeStatus,
         intent: Option<&str>,
         code: &str,
         message: &str,
     ) -> Result<(), PipelineError> {
         let org = record.organization_id;
         let id = record.id;
-        let (status, code, message, intent) = (
-            status.to_owned(),
+        let (code, message, intent) = (
             code.to_owned(),
             message.to_owned(),
             intent.map(str::to_owned),
         );
         let switched_off = conn
             .transaction(async move |conn| {
-                if !recharges::mark_unpaid(conn, id, &status, intent.as_deref(), &code, &message)
+                if !recharges::mark_unpaid(conn, id, status, intent.as_deref(), &code, &message)
                     .await?
                 {
                     return Ok::<_, diesel::result::Error>(false);
@@ -360,19 +377,21 @@ impl Recharger {
                     return Err(DeliverError::Db(diesel::result::Error::NotFound));
                 };
                 let org = orgs::lock_id(conn, record.organization_id).await?;
-                if record.status != recharges::CHARGED {
+                if record.status != RechargeStatus::Charged {
                     return Ok((None, 0));
                 }
                 recharges::add_credit(conn, &record).await?;
                 let total = recharges::credited_total(conn, org.id).await?;
-                let c_org = org.c_organization_id.clone();
+                let holder = kms
+                    .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
+                    .to_owned();
                 let (result, attempts) = with_retries(policy, || {
                     let kms = kms.clone();
-                    let c_org = c_org.clone();
+                    let holder = holder.clone();
                     async move {
-                        match kms.set_quota(&c_org, total).await {
+                        match kms.set_quota(&holder, total).await {
                             // Never synced: create it with the credited total.
-                            Err(KmsError::NotFound) => kms.create(&c_org, total).await,
+                            Err(KmsError::NotFound) => kms.create(&holder, total).await,
                             other => other,
                         }
                     }
@@ -381,8 +400,7 @@ impl Recharger {
                 let confirmed = result.map_err(|e| DeliverError::Kms(e, attempts))?;
                 let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
                 recharges::mark_succeeded(conn, record.id, attempts).await?;
-                orgs::set_kms_state(conn, org.id, Some(&confirmed.l_team_id), confirmed.quota.0)
-                    .await?;
+                orgs::set_kms_state(conn, org.id, &confirmed.l_team_id, confirmed.quota.0).await?;
                 Ok((Some(confirmed.quota), attempts))
             })
             .await;
@@ -458,7 +476,7 @@ impl Recharger {
         let record = recharges::find(&mut conn, id)
             .await?
             .ok_or(diesel::result::Error::NotFound)?;
-        if record.is_final() && record.status != recharges::SUCCEEDED {
+        if record.is_final() && record.status != RechargeStatus::Succeeded {
             self.metrics
                 .recharges
                 .with_label_values(&[record.status.as_str()])

@@ -18,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tollgate_db::DbError;
 use tollgate_stripe::{ChargeOutcome, PaymentIntentStatus};
 
-use crate::limit_webhook;
+use crate::answers;
 use crate::recharge::{Finished, Recharger};
 use crate::store::events;
 use crate::store::orgs;
-use crate::store::recharges::{self, RechargeRow};
+use crate::store::recharges::{self, RechargeRow, RechargeStatus};
 
 /// Records looked at per pass.
 const BATCH: i64 = 200;
@@ -100,10 +100,14 @@ impl Reconciler {
     /// Try to finish one record; true when it reached a final status.
     async fn resolve(&self, record: RechargeRow) -> Result<bool, DbError> {
         let id = record.id;
-        let finished = match record.status.as_str() {
-            recharges::CHARGED => self.recharger.deliver(id).await.ok(),
-            recharges::PENDING => self.resolve_pending(record).await?,
-            _ => None,
+        let finished = match record.status() {
+            RechargeStatus::Charged => self.recharger.deliver(id).await.ok(),
+            RechargeStatus::Pending => self.resolve_pending(record).await?,
+            RechargeStatus::Succeeded
+            | RechargeStatus::PaymentFailed
+            | RechargeStatus::RequiresAction
+            | RechargeStatus::Refunded
+            | RechargeStatus::Canceled => None,
         };
         let Some(finished) = finished else {
             return Ok(false);
@@ -148,7 +152,7 @@ impl Reconciler {
             recharges::mark_unpaid(
                 &mut conn,
                 record.id,
-                recharges::CANCELED,
+                RechargeStatus::Canceled,
                 None,
                 "not_charged",
                 "no charge was made for this recharge",
@@ -192,13 +196,10 @@ impl Reconciler {
     /// The event that started a now-final recharge gets its answer stored, so its replays
     /// (and the console) show the outcome.
     async fn answer_event(&self, finished: &Finished) -> Result<(), DbError> {
-        let Some(event_id) = finished.record.webhook_event_id.as_deref() else {
-            return Ok(());
-        };
         let mut conn = self.recharger.pool().get().await?;
-        if let Some(row) = events::find(&mut conn, limit_webhook::SOURCE, event_id).await? {
+        if let Some(row) = events::find_by_recharge(&mut conn, finished.record.id).await? {
             let (action, answer) =
-                limit_webhook::answer_for_record(event_id, &finished.record, finished.quota);
+                answers::for_record(&row.event_id, &finished.record, finished.quota);
             events::answer(
                 &mut conn,
                 row.id,

@@ -10,6 +10,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/webhooks/litellm/limit-exceeded",
         web::post().to(webhooks::limit_exceeded),
     )
+    .route(
+        "/webhooks/litellm/budget",
+        web::post().to(webhooks::litellm_budget),
+    )
     .route("/webhooks/stripe", web::post().to(webhooks::stripe))
     .route("/api/organizations", web::get().to(orgs::list))
     .route("/api/organizations", web::post().to(orgs::create))

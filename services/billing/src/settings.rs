@@ -13,7 +13,7 @@ use tollgate_web::{CommonSettings, SettingsError};
 use crate::{DEFAULT_PORT, SERVICE};
 
 /// Which service holds the organisations' quota (`QUOTA_BACKEND`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QuotaBackend {
     /// The operator's key management service (`KMS_BASE_URL`).
@@ -41,6 +41,18 @@ pub struct BillingSettings {
     pub litellm_master_key: Option<String>,
     /// `LITELLM_WEBHOOK_SECRET`: HMAC secret of incoming limit webhooks.
     pub litellm_webhook_secret: String,
+    /// `LITELLM_ALERT_TOKEN`: the `token` LiteLLM's budget alerts carry in their URL
+    /// (`WEBHOOK_URL=…/webhooks/litellm/budget?token=…`); without it alerts are refused.
+    #[serde(default)]
+    pub litellm_alert_token: Option<String>,
+    /// `LITELLM_ALERT_REPLAY_SECS`: an alert body identical to one received less than this
+    /// long ago is a replay of it, answered the same (default 300, at least 1).
+    #[serde(default = "defaults::litellm_alert_replay_secs")]
+    pub litellm_alert_replay_secs: u64,
+    /// `POLL_INTERVAL_SECS`: how often the safety-net poller reads usage and recharges
+    /// organisations below their minimum (default 60; 0 = off).
+    #[serde(default = "defaults::poll_interval_secs")]
+    pub poll_interval_secs: u64,
     /// `STRIPE_SECRET_KEY`: `sk_…`.
     pub stripe_secret_key: String,
     /// `STRIPE_API_BASE`: Stripe, or a local fake (default `https://api.stripe.com`).
@@ -116,6 +128,12 @@ mod defaults {
     pub fn reconcile_grace_secs() -> u64 {
         60
     }
+    pub fn poll_interval_secs() -> u64 {
+        60
+    }
+    pub fn litellm_alert_replay_secs() -> u64 {
+        300
+    }
 }
 
 /// Everything billing reads from its configuration, validated.
@@ -161,6 +179,20 @@ impl Settings {
         billing.stripe_webhook_secret = billing
             .stripe_webhook_secret
             .filter(|s| !s.trim().is_empty());
+        billing.litellm_alert_token = billing.litellm_alert_token.filter(|s| !s.trim().is_empty());
+        if let Some(token) = &billing.litellm_alert_token {
+            // It travels in a URL and is all that authenticates an alert.
+            if token.len() < 16
+                || !token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(SettingsError::invalid(
+                    "LITELLM_ALERT_TOKEN",
+                    "at least 16 characters of A-Z a-z 0-9 - _",
+                ));
+            }
+        }
         let fees = FeeSchedule::parse(&billing.recharge_fee_percent, &billing.recharge_fee_fixed)
             .map_err(|e| {
             let name = match e {
@@ -218,6 +250,12 @@ impl Settings {
     pub fn cancel_after(&self) -> Duration {
         Duration::from_secs(self.billing.reconcile_grace_secs)
             .max(self.stripe_timeout() * 2 + Duration::from_secs(5))
+    }
+
+    /// How often the safety-net poller passes; `None` when it is off.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        (self.billing.poll_interval_secs > 0)
+            .then(|| Duration::from_secs(self.billing.poll_interval_secs))
     }
 
     /// The KMS retry schedule.

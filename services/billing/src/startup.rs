@@ -7,11 +7,15 @@ use actix_web::web;
 use tollgate_stripe::{PaymentGateway, StripeConfig, StripeGateway};
 use tollgate_web::{Application, ReadyCheck};
 
+use crate::auto_recharge::AutoRecharge;
+use crate::event_desk::EventDesk;
 use crate::kms::{Kms, KmsClient, RetryPolicy};
 use crate::limit_webhook::LimitWebhooks;
 use crate::litellm::LitellmClient;
+use crate::litellm_alert::LitellmAlerts;
 use crate::metrics::Metrics;
 use crate::organizations::Organizations;
+use crate::poller::{self, Poller};
 use crate::recharge::Recharger;
 use crate::reconcile::{self, Reconciler};
 use crate::settings::{QuotaBackend, Settings};
@@ -63,20 +67,27 @@ pub async fn build_with(
         metrics.clone(),
     ));
     let wake = Arc::new(tokio::sync::Notify::new());
+    let auto = Arc::new(AutoRecharge::new(recharger.clone()));
+    let desk = Arc::new(EventDesk::new(
+        auto.clone(),
+        Duration::from_millis(b.webhook_answer_ms),
+        metrics,
+    ));
     let state = web::Data::new(AppState {
-        limit_webhooks: Arc::new(LimitWebhooks::new(
-            recharger.clone(),
-            b.litellm_webhook_secret.clone(),
-            Duration::from_millis(b.webhook_answer_ms),
-            metrics,
-        )),
+        limit_webhooks: LimitWebhooks::new(desk.clone(), b.litellm_webhook_secret.clone()),
+        litellm_alerts: LitellmAlerts::new(
+            desk,
+            b.litellm_alert_token.clone(),
+            Duration::from_secs(b.litellm_alert_replay_secs),
+        ),
         stripe_webhooks: StripeWebhooks::new(
             pool.clone(),
             b.stripe_webhook_secret.clone(),
             wake.clone(),
         ),
-        organizations: Organizations::new(recharger.clone()),
+        organizations: Arc::new(Organizations::new(recharger.clone(), b.quota_backend)),
     });
+    let poll_every = settings.poll_interval();
     let reconciler = Arc::new(Reconciler::new(
         recharger,
         Duration::from_secs(b.reconcile_grace_secs),
@@ -102,9 +113,16 @@ pub async fn build_with(
             cfg.app_data(state.clone()).configure(routes::configure);
         },
     )?;
-    Ok(app.with_task("reconcile", move |stop| {
+    let app = app.with_task("reconcile", move |stop| {
         reconcile::run(reconciler, every, wake, stop)
-    }))
+    });
+    Ok(match poll_every {
+        Some(interval) => {
+            let poller = Arc::new(Poller::new(auto, interval));
+            app.with_task("poller", move |stop| poller::run(poller, interval, stop))
+        }
+        None => app,
+    })
 }
 
 /// `/ready` includes the quota backend answering `GET <path>` (the KMS's `/health`, LiteLLM's

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tollgate_db::{DbError, PgPool};
 use tollgate_web::ApiError;
 
-use crate::store::events::{self, NewEvent};
+use crate::store::events::{self, EventSource, NewEvent};
 
 /// Tolerance on the signature timestamp.
 const TOLERANCE_SECS: i64 = 300;
@@ -65,7 +65,7 @@ impl StripeWebhooks {
             .map(str::to_owned);
         let mut conn = self.pool.get().await.map_err(DbError::from)?;
         let new = NewEvent {
-            source: "stripe".into(),
+            source: EventSource::Stripe,
             event_id: id.to_owned(),
             event_type: kind.to_owned(),
             team_id: None,

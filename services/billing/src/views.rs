@@ -4,12 +4,15 @@
 use serde_json::{json, Value};
 use tollgate_domain::money::Cents;
 
+use crate::organizations::OrgView;
+use crate::settings::QuotaBackend;
 use crate::store::events::EventRow;
-use crate::store::orgs::OrgRow;
+use crate::store::poller::PollerRun;
 use crate::store::recharges::RechargeRow;
 
-/// An organisation with its balance figures.
-pub fn organization(org: &OrgRow, credited: Cents, in_flight: Cents) -> Value {
+/// An organisation with its balance figures, on `backend`.
+pub fn organization(view: &OrgView, backend: QuotaBackend) -> Value {
+    let (org, f) = (&view.org, &view.figures);
     json!({
         "c_organization_id": org.c_organization_id,
         "litellm_team_id": org.litellm_team_id,
@@ -20,14 +23,18 @@ pub fn organization(org: &OrgRow, credited: Cents, in_flight: Cents) -> Value {
         "max_daily_recharges": org.max_daily_recharges,
         "auto_recharge_enabled": org.auto_recharge_enabled,
         "auto_recharge_disabled_reason": org.auto_recharge_disabled_reason,
+        "auto_recharge_paused_reason": org.auto_recharge_paused_reason,
+        "max_monthly_recharge_amount": org.max_monthly_recharge_cents.map(Cents),
+        "automatic_recharged_this_month": f.automatic_this_month,
         "consecutive_payment_failures": org.consecutive_payment_failures,
         "payment_method": org.default_payment_method_id.as_ref().map(|id| json!({
             "id": id,
             "brand": org.payment_method_brand,
             "last4": org.payment_method_last4,
         })),
-        "credited_total": credited,
-        "pending_credit": in_flight,
+        "credited_total": f.credited,
+        "pending_credit": f.in_flight,
+        "quota_backend": backend,
         "kms_quota": org.kms_quota_cents.map(Cents),
         "kms_synced_at": org.kms_synced_at,
         "created_at": org.created_at,
@@ -53,6 +60,10 @@ pub fn recharge(r: &RechargeRow) -> Value {
         "failure_message": r.failure_message,
         "refund_id": r.refund_id,
         "kms_attempts": r.kms_attempts,
+        "next_action": r.next_action,
+        "action_expires_at": r.action_expires_at,
+        "refunded_amount": Cents(r.refunded_cents),
+        "disputed_at": r.disputed_at,
         "created_at": r.created_at,
         "completed_at": r.completed_at,
     })
@@ -73,6 +84,19 @@ pub fn event(e: &EventRow) -> Value {
         "response": e.response,
         "received_at": e.received_at,
         "answered_at": e.answered_at,
+    })
+}
+
+/// A pass of the safety-net poller.
+pub fn poller_run(run: &PollerRun) -> Value {
+    json!({
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "organizations": run.organizations,
+        "usage_read": run.usage_read,
+        "recharges": run.recharges,
+        "unreachable": run.unreachable,
+        "failed": run.failed,
     })
 }
 

@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use tollgate_db::DbError;
 use tollgate_domain::money::Cents;
 use tollgate_web::{Admin, ApiError};
 
@@ -12,12 +11,12 @@ use crate::organizations::{
     check_org_id, CreateOrg, OrgView, PaymentMethodInput, RechargeInput, UpdateOrg,
 };
 use crate::state::AppState;
-use crate::store::recharges::{self as records, RechargeRow};
-use crate::store::{events, orgs, recharges, Page};
+use crate::store::recharges::{RechargeRow, RechargeStatus};
+use crate::store::Page;
 use crate::views;
 
-fn org_body(v: &OrgView) -> serde_json::Value {
-    json!({ "success": true, "organization": views::organization(&v.org, v.credited, v.in_flight) })
+fn org_body(state: &AppState, v: &OrgView) -> serde_json::Value {
+    json!({ "success": true, "organization": views::organization(v, state.organizations.backend()) })
 }
 
 fn org_id(path: &web::Path<String>) -> Result<&str, ApiError> {
@@ -55,21 +54,18 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let pool = state.organizations.pool();
-    let mut conn = pool.get().await.map_err(DbError::from)?;
-    let (rows, total) = orgs::page(&mut conn, page).await.map_err(DbError::from)?;
-    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
-    let figures = recharges::credit_by_org(&mut conn, &ids)
-        .await
-        .map_err(DbError::from)?;
-    let items = rows
+    let listed = state.organizations.list(page).await?;
+    let backend = state.organizations.backend();
+    let items = listed
+        .items
         .iter()
-        .map(|org| {
-            let (credited, in_flight) = figures.get(&org.id).copied().unwrap_or_default();
-            views::organization(org, credited, in_flight)
-        })
+        .map(|v| views::organization(v, backend))
         .collect();
-    Ok(HttpResponse::Ok().json(views::page(items, total, page.page, page.page_size)))
+    let poller = state.organizations.last_poll().await?;
+    let mut body = views::page(items, listed.total, page.page, page.page_size);
+    body["quota_backend"] = json!(backend);
+    body["last_poll"] = json!(poller.as_ref().map(views::poller_run));
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `POST /api/organizations`.
@@ -79,7 +75,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state.organizations.create(body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(org_body(&view)))
+    Ok(HttpResponse::Created().json(org_body(&state, &view)))
 }
 
 /// `GET /api/organizations/{id}`.
@@ -89,7 +85,7 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state.organizations.get(org_id(&path)?).await?;
-    Ok(HttpResponse::Ok().json(org_body(&view)))
+    Ok(HttpResponse::Ok().json(org_body(&state, &view)))
 }
 
 /// `PATCH /api/organizations/{id}`.
@@ -103,7 +99,7 @@ pub async fn update(
         .organizations
         .update(org_id(&path)?, body.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(org_body(&view)))
+    Ok(HttpResponse::Ok().json(org_body(&state, &view)))
 }
 
 /// `POST /api/organizations/{id}/payment-method`.
@@ -117,7 +113,7 @@ pub async fn payment_method(
         .organizations
         .add_payment_method(org_id(&path)?, body.into_inner())
         .await?;
-    let mut out = org_body(&view);
+    let mut out = org_body(&state, &view);
     out["payment_method"] =
         json!({ "id": attached.id, "brand": attached.brand, "last4": attached.last4 });
     Ok(HttpResponse::Ok().json(out))
@@ -130,7 +126,7 @@ pub async fn sync(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, kms) = state.organizations.sync(org_id(&path)?).await?;
-    let mut out = org_body(&view);
+    let mut out = org_body(&state, &view);
     out["kms"] = json!({ "c_organization_id": kms.c_organization_id, "l_team_id": kms.l_team_id, "quota": kms.quota });
     Ok(HttpResponse::Ok().json(out))
 }
@@ -166,24 +162,32 @@ pub async fn recharge(
 /// Map a manual recharge's record to the HTTP answer.
 fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
     let recharge = views::recharge(record);
-    let (status, body) = match record.status.as_str() {
-        records::SUCCEEDED => (
+    let (status, body) = match record.status() {
+        RechargeStatus::Succeeded => (
             StatusCode::CREATED,
             json!({ "success": true, "action": "recharged", "recharged_amount": Cents(record.amount_cents), "recharge": recharge }),
         ),
-        records::PENDING | records::CHARGED => (
+        RechargeStatus::Pending | RechargeStatus::Charged => (
             StatusCode::ACCEPTED,
             json!({ "success": true, "action": "processing", "recharge": recharge }),
         ),
-        records::REFUNDED => (
+        RechargeStatus::Refunded => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "success": false, "error": { "code": "quota_not_delivered", "message": record.failure_message }, "recharge": recharge }),
         ),
-        other => (
+        RechargeStatus::RequiresAction => (
             StatusCode::PAYMENT_REQUIRED,
             json!({
                 "success": false,
-                "error": { "code": if other == records::REQUIRES_ACTION { "requires_action" } else { "payment_failed" }, "message": record.failure_message },
+                "error": { "code": "requires_action", "message": record.failure_message },
+                "recharge": recharge,
+            }),
+        ),
+        RechargeStatus::PaymentFailed | RechargeStatus::Canceled => (
+            StatusCode::PAYMENT_REQUIRED,
+            json!({
+                "success": false,
+                "error": { "code": "payment_failed", "message": record.failure_message },
                 "recharge": recharge,
             }),
         ),
@@ -203,18 +207,12 @@ pub async fn recharge_history(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let org = state.organizations.find(org_id(&path)?).await?;
-    let mut conn = state
+    let listed = state
         .organizations
-        .pool()
-        .get()
-        .await
-        .map_err(DbError::from)?;
-    let (rows, total) = recharges::page(&mut conn, org.id, page)
-        .await
-        .map_err(DbError::from)?;
-    let items = rows.iter().map(views::recharge).collect();
-    Ok(HttpResponse::Ok().json(views::page(items, total, page.page, page.page_size)))
+        .recharge_history(org_id(&path)?, page)
+        .await?;
+    let items = listed.items.iter().map(views::recharge).collect();
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
 }
 
 /// `GET /api/organizations/{id}/webhook-events?page&page_size`.
@@ -225,16 +223,10 @@ pub async fn webhook_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let org = state.organizations.find(org_id(&path)?).await?;
-    let mut conn = state
+    let listed = state
         .organizations
-        .pool()
-        .get()
-        .await
-        .map_err(DbError::from)?;
-    let (rows, total) = events::page(&mut conn, org.id, page)
-        .await
-        .map_err(DbError::from)?;
-    let items = rows.iter().map(views::event).collect();
-    Ok(HttpResponse::Ok().json(views::page(items, total, page.page, page.page_size)))
+        .webhook_events(org_id(&path)?, page)
+        .await?;
+    let items = listed.items.iter().map(views::event).collect();
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
 }

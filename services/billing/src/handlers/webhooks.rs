@@ -1,4 +1,4 @@
-//! Incoming webhooks: LiteLLM limit events and Stripe events.
+//! Incoming webhooks: signed limit events, LiteLLM's budget alerts and Stripe events.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use tollgate_web::ApiError;
@@ -23,6 +23,19 @@ pub async fn limit_exceeded(
             header(&req, "x-webhook-id"),
         )
         .await?;
+    Ok(HttpResponse::build(answer.status).json(answer.body))
+}
+
+/// `POST /webhooks/litellm/budget?token=…`.
+pub async fn litellm_budget(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned());
+    let answer = state.litellm_alerts.handle(&body, token.as_deref()).await?;
     Ok(HttpResponse::build(answer.status).json(answer.body))
 }
 

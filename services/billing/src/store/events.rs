@@ -9,12 +9,33 @@ use serde_json::Value;
 use tollgate_db::schema::webhook_events as events;
 use uuid::Uuid;
 
+use super::text_enum::text_enum;
 use super::Page;
 
-/// Being processed by the claimant.
-pub const PROCESSING: &str = "processing";
-/// Answered; replays get `response` with `http_status`.
-pub const ANSWERED: &str = "answered";
+text_enum!(
+    /// Where an event stands (`webhook_events.status`).
+    EventStatus {
+        /// Being processed by the claimant.
+        Processing => "processing",
+        /// Answered; replays get `response` with `http_status`.
+        Answered => "answered",
+    }
+);
+
+text_enum!(
+    /// Who sent an event (`webhook_events.source`).
+    EventSource {
+        /// A signed limit webhook (`POST /webhooks/litellm/limit-exceeded`).
+        Litellm => "litellm",
+        /// A LiteLLM budget alert (`POST /webhooks/litellm/budget`).
+        LitellmAlert => "litellm_alert",
+        /// A Stripe event (`POST /webhooks/stripe`).
+        Stripe => "stripe",
+    }
+);
+
+const PROCESSING: EventStatus = EventStatus::Processing;
+const ANSWERED: EventStatus = EventStatus::Answered;
 
 /// One webhook event, as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -22,8 +43,8 @@ pub const ANSWERED: &str = "answered";
 pub struct EventRow {
     /// Internal id.
     pub id: i64,
-    /// `litellm` or `stripe`.
-    pub source: String,
+    /// Who sent it.
+    pub source: EventSource,
     /// `x-webhook-id`, the body's hash, or Stripe's event id.
     pub event_id: String,
     /// `limit_exceeded`, or Stripe's event type.
@@ -36,8 +57,8 @@ pub struct EventRow {
     pub body_sha256: String,
     /// The body.
     pub payload: Value,
-    /// `processing` or `answered`.
-    pub status: String,
+    /// Processing or answered.
+    pub status: EventStatus,
     /// The answer's action.
     pub action: Option<String>,
     /// The answer's HTTP status.
@@ -59,7 +80,7 @@ pub struct EventRow {
 #[diesel(table_name = events)]
 pub struct NewEvent {
     /// See [`EventRow`].
-    pub source: String,
+    pub source: EventSource,
     /// See [`EventRow`].
     pub event_id: String,
     /// See [`EventRow`].
@@ -94,10 +115,23 @@ pub async fn claim_new(
         .optional()
 }
 
+/// The event that started `recharge`, if one did.
+pub async fn find_by_recharge(
+    conn: &mut AsyncPgConnection,
+    recharge: Uuid,
+) -> QueryResult<Option<EventRow>> {
+    events::table
+        .filter(events::recharge_id.eq(recharge))
+        .select(EventRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// By source and event id.
 pub async fn find(
     conn: &mut AsyncPgConnection,
-    source: &str,
+    source: EventSource,
     event_id: &str,
 ) -> QueryResult<Option<EventRow>> {
     events::table

@@ -3,7 +3,9 @@
 
 pub mod events;
 pub mod orgs;
+pub mod poller;
 pub mod recharges;
+mod text_enum;
 
 /// A page request: 1-based `page`, `page_size` rows.
 #[derive(Debug, Clone, Copy)]

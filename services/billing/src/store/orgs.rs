@@ -47,6 +47,10 @@ pub struct OrgRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Cap on this UTC month's automatic credit (none: no cap).
+    pub max_monthly_recharge_cents: Option<i64>,
+    /// Why automatic recharges are paused (a dispute), until an admin switches them on.
+    pub auto_recharge_paused_reason: Option<String>,
 }
 
 /// A new organisation.
@@ -65,6 +69,10 @@ pub struct NewOrg {
     pub max_daily_recharges: i32,
     /// See [`OrgRow`].
     pub minimum_recharge_amount_cents: i64,
+    /// See [`OrgRow`].
+    pub max_monthly_recharge_cents: Option<i64>,
+    /// A LiteLLM team adopted at creation.
+    pub litellm_team_id: Option<String>,
 }
 
 /// Settings changed through `PATCH`; `None` leaves a column alone.
@@ -79,6 +87,10 @@ pub struct OrgChanges {
     pub auto_recharge_enabled: Option<bool>,
     /// Cleared (`Some(None)`) when auto-recharge is switched back on.
     pub auto_recharge_disabled_reason: Option<Option<String>>,
+    /// Cleared (`Some(None)`) when auto-recharge is switched back on.
+    pub auto_recharge_paused_reason: Option<Option<String>>,
+    /// `Some(None)` removes the cap.
+    pub max_monthly_recharge_cents: Option<Option<i64>>,
     /// Reset with the reason.
     pub consecutive_payment_failures: Option<i32>,
     /// See [`OrgRow`].
@@ -87,15 +99,55 @@ pub struct OrgChanges {
     pub minimum_recharge_amount_cents: Option<i64>,
 }
 
-/// Insert; `None` when the `c_organization_id` exists already.
+/// Insert; `None` when the `c_organization_id` exists already. A `litellm_team_id` held
+/// by another organisation is a unique violation.
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewOrg) -> QueryResult<Option<OrgRow>> {
     diesel::insert_into(orgs::table)
         .values(new)
-        .on_conflict_do_nothing()
+        .on_conflict(orgs::c_organization_id)
+        .do_nothing()
         .returning(OrgRow::as_returning())
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Pause automatic recharges with `reason` (kept when already paused). Returns whether this
+/// call paused them.
+pub async fn pause(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> QueryResult<bool> {
+    diesel::update(
+        orgs::table
+            .find(id)
+            .filter(orgs::auto_recharge_paused_reason.is_null()),
+    )
+    .set((
+        orgs::auto_recharge_paused_reason.eq(reason),
+        orgs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}
+
+/// Organisations the poller looks at, after internal id `after`, in id order: auto-recharge
+/// on, not paused, a card saved, and known to the quota backend.
+pub async fn pollable(
+    conn: &mut AsyncPgConnection,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<OrgRow>> {
+    orgs::table
+        .filter(orgs::id.gt(after))
+        .filter(orgs::auto_recharge_enabled.eq(true))
+        .filter(orgs::auto_recharge_paused_reason.is_null())
+        .filter(orgs::default_payment_method_id.is_not_null())
+        .filter(orgs::stripe_customer_id.is_not_null())
+        .filter(orgs::litellm_team_id.is_not_null())
+        .order(orgs::id.asc())
+        .limit(limit)
+        .select(OrgRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// By the caller's organisation id.
@@ -197,37 +249,24 @@ pub async fn set_payment_method(
         .await
 }
 
-/// Record what the KMS confirmed: the team (when known) and the quota.
+/// Record what the quota backend confirmed: the team and the quota. Returns the row.
 pub async fn set_kms_state(
     conn: &mut AsyncPgConnection,
     id: i64,
-    team: Option<&str>,
+    team: &str,
     quota_cents: i64,
-) -> QueryResult<()> {
+) -> QueryResult<OrgRow> {
     let now = diesel::dsl::now;
-    match team {
-        Some(team) => {
-            diesel::update(orgs::table.find(id))
-                .set((
-                    orgs::litellm_team_id.eq(team),
-                    orgs::kms_quota_cents.eq(quota_cents),
-                    orgs::kms_synced_at.eq(now),
-                    orgs::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .await?
-        }
-        None => {
-            diesel::update(orgs::table.find(id))
-                .set((
-                    orgs::kms_quota_cents.eq(quota_cents),
-                    orgs::kms_synced_at.eq(now),
-                ))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
+    diesel::update(orgs::table.find(id))
+        .set((
+            orgs::litellm_team_id.eq(team),
+            orgs::kms_quota_cents.eq(quota_cents),
+            orgs::kms_synced_at.eq(now),
+            orgs::updated_at.eq(now),
+        ))
+        .returning(OrgRow::as_returning())
+        .get_result(conn)
+        .await
 }
 
 /// Count a failed payment; at `max_failures` in a row switch auto-recharge off with `reason`.

@@ -11,22 +11,62 @@ use tollgate_db::schema::{credit_ledger as ledger, recharge_records as records};
 use tollgate_domain::money::Cents;
 use uuid::Uuid;
 
+use super::text_enum::text_enum;
 use super::Page;
 
-/// Recorded; the charge may be in flight (outcome unknown until Stripe says).
-pub const PENDING: &str = "pending";
-/// Money taken; quota not yet delivered.
-pub const CHARGED: &str = "charged";
-/// Charged and delivered.
-pub const SUCCEEDED: &str = "succeeded";
-/// Declined or refused: nothing taken.
-pub const PAYMENT_FAILED: &str = "payment_failed";
-/// The card needs the holder (3DS): nothing taken.
-pub const REQUIRES_ACTION: &str = "requires_action";
-/// Charged, delivery failed, money returned.
-pub const REFUNDED: &str = "refunded";
-/// Never charged (reconcile found no charge for it).
-pub const CANCELED: &str = "canceled";
+text_enum!(
+    /// Where a recharge stands (`recharge_records.status`).
+    RechargeStatus {
+        /// Recorded; the charge may be in flight (outcome unknown until Stripe says).
+        Pending => "pending",
+        /// Money taken; quota not yet delivered.
+        Charged => "charged",
+        /// Charged and delivered.
+        Succeeded => "succeeded",
+        /// Declined or refused: nothing taken.
+        PaymentFailed => "payment_failed",
+        /// The card needs the holder (3DS): nothing taken yet.
+        RequiresAction => "requires_action",
+        /// Charged, delivery failed, money returned.
+        Refunded => "refunded",
+        /// Never charged (reconcile found no charge for it, or 3DS was never completed).
+        Canceled => "canceled",
+    }
+);
+
+impl RechargeStatus {
+    /// No further step of the pipeline will change it.
+    pub fn is_final(self) -> bool {
+        match self {
+            RechargeStatus::Pending | RechargeStatus::Charged => false,
+            RechargeStatus::Succeeded
+            | RechargeStatus::PaymentFailed
+            | RechargeStatus::RequiresAction
+            | RechargeStatus::Refunded
+            | RechargeStatus::Canceled => true,
+        }
+    }
+}
+
+text_enum!(
+    /// What started a recharge (`recharge_records.triggered_by`).
+    TriggeredBy {
+        /// A signed limit webhook.
+        Webhook => "webhook",
+        /// `POST /api/organizations/{id}/recharge`.
+        Manual => "manual",
+        /// A budget alert of a LiteLLM proxy.
+        LitellmAlert => "litellm_alert",
+        /// The safety-net poller.
+        Poller => "poller",
+    }
+);
+
+const PENDING: RechargeStatus = RechargeStatus::Pending;
+const CHARGED: RechargeStatus = RechargeStatus::Charged;
+const SUCCEEDED: RechargeStatus = RechargeStatus::Succeeded;
+const REFUNDED: RechargeStatus = RechargeStatus::Refunded;
+const CANCELED: RechargeStatus = RechargeStatus::Canceled;
 
 /// One recharge, as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -46,11 +86,11 @@ pub struct RechargeRow {
     pub total_charge_cents: i64,
     /// ISO currency.
     pub currency: String,
-    /// One of the status constants of this module.
-    pub status: String,
-    /// `webhook` or `manual`.
-    pub triggered_by: String,
-    /// Started by a limit webhook.
+    /// Where it stands.
+    pub status: RechargeStatus,
+    /// What started it.
+    pub triggered_by: TriggeredBy,
+    /// Started by a webhook (a limit webhook or a LiteLLM alert).
     pub triggered_by_webhook: bool,
     /// That webhook's event id.
     pub webhook_event_id: Option<String>,
@@ -76,12 +116,25 @@ pub struct RechargeRow {
     pub updated_at: DateTime<Utc>,
     /// Reached a final status.
     pub completed_at: Option<DateTime<Utc>>,
+    /// What the holder must do (Stripe's `next_action`), while `requires_action`.
+    pub next_action: Option<serde_json::Value>,
+    /// When a `requires_action` recharge is canceled unless completed.
+    pub action_expires_at: Option<DateTime<Utc>>,
+    /// Refunded outside Tollgate (of the total charge).
+    pub refunded_cents: i64,
+    /// When a dispute was opened on its charge.
+    pub disputed_at: Option<DateTime<Utc>>,
 }
 
 impl RechargeRow {
-    /// No further step will change it.
+    /// Where it stands.
+    pub fn status(&self) -> RechargeStatus {
+        self.status
+    }
+
+    /// No further step of the pipeline will change it.
     pub fn is_final(&self) -> bool {
-        !matches!(self.status.as_str(), PENDING | CHARGED)
+        self.status.is_final()
     }
 }
 
@@ -104,7 +157,7 @@ pub struct NewRecharge {
     /// See [`RechargeRow`].
     pub currency: String,
     /// See [`RechargeRow`].
-    pub triggered_by: String,
+    pub triggered_by: TriggeredBy,
     /// See [`RechargeRow`].
     pub triggered_by_webhook: bool,
     /// See [`RechargeRow`].
@@ -172,38 +225,75 @@ pub async fn in_flight_total(conn: &mut AsyncPgConnection, org: i64) -> QueryRes
         .map(Cents)
 }
 
+/// An organisation's money figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgFigures {
+    /// Delivered credit (the ledger's sum).
+    pub credited: Cents,
+    /// Credit on its way (pending and charged recharges).
+    pub in_flight: Cents,
+    /// Credit of this UTC month's automatic recharges that took or may take money.
+    pub automatic_this_month: Cents,
+}
+
 #[derive(QueryableByName)]
-struct OrgCredit {
+struct FiguresRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = BigInt)]
     credited: i64,
     #[diesel(sql_type = BigInt)]
     in_flight: i64,
+    #[diesel(sql_type = BigInt)]
+    automatic_this_month: i64,
 }
 
-/// Delivered and in-flight credit of several organisations in one query (a listing page).
-pub async fn credit_by_org(
+/// The figures of several organisations in one query (a listing page, a poller page).
+pub async fn figures_by_org(
     conn: &mut AsyncPgConnection,
     orgs: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, (Cents, Cents)>> {
-    let rows: Vec<OrgCredit> = diesel::sql_query(
+) -> QueryResult<std::collections::HashMap<i64, OrgFigures>> {
+    let rows: Vec<FiguresRow> = diesel::sql_query(
         "SELECT o.id, \
            COALESCE((SELECT SUM(amount_cents) FROM credit_ledger l WHERE l.organization_id = o.id), 0)::bigint AS credited, \
            COALESCE((SELECT SUM(amount_cents) FROM recharge_records r \
-                     WHERE r.organization_id = o.id AND r.status IN ('pending', 'charged')), 0)::bigint AS in_flight \
+                     WHERE r.organization_id = o.id AND r.status IN ('pending', 'charged')), 0)::bigint AS in_flight, \
+           COALESCE((SELECT SUM(amount_cents) FROM recharge_records r \
+                     WHERE r.organization_id = o.id AND r.triggered_by <> 'manual' \
+                       AND r.created_at >= $2 \
+                       AND r.status IN ('pending', 'charged', 'succeeded')), 0)::bigint AS automatic_this_month \
          FROM unnest($1::bigint[]) AS o(id)",
     )
     .bind::<diesel::sql_types::Array<BigInt>, _>(orgs)
+    .bind::<diesel::sql_types::Timestamptz, _>(month_start(Utc::now()))
     .load(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.id, (Cents(r.credited), Cents(r.in_flight))))
+        .map(|r| {
+            let figures = OrgFigures {
+                credited: Cents(r.credited),
+                in_flight: Cents(r.in_flight),
+                automatic_this_month: Cents(r.automatic_this_month),
+            };
+            (r.id, figures)
+        })
         .collect())
 }
 
-/// Automatic recharges since UTC midnight that took, or may still take, money.
+/// One organisation's figures.
+pub async fn figures(conn: &mut AsyncPgConnection, org: i64) -> QueryResult<OrgFigures> {
+    Ok(figures_by_org(conn, &[org])
+        .await?
+        .remove(&org)
+        .unwrap_or_default())
+}
+
+/// Statuses of automatic recharges that count toward the caps: they took money, or may.
+const COUNTED: [RechargeStatus; 3] = [PENDING, CHARGED, SUCCEEDED];
+
+/// Automatic recharges (every trigger but manual) since UTC midnight that took, or may
+/// still take, money.
 pub async fn automatic_today(conn: &mut AsyncPgConnection, org: i64) -> QueryResult<i64> {
     let midnight = Utc::now()
         .date_naive()
@@ -212,12 +302,37 @@ pub async fn automatic_today(conn: &mut AsyncPgConnection, org: i64) -> QueryRes
         .and_utc();
     records::table
         .filter(records::organization_id.eq(org))
-        .filter(records::triggered_by.eq("webhook"))
+        .filter(records::triggered_by.ne(TriggeredBy::Manual))
         .filter(records::created_at.ge(midnight))
-        .filter(records::status.eq_any([PENDING, CHARGED, SUCCEEDED]))
+        .filter(records::status.eq_any(COUNTED))
         .select(count_star())
         .first(conn)
         .await
+}
+
+/// Credit of the automatic recharges since the first of this UTC month that took, or may
+/// still take, money (the monthly cap's figure).
+pub async fn automatic_this_month(conn: &mut AsyncPgConnection, org: i64) -> QueryResult<Cents> {
+    records::table
+        .filter(records::organization_id.eq(org))
+        .filter(records::triggered_by.ne(TriggeredBy::Manual))
+        .filter(records::created_at.ge(month_start(Utc::now())))
+        .filter(records::status.eq_any(COUNTED))
+        .select(sum_cents())
+        .first(conn)
+        .await
+        .map(Cents)
+}
+
+/// 00:00 UTC on the first of `now`'s month.
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Datelike;
+    now.date_naive()
+        .with_day(1)
+        .expect("every month has a first")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
 }
 
 /// `pending` → `charged` with the PaymentIntent. A `canceled` record is revived too: money
@@ -260,7 +375,7 @@ pub async fn set_intent(conn: &mut AsyncPgConnection, id: Uuid, intent: &str) ->
 pub async fn mark_unpaid(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    status: &str,
+    status: RechargeStatus,
     intent: Option<&str>,
     code: &str,
     message: &str,
@@ -347,7 +462,7 @@ pub async fn add_credit(conn: &mut AsyncPgConnection, record: &RechargeRow) -> Q
             ledger::recharge_id.eq(record.id),
             ledger::amount_cents.eq(record.amount_cents),
         ))
-        .on_conflict(ledger::recharge_id)
+        .on_conflict((ledger::recharge_id, ledger::entry))
         .do_nothing()
         .execute(conn)
         .await

@@ -15,6 +15,9 @@ use tollgate_testkit::{
 
 /// The Stripe key used against localstripe.
 pub const STRIPE_KEY: &str = "sk_test_tollgate";
+/// The token LiteLLM's alerts carry in their URL.
+pub const ALERT_TOKEN: &str = "alert-token-0123456789abcdef";
+
 /// The Stripe webhook secret.
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_tollgate";
 
@@ -26,6 +29,9 @@ pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
         litellm_base_url: None,
         litellm_master_key: None,
         litellm_webhook_secret: WEBHOOK_SECRET.into(),
+        litellm_alert_token: Some(ALERT_TOKEN.into()),
+        poll_interval_secs: 0,
+        litellm_alert_replay_secs: 300,
         stripe_secret_key: STRIPE_KEY.into(),
         stripe_api_base: stripe.into(),
         stripe_webhook_secret: Some(STRIPE_WEBHOOK_SECRET.into()),
@@ -48,6 +54,21 @@ pub struct Env {
     pub kms: SimHandle,
     pub stripe: LocalStripe,
     pub http: reqwest::Client,
+    /// The settings the app runs with (a second instance takes them too).
+    pub settings: BillingSettings,
+}
+
+/// A second billing instance on the same database.
+pub struct Replica {
+    pub base_url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(tokio::spawn(async move { handle.stop(false).await }));
+    }
 }
 
 /// billing with default test settings.
@@ -61,6 +82,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut BillingSettings)) -> Env {
     let stripe = stripe.expect("localstripe starts");
     let mut b = billing_settings(kms.base_url(), &stripe.base_url());
     tweak(&mut b);
+    let settings = b.clone();
     let app = TestApp::spawn(|db_url| async move {
         billing::startup::build(Settings::new(common_settings(&db_url), b).expect("valid settings"))
             .await
@@ -76,10 +98,43 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut BillingSettings)) -> Env {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
+        settings,
     }
 }
 
 impl Env {
+    /// Another billing instance with the same settings on the same database.
+    pub async fn replica(&self) -> Replica {
+        let settings = Settings::new(common_settings(self.app.db.url()), self.settings.clone())
+            .expect("valid settings");
+        let app = billing::startup::build(settings)
+            .await
+            .expect("the replica starts");
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Replica { base_url, handle }
+    }
+
+    /// The LiteLLM alert URL with `token`.
+    pub fn alert_url(&self, token: &str) -> String {
+        self.app
+            .url(&format!("/webhooks/litellm/budget?token={token}"))
+    }
+
+    /// POST an alert body with `token`.
+    pub async fn send_alert(&self, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.alert_url(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn admin_get(&self, path: &str) -> Response {
         self.http
             .get(self.app.url(path))
@@ -161,6 +216,11 @@ impl Env {
         self.create_org(id, extra).await;
         self.add_card(id, pm).await;
         self.sync(id).await
+    }
+
+    /// [`Env::ready_org`] with `pm_card_visa`, taking owned values (for `join_all`).
+    pub async fn ready_org_owned(&self, id: String, extra: Value) -> String {
+        self.ready_org(&id, "pm_card_visa", extra).await
     }
 
     /// A payment method for a raw card number (3DS test cards).
@@ -292,6 +352,18 @@ impl Env {
     pub async fn count(&self, table: &str) -> i64 {
         count_rows(self.app.db.url(), table).await
     }
+}
+
+/// LiteLLM 1.110's `WebhookEvent` for `team` (as litellm-sim sends it).
+pub fn alert_body(team: &str, event: &str, event_group: &str, spend: f64) -> Value {
+    json!({
+        "spend": spend, "max_budget": 0.0, "soft_budget": null, "token": "hashed-key",
+        "customer_id": null, "user_id": null, "team_id": team, "team_alias": team,
+        "organization_id": null, "user_email": null, "key_alias": null,
+        "projected_exceeded_date": null, "projected_spend": null,
+        "event_group": event_group, "alert_emails": null, "event": event,
+        "event_message": "Team Budget: Budget Crossed\n Total Budget:`0.0`",
+    })
 }
 
 /// Every PaymentIntent of a localstripe, paged.
