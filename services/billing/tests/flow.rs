@@ -200,6 +200,64 @@ async fn daily_cap_is_daily_limit_reached() {
 }
 
 #[tokio::test]
+async fn monthly_cap_is_monthly_limit_reached() {
+    let env = spawn().await;
+    let created = env
+        .create_org("monthly", json!({ "max_monthly_recharge_amount": 1500 }))
+        .await;
+    assert_eq!(created["organization"]["max_monthly_recharge_amount"], 1500.0);
+    env.add_card("monthly", "pm_card_visa").await;
+    let team = env.sync("monthly").await;
+    let (_, first) = env.send_limit(&team, 520.0, None).await;
+    assert_eq!(first["action"], "auto_recharged");
+    let org = env.org("monthly").await;
+    assert_eq!(org["automatic_recharged_this_month"], 1020.0);
+    // The next need (to 500 from 1020 - 1500 = -480: 980) would take the month to 2000.
+    let (status, second) = env.send_limit(&team, 1_500.0, None).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["action"], "monthly_limit_reached");
+    assert_eq!(env.charges().await, 1);
+    assert_eq!(env.count("recharge_records").await, 1);
+    // Manual recharges are not capped and do not count.
+    let r = env
+        .admin_post(
+            "/api/organizations/monthly/recharge",
+            json!({ "amount": 100 }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(env.org("monthly").await["automatic_recharged_this_month"], 1020.0);
+    // Raising the cap lets the next event through; null removes it.
+    let r = env
+        .admin_patch(
+            "/api/organizations/monthly",
+            json!({ "max_monthly_recharge_amount": 2000 }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let (_, third) = env.send_limit(&team, 1_500.0, Some("after-raise")).await;
+    assert_eq!(third["action"], "auto_recharged", "{third}");
+    assert_eq!(third["recharged_amount"], 880.0, "to 500 from 1120 - 1500");
+    let r = env
+        .admin_patch(
+            "/api/organizations/monthly",
+            json!({ "max_monthly_recharge_amount": null }),
+        )
+        .await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["organization"]["max_monthly_recharge_amount"].is_null(), "{body}");
+    for bad in [json!(-1), json!("lots"), json!(10_000_000.5)] {
+        let r = env
+            .admin_patch(
+                "/api/organizations/monthly",
+                json!({ "max_monthly_recharge_amount": bad }),
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn auto_recharge_off_is_none() {
     let env = spawn().await;
     let team = env
