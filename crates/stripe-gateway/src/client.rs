@@ -356,6 +356,23 @@ impl PaymentGateway for StripeGateway {
         .boxed()
     }
 
+    fn cancel_payment_intent<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentIntent, StripeError>> {
+        async move {
+            let path = format!("/payment_intents/{}/cancel", segment(id));
+            let request = RequestBuilder::new(StripeMethod::Post, path);
+            let key = format!("cancel:{id}");
+            let pi: WirePaymentIntent = self
+                .send(request, Some(key.as_str()))
+                .await
+                .map_err(Failure::into_error)?;
+            Ok(pi.into_public())
+        }
+        .boxed()
+    }
+
     fn refund<'a>(
         &'a self,
         payment_intent_id: &'a str,

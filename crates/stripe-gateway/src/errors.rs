@@ -142,6 +142,7 @@ impl ApiError {
             ChargeOutcome::RequiresAction {
                 payment_intent_id: self.payment_intent_id,
                 message: self.message,
+                next_action: None,
             }
         } else {
             ChargeOutcome::Declined {
@@ -201,7 +202,8 @@ mod tests {
                 outcome,
                 ChargeOutcome::RequiresAction {
                     payment_intent_id: Some("pi_1".into()),
-                    message: "msg".into()
+                    message: "msg".into(),
+                    next_action: None,
                 }
             );
         }

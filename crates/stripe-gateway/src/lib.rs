@@ -99,6 +99,14 @@ pub trait PaymentGateway: Send + Sync {
         value: &'a str,
     ) -> BoxFuture<'a, Result<Option<PaymentIntent>, StripeError>>;
 
+    /// Cancel a PaymentIntent that is not finished (`POST /v1/payment_intents/{id}/cancel`),
+    /// so a holder can no longer complete it. A PaymentIntent that already succeeded is
+    /// [`StripeError::Rejected`] (read it to see its state).
+    fn cancel_payment_intent<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentIntent, StripeError>>;
+
     /// Refund a PaymentIntent in full (`POST /v1/refunds payment_intent=…`) with `metadata`.
     fn refund<'a>(
         &'a self,

@@ -128,6 +128,10 @@ pub enum ChargeOutcome {
         payment_intent_id: Option<String>,
         /// Human-readable reason.
         message: String,
+        /// Stripe's `next_action` when the answer carried one (localstripe's
+        /// `use_stripe_sdk`; real Stripe's off-session 402 carries none: the holder confirms
+        /// the PaymentIntent on-session).
+        next_action: Option<serde_json::Value>,
     },
     /// `card_declined` and other card errors (localstripe: 402 type `invalid_request_error`
     /// code `card_declined`, no `decline_code`; real Stripe: 402 type `card_error`), or a

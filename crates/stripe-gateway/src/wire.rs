@@ -63,6 +63,8 @@ pub(crate) struct WirePaymentIntent {
     #[serde(default)]
     pub last_payment_error: Option<LastPaymentError>,
     #[serde(default)]
+    pub next_action: Option<serde_json::Value>,
+    #[serde(default)]
     pub created: Option<i64>,
 }
 
@@ -119,6 +121,7 @@ impl WirePaymentIntent {
                 message: error
                     .and_then(|e| e.message.clone())
                     .unwrap_or_else(|| "the customer must authenticate this payment".into()),
+                next_action: self.next_action.clone().filter(|v| !v.is_null()),
                 payment_intent_id: Some(self.id),
             },
             PaymentIntentStatus::RequiresPaymentMethod if needs_auth => {
@@ -126,6 +129,7 @@ impl WirePaymentIntent {
                     message: error
                         .and_then(|e| e.message.clone())
                         .unwrap_or_else(|| "the customer must authenticate this payment".into()),
+                    next_action: self.next_action.clone().filter(|v| !v.is_null()),
                     payment_intent_id: Some(self.id),
                 }
             }

@@ -182,14 +182,23 @@ async fn three_ds_card_requires_action() {
         .unwrap();
     let ChargeOutcome::RequiresAction {
         payment_intent_id: Some(id),
+        next_action,
         ..
     } = outcome
     else {
         panic!("expected RequiresAction with an id, got {outcome:?}");
     };
+    assert_eq!(
+        next_action.as_ref().map(|n| n["type"].clone()),
+        Some(serde_json::json!("use_stripe_sdk")),
+        "{next_action:?}"
+    );
     let pi = gateway.retrieve_payment_intent(&id).await.unwrap();
     assert_eq!(pi.status, PaymentIntentStatus::RequiresAction);
     assert_eq!(pi.latest_charge, None);
+    // Canceled, it can no longer be completed.
+    let canceled = gateway.cancel_payment_intent(&id).await.unwrap();
+    assert_eq!(canceled.status, PaymentIntentStatus::Canceled);
 }
 
 #[tokio::test]

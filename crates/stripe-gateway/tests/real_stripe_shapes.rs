@@ -108,6 +108,7 @@ async fn authentication_required_402_is_requires_action_with_the_payment_intent(
         ChargeOutcome::RequiresAction {
             payment_intent_id: Some("pi_3OffSession0001".into()),
             message: "Your card was declined. This transaction requires authentication.".into(),
+            next_action: None,
         }
     );
 }

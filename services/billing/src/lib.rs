@@ -9,6 +9,7 @@
 //!   backends;
 //! - [`store`]: every query; [`views`] and [`answers`]: JSON shapes.
 
+pub mod alerts;
 pub mod answers;
 pub mod auto_recharge;
 pub mod event_desk;
@@ -19,6 +20,7 @@ pub mod litellm;
 pub mod litellm_alert;
 pub mod metrics;
 pub mod organizations;
+pub mod payment_events;
 pub mod poller;
 pub mod recharge;
 pub mod reconcile;

@@ -18,6 +18,7 @@ use tollgate_domain::recharge::{FeeSchedule, MAX_CONSECUTIVE_PAYMENT_FAILURES};
 use tollgate_stripe::{ChargeOutcome, ChargeRequest, PaymentGateway, StripeError};
 use uuid::Uuid;
 
+use crate::alerts::{Alert, AlertEvent, Alerts};
 use crate::kms::{with_retries, Kms, KmsError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::store::orgs::{self, OrgRow};
@@ -94,6 +95,30 @@ pub struct Recharger {
     currency: String,
     kms_retry: RetryPolicy,
     metrics: Metrics,
+    alerts: Arc<Alerts>,
+    action_expiry: std::time::Duration,
+}
+
+/// The recharge pipeline's collaborators and settings.
+pub struct RechargerParts {
+    /// Billing's database.
+    pub pool: PgPool,
+    /// The quota backend.
+    pub kms: Arc<dyn Kms>,
+    /// Stripe.
+    pub stripe: Arc<dyn PaymentGateway>,
+    /// The fee added to each charge.
+    pub fees: FeeSchedule,
+    /// ISO currency of charges.
+    pub currency: String,
+    /// Quota delivery retries.
+    pub kms_retry: RetryPolicy,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Operator alerts.
+    pub alerts: Arc<Alerts>,
+    /// How long a charge waits for the holder's authentication before it is canceled.
+    pub action_expiry: std::time::Duration,
 }
 
 enum DeliverError {
@@ -109,24 +134,23 @@ impl From<diesel::result::Error> for DeliverError {
 
 impl Recharger {
     /// Wire the pipeline.
-    pub fn new(
-        pool: PgPool,
-        kms: Arc<dyn Kms>,
-        stripe: Arc<dyn PaymentGateway>,
-        fees: FeeSchedule,
-        currency: String,
-        kms_retry: RetryPolicy,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(parts: RechargerParts) -> Self {
         Self {
-            pool,
-            kms,
-            stripe,
-            fees,
-            currency,
-            kms_retry,
-            metrics,
+            pool: parts.pool,
+            kms: parts.kms,
+            stripe: parts.stripe,
+            fees: parts.fees,
+            currency: parts.currency,
+            kms_retry: parts.kms_retry,
+            metrics: parts.metrics,
+            alerts: parts.alerts,
+            action_expiry: parts.action_expiry,
         }
+    }
+
+    /// Operator alerts.
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.alerts
     }
 
     /// The fee schedule.
@@ -252,16 +276,11 @@ impl Recharger {
             Ok(ChargeOutcome::RequiresAction {
                 payment_intent_id,
                 message,
+                next_action,
             }) => {
-                self.payment_failed(
-                    &mut conn,
-                    &record,
-                    RechargeStatus::RequiresAction,
-                    payment_intent_id.as_deref(),
-                    "authentication_required",
-                    &message,
-                )
-                .await?;
+                drop(conn);
+                self.await_action(&record, payment_intent_id, &message, next_action)
+                    .await?;
                 self.finished(record.id, None).await
             }
             Ok(ChargeOutcome::Declined {
@@ -346,6 +365,8 @@ impl Recharger {
             message.to_owned(),
             intent.map(str::to_owned),
         );
+        let alerts = Arc::clone(&self.alerts);
+        let c_org = record.c_organization_id.clone();
         let switched_off = conn
             .transaction(async move |conn| {
                 if !recharges::mark_unpaid(conn, id, status, intent.as_deref(), &code, &message)
@@ -353,17 +374,120 @@ impl Recharger {
                 {
                     return Ok::<_, diesel::result::Error>(false);
                 }
-                let reason = format!(
-                    "{MAX_CONSECUTIVE_PAYMENT_FAILURES} payment failures in a row (last: {code})"
-                );
-                orgs::record_payment_failure(conn, org, MAX_CONSECUTIVE_PAYMENT_FAILURES, &reason)
-                    .await
+                count_failure(conn, &alerts, org, &c_org, id, &code).await
             })
             .await?;
         if switched_off {
             tracing::warn!(recharge = %id, "auto-recharge switched off after repeated payment failures");
         }
         Ok(())
+    }
+
+    /// A `pending` record whose charge needs the holder: `requires_action` until
+    /// `action_expiry`, with what the holder must do, and an alert. Not a failure (yet).
+    async fn await_action(
+        &self,
+        record: &RechargeRow,
+        intent: Option<String>,
+        message: &str,
+        next_action: Option<serde_json::Value>,
+    ) -> Result<(), PipelineError> {
+        let expires_at =
+            chrono::Utc::now() + chrono::Duration::from_std(self.action_expiry).unwrap_or_default();
+        let next = serde_json::json!({
+            "type": "authenticate",
+            "payment_intent_id": intent,
+            "message": "the card holder must authenticate this payment (3-D Secure) in Stripe; it is canceled if not completed by expires_at",
+            "expires_at": expires_at,
+            "stripe_next_action": next_action,
+        });
+        let alert = Alert {
+            event: AlertEvent::PaymentActionRequired,
+            key: record.id.to_string(),
+            organization: record.organization_id,
+            c_organization_id: record.c_organization_id.clone(),
+            text: format!(
+                "Recharge of ${} for {} needs the card holder's authentication (3-D Secure) before {}",
+                Cents(record.total_charge_cents),
+                record.c_organization_id,
+                expires_at.format("%Y-%m-%d %H:%M UTC"),
+            ),
+            figures: serde_json::json!({
+                "recharge_id": record.id,
+                "amount": Cents(record.amount_cents),
+                "total_charge": Cents(record.total_charge_cents),
+                "payment_intent_id": intent,
+                "expires_at": expires_at,
+            }),
+        };
+        let (id, alerts, message) = (record.id, Arc::clone(&self.alerts), message.to_owned());
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        conn.transaction(async move |conn| {
+            if recharges::mark_requires_action(
+                conn,
+                id,
+                intent.as_deref(),
+                &message,
+                &next,
+                expires_at,
+            )
+            .await?
+            {
+                alerts.raise(conn, &alert).await?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The holder completed a charge that needed them (or Stripe reports money taken for a
+    /// record that ended without it): `charged`, then delivered like any charge.
+    pub async fn complete_action(&self, id: Uuid, intent: &str) -> Result<Finished, PipelineError> {
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let Some(record) = recharges::find(&mut conn, id).await? else {
+            return Err(diesel::result::Error::NotFound.into());
+        };
+        if recharges::mark_charged(&mut conn, id, intent).await? {
+            orgs::reset_payment_failures(&mut conn, record.organization_id).await?;
+        }
+        drop(conn);
+        self.deliver(id).await
+    }
+
+    /// A charge waiting for the holder ended without money (`payment_failed` when the
+    /// holder failed, `canceled` when Stripe canceled it or it expired): counted as a payment
+    /// failure. Returns the record.
+    pub async fn end_action(
+        &self,
+        id: Uuid,
+        status: RechargeStatus,
+        code: &str,
+        message: &str,
+    ) -> Result<Finished, PipelineError> {
+        let alerts = Arc::clone(&self.alerts);
+        let (code, message) = (code.to_owned(), message.to_owned());
+        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        conn.transaction(async move |conn| {
+            let Some(record) = recharges::find(conn, id).await? else {
+                return Ok(());
+            };
+            if recharges::end_action(conn, id, status, &code, &message).await? {
+                count_failure(
+                    conn,
+                    &alerts,
+                    record.organization_id,
+                    &record.c_organization_id,
+                    id,
+                    &code,
+                )
+                .await?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await?;
+        drop(conn);
+        self.finished(id, None).await
     }
 
     /// Step 3 for a `charged` record: credit and set the quota, or refund past the budget.
@@ -377,6 +501,10 @@ impl Recharger {
                     return Err(DeliverError::Db(diesel::result::Error::NotFound));
                 };
                 let org = orgs::lock_id(conn, record.organization_id).await?;
+                // Read again under the lock: another delivery may have finished meanwhile.
+                let Some(record) = recharges::find(conn, id).await? else {
+                    return Err(DeliverError::Db(diesel::result::Error::NotFound));
+                };
                 if record.status != RechargeStatus::Charged {
                     return Ok((None, 0));
                 }
@@ -459,7 +587,17 @@ impl Recharger {
             .await;
         match refund {
             Ok(refund) => {
-                recharges::mark_refunded(&mut conn, id, &refund.id, &message).await?;
+                let alerts = Arc::clone(&self.alerts);
+                let why = why.to_owned();
+                conn.transaction(async move |conn| {
+                    if recharges::mark_refunded(conn, id, &refund.id, &message).await? {
+                        for alert in undelivered_alerts(&record, attempts, &why) {
+                            alerts.raise(conn, &alert).await?;
+                        }
+                    }
+                    Ok::<_, diesel::result::Error>(())
+                })
+                .await?;
                 drop(conn);
                 self.finished(id, None).await
             }
@@ -484,4 +622,71 @@ impl Recharger {
         }
         Ok(Finished { record, quota })
     }
+}
+
+/// Count a payment failure of organisation `org` (in the caller's transaction); at
+/// [`MAX_CONSECUTIVE_PAYMENT_FAILURES`] in a row auto-recharge is switched off and an alert
+/// raised. Returns whether this call switched it off.
+async fn count_failure(
+    conn: &mut AsyncPgConnection,
+    alerts: &Alerts,
+    org: i64,
+    c_org: &str,
+    recharge: Uuid,
+    code: &str,
+) -> diesel::QueryResult<bool> {
+    let reason =
+        format!("{MAX_CONSECUTIVE_PAYMENT_FAILURES} payment failures in a row (last: {code})");
+    let switched_off =
+        orgs::record_payment_failure(conn, org, MAX_CONSECUTIVE_PAYMENT_FAILURES, &reason).await?;
+    if switched_off {
+        let alert = Alert {
+            event: AlertEvent::AutoRechargeDisabled,
+            key: recharge.to_string(),
+            organization: org,
+            c_organization_id: c_org.to_owned(),
+            text: format!("Auto-recharge for {c_org} was switched off: {reason}"),
+            figures: serde_json::json!({
+                "reason": reason,
+                "recharge_id": recharge,
+                "failures": MAX_CONSECUTIVE_PAYMENT_FAILURES,
+            }),
+        };
+        alerts.raise(conn, &alert).await?;
+    }
+    Ok(switched_off)
+}
+
+/// The alerts of a charge refunded because its quota was not delivered.
+fn undelivered_alerts(record: &RechargeRow, attempts: i32, why: &str) -> [Alert; 2] {
+    let c_org = record.c_organization_id.clone();
+    let figures = serde_json::json!({
+        "recharge_id": record.id,
+        "amount": Cents(record.amount_cents),
+        "total_charge": Cents(record.total_charge_cents),
+        "attempts": attempts,
+    });
+    [
+        Alert {
+            event: AlertEvent::QuotaBackendUnreachable,
+            key: record.id.to_string(),
+            organization: record.organization_id,
+            c_organization_id: c_org.clone(),
+            text: format!(
+                "The quota backend did not take {c_org}'s new quota after {attempts} attempts ({why})"
+            ),
+            figures: figures.clone(),
+        },
+        Alert {
+            event: AlertEvent::Refund,
+            key: record.id.to_string(),
+            organization: record.organization_id,
+            c_organization_id: c_org.clone(),
+            text: format!(
+                "Refunded ${} to {c_org}: the quota could not be delivered",
+                Cents(record.total_charge_cents)
+            ),
+            figures,
+        },
+    ]
 }

@@ -19,6 +19,7 @@ use tollgate_db::DbError;
 use tollgate_stripe::{ChargeOutcome, PaymentIntentStatus};
 
 use crate::answers;
+use crate::payment_events::PaymentEvents;
 use crate::recharge::{Finished, Recharger};
 use crate::store::events;
 use crate::store::orgs;
@@ -80,12 +81,18 @@ impl Reconciler {
     }
 
     async fn work(&self) -> Result<Report, DbError> {
+        let expired = PaymentEvents::new(Arc::clone(&self.recharger))
+            .expire_actions()
+            .await?;
         let older_than = Utc::now() - chrono::Duration::from_std(self.grace).unwrap_or_default();
         let records = {
             let mut conn = self.recharger.pool().get().await?;
             recharges::unfinished(&mut conn, older_than, BATCH).await?
         };
-        let mut report = Report::default();
+        let mut report = Report {
+            examined: expired,
+            resolved: expired,
+        };
         for record in records {
             report.examined += 1;
             match self.resolve(record).await {
@@ -171,6 +178,7 @@ impl Reconciler {
             PaymentIntentStatus::RequiresAction => ChargeOutcome::RequiresAction {
                 payment_intent_id: Some(intent.id.clone()),
                 message: "the card needs the holder's authentication".into(),
+                next_action: None,
             },
             PaymentIntentStatus::RequiresPaymentMethod | PaymentIntentStatus::Canceled => {
                 ChargeOutcome::Declined {

@@ -49,6 +49,17 @@ pub struct BillingSettings {
     /// long ago is a replay of it, answered the same (default 300, at least 1).
     #[serde(default = "defaults::litellm_alert_replay_secs")]
     pub litellm_alert_replay_secs: u64,
+    /// `ALERT_WEBHOOK_URL`: where operator alerts are posted (Slack-compatible JSON); none:
+    /// no alerts.
+    #[serde(default)]
+    pub alert_webhook_url: Option<String>,
+    /// `ALERT_TIMEOUT_MS`: timeout of one alert post (default 5000).
+    #[serde(default = "defaults::alert_timeout_ms")]
+    pub alert_timeout_ms: u64,
+    /// `REQUIRES_ACTION_EXPIRY_SECS`: how long a charge waits for the card holder's 3DS
+    /// before it is canceled (default 86400).
+    #[serde(default = "defaults::requires_action_expiry_secs")]
+    pub requires_action_expiry_secs: u64,
     /// `POLL_INTERVAL_SECS`: how often the safety-net poller reads usage and recharges
     /// organisations below their minimum (default 60; 0 = off).
     #[serde(default = "defaults::poll_interval_secs")]
@@ -134,6 +145,12 @@ mod defaults {
     pub fn litellm_alert_replay_secs() -> u64 {
         300
     }
+    pub fn alert_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn requires_action_expiry_secs() -> u64 {
+        86_400
+    }
 }
 
 /// Everything billing reads from its configuration, validated.
@@ -179,6 +196,16 @@ impl Settings {
         billing.stripe_webhook_secret = billing
             .stripe_webhook_secret
             .filter(|s| !s.trim().is_empty());
+        billing.alert_webhook_url = billing.alert_webhook_url.filter(|s| !s.trim().is_empty());
+        if let Some(url) = &billing.alert_webhook_url {
+            require_http_url("ALERT_WEBHOOK_URL", url)?;
+        }
+        if billing.requires_action_expiry_secs == 0 {
+            return Err(SettingsError::invalid(
+                "REQUIRES_ACTION_EXPIRY_SECS",
+                "must be positive",
+            ));
+        }
         billing.litellm_alert_token = billing.litellm_alert_token.filter(|s| !s.trim().is_empty());
         if let Some(token) = &billing.litellm_alert_token {
             // It travels in a URL and is all that authenticates an alert.

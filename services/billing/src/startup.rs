@@ -7,6 +7,7 @@ use actix_web::web;
 use tollgate_stripe::{PaymentGateway, StripeConfig, StripeGateway};
 use tollgate_web::{Application, ReadyCheck};
 
+use crate::alerts::{self, Alerts};
 use crate::auto_recharge::AutoRecharge;
 use crate::event_desk::EventDesk;
 use crate::kms::{Kms, KmsClient, RetryPolicy};
@@ -15,8 +16,9 @@ use crate::litellm::LitellmClient;
 use crate::litellm_alert::LitellmAlerts;
 use crate::metrics::Metrics;
 use crate::organizations::Organizations;
+use crate::payment_events::PaymentEvents;
 use crate::poller::{self, Poller};
-use crate::recharge::Recharger;
+use crate::recharge::{Recharger, RechargerParts};
 use crate::reconcile::{self, Reconciler};
 use crate::settings::{QuotaBackend, Settings};
 use crate::state::AppState;
@@ -54,18 +56,21 @@ pub async fn build_with(
     let registry = prometheus::Registry::new();
     let metrics = Metrics::register(&registry)?;
     let b = &settings.billing;
-    let recharger = Arc::new(Recharger::new(
-        pool.clone(),
+    let alerts = Arc::new(Alerts::new(b.alert_webhook_url.is_some()));
+    let recharger = Arc::new(Recharger::new(RechargerParts {
+        pool: pool.clone(),
         kms,
         stripe,
-        settings.fees,
-        b.recharge_currency.clone(),
-        RetryPolicy {
+        fees: settings.fees,
+        currency: b.recharge_currency.clone(),
+        kms_retry: RetryPolicy {
             attempts: b.kms_attempts,
             backoff: settings.kms_backoff(),
         },
-        metrics.clone(),
-    ));
+        metrics: metrics.clone(),
+        alerts: alerts.clone(),
+        action_expiry: Duration::from_secs(b.requires_action_expiry_secs),
+    }));
     let wake = Arc::new(tokio::sync::Notify::new());
     let auto = Arc::new(AutoRecharge::new(recharger.clone()));
     let desk = Arc::new(EventDesk::new(
@@ -82,12 +87,21 @@ pub async fn build_with(
         ),
         stripe_webhooks: StripeWebhooks::new(
             pool.clone(),
+            PaymentEvents::new(recharger.clone()),
             b.stripe_webhook_secret.clone(),
             wake.clone(),
         ),
         organizations: Arc::new(Organizations::new(recharger.clone(), b.quota_backend)),
     });
     let poll_every = settings.poll_interval();
+    let alert_sender = b.alert_webhook_url.clone().map(|url| {
+        let (pool, wake, timeout) = (
+            pool.clone(),
+            alerts.wake(),
+            Duration::from_millis(b.alert_timeout_ms),
+        );
+        move |stop| alerts::run(pool, url, timeout, wake, stop)
+    });
     let reconciler = Arc::new(Reconciler::new(
         recharger,
         Duration::from_secs(b.reconcile_grace_secs),
@@ -116,6 +130,10 @@ pub async fn build_with(
     let app = app.with_task("reconcile", move |stop| {
         reconcile::run(reconciler, every, wake, stop)
     });
+    let app = match alert_sender {
+        Some(sender) => app.with_task("alerts", sender),
+        None => app,
+    };
     Ok(match poll_every {
         Some(interval) => {
             let poller = Arc::new(Poller::new(auto, interval));

@@ -205,7 +205,10 @@ async fn monthly_cap_is_monthly_limit_reached() {
     let created = env
         .create_org("monthly", json!({ "max_monthly_recharge_amount": 1500 }))
         .await;
-    assert_eq!(created["organization"]["max_monthly_recharge_amount"], 1500.0);
+    assert_eq!(
+        created["organization"]["max_monthly_recharge_amount"],
+        1500.0
+    );
     env.add_card("monthly", "pm_card_visa").await;
     let team = env.sync("monthly").await;
     let (_, first) = env.send_limit(&team, 520.0, None).await;
@@ -226,7 +229,10 @@ async fn monthly_cap_is_monthly_limit_reached() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    assert_eq!(env.org("monthly").await["automatic_recharged_this_month"], 1020.0);
+    assert_eq!(
+        env.org("monthly").await["automatic_recharged_this_month"],
+        1020.0
+    );
     // Raising the cap lets the next event through; null removes it.
     let r = env
         .admin_patch(
@@ -245,7 +251,10 @@ async fn monthly_cap_is_monthly_limit_reached() {
         )
         .await;
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["organization"]["max_monthly_recharge_amount"].is_null(), "{body}");
+    assert!(
+        body["organization"]["max_monthly_recharge_amount"].is_null(),
+        "{body}"
+    );
     for bad in [json!(-1), json!("lots"), json!(10_000_000.5)] {
         let r = env
             .admin_patch(

@@ -184,6 +184,15 @@ pub async fn link_recharge(
         .map(drop)
 }
 
+/// The organisation an event turned out to concern (Stripe events name no team).
+pub async fn set_organization(conn: &mut AsyncPgConnection, id: i64, org: i64) -> QueryResult<()> {
+    diesel::update(events::table.find(id))
+        .set(events::organization_id.eq(org))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Store the first answer (never overwritten).
 pub async fn answer(
     conn: &mut AsyncPgConnection,

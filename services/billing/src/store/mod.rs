@@ -1,6 +1,7 @@
 //! Every query on billing's tables. Functions take a connection, so callers own
 //! transactions (and the organisation row lock that serialises decisions).
 
+pub mod alerts;
 pub mod events;
 pub mod orgs;
 pub mod poller;

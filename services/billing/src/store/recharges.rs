@@ -67,6 +67,8 @@ const CHARGED: RechargeStatus = RechargeStatus::Charged;
 const SUCCEEDED: RechargeStatus = RechargeStatus::Succeeded;
 const REFUNDED: RechargeStatus = RechargeStatus::Refunded;
 const CANCELED: RechargeStatus = RechargeStatus::Canceled;
+const REQUIRES_ACTION: RechargeStatus = RechargeStatus::RequiresAction;
+const PAYMENT_FAILED: RechargeStatus = RechargeStatus::PaymentFailed;
 
 /// One recharge, as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -214,11 +216,19 @@ pub async fn credited_total(conn: &mut AsyncPgConnection, org: i64) -> QueryResu
         .map(Cents)
 }
 
-/// Credit on its way: records not yet final that may still deliver.
+/// Credit on its way: records not yet final that may still deliver, and charges waiting
+/// for the holder's action (until they expire), so that no second charge is made while
+/// the holder may still complete the first.
 pub async fn in_flight_total(conn: &mut AsyncPgConnection, org: i64) -> QueryResult<Cents> {
     records::table
         .filter(records::organization_id.eq(org))
-        .filter(records::status.eq_any([PENDING, CHARGED]))
+        .filter(
+            records::status
+                .eq_any([PENDING, CHARGED])
+                .or(records::status
+                    .eq(REQUIRES_ACTION)
+                    .and(records::action_expires_at.gt(diesel::dsl::now))),
+        )
         .select(sum_cents())
         .first(conn)
         .await
@@ -257,7 +267,8 @@ pub async fn figures_by_org(
         "SELECT o.id, \
            COALESCE((SELECT SUM(amount_cents) FROM credit_ledger l WHERE l.organization_id = o.id), 0)::bigint AS credited, \
            COALESCE((SELECT SUM(amount_cents) FROM recharge_records r \
-                     WHERE r.organization_id = o.id AND r.status IN ('pending', 'charged')), 0)::bigint AS in_flight, \
+                     WHERE r.organization_id = o.id AND (r.status IN ('pending', 'charged') \
+                       OR (r.status = 'requires_action' AND r.action_expires_at > now()))), 0)::bigint AS in_flight, \
            COALESCE((SELECT SUM(amount_cents) FROM recharge_records r \
                      WHERE r.organization_id = o.id AND r.triggered_by <> 'manual' \
                        AND r.created_at >= $2 \
@@ -335,18 +346,21 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .and_utc()
 }
 
-/// `pending` → `charged` with the PaymentIntent. A `canceled` record is revived too: money
-/// taken is never left unrecorded. False if it was in neither status.
+/// `pending` → `charged` with the PaymentIntent. A record that ended without money
+/// (`canceled`, `requires_action` the holder then completed, `payment_failed` retried by the
+/// holder) is revived too: money taken is never left unrecorded. False if it was in none
+/// of these.
 pub async fn mark_charged(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     intent: &str,
 ) -> QueryResult<bool> {
-    diesel::update(
-        records::table
-            .find(id)
-            .filter(records::status.eq_any([PENDING, CANCELED])),
-    )
+    diesel::update(records::table.find(id).filter(records::status.eq_any([
+        PENDING,
+        CANCELED,
+        REQUIRES_ACTION,
+        PAYMENT_FAILED,
+    ])))
     .set((
         records::status.eq(CHARGED),
         records::payment_intent_id.eq(intent),
@@ -392,6 +406,139 @@ pub async fn mark_unpaid(
         .execute(conn)
         .await
         .map(|n| n == 1)
+}
+
+/// `pending` → `requires_action`: the holder must authenticate (`next_action` says how)
+/// before `expires_at`. False if it was not pending.
+pub async fn mark_requires_action(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    intent: Option<&str>,
+    message: &str,
+    next_action: &serde_json::Value,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    diesel::update(records::table.find(id).filter(records::status.eq(PENDING)))
+        .set((
+            records::status.eq(REQUIRES_ACTION),
+            records::payment_intent_id.eq(intent),
+            records::failure_code.eq("authentication_required"),
+            records::failure_message.eq(message),
+            records::next_action.eq(next_action),
+            records::action_expires_at.eq(expires_at),
+            records::updated_at.eq(diesel::dsl::now),
+            records::completed_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// `requires_action` → `payment_failed` or `canceled` (the holder failed, Stripe canceled
+/// it, or it expired). False if it was not waiting.
+pub async fn end_action(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: RechargeStatus,
+    code: &str,
+    message: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        records::table
+            .find(id)
+            .filter(records::status.eq(REQUIRES_ACTION)),
+    )
+    .set((
+        records::status.eq(status),
+        records::failure_code.eq(code),
+        records::failure_message.eq(message),
+        records::updated_at.eq(diesel::dsl::now),
+        records::completed_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}
+
+/// `requires_action` records whose time ran out, oldest first.
+pub async fn expired_actions(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<Vec<RechargeRow>> {
+    records::table
+        .filter(records::status.eq(REQUIRES_ACTION))
+        .filter(records::action_expires_at.le(diesel::dsl::now))
+        .order(records::action_expires_at.asc())
+        .limit(limit)
+        .select(RechargeRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// The recharge charged through PaymentIntent `intent`.
+pub async fn find_by_intent(
+    conn: &mut AsyncPgConnection,
+    intent: &str,
+) -> QueryResult<Option<RechargeRow>> {
+    records::table
+        .filter(records::payment_intent_id.eq(intent))
+        .select(RechargeRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A refund made outside Tollgate: `refunded` (cumulative, of the total charge) is kept if
+/// larger than what was known, and the credit taken back is `min(refunded, amount)` (the
+/// fee is returned last), in the recharge's one `refund` ledger row. Returns the credit
+/// taken back now (0 when nothing changed).
+pub async fn record_outside_refund(
+    conn: &mut AsyncPgConnection,
+    record: &RechargeRow,
+    refunded: i64,
+) -> QueryResult<Cents> {
+    let known = record.refunded_cents;
+    if refunded <= known {
+        return Ok(Cents(0));
+    }
+    diesel::update(records::table.find(record.id))
+        .set((
+            records::refunded_cents.eq(refunded),
+            records::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    let before = known.min(record.amount_cents);
+    let after = refunded.min(record.amount_cents);
+    if after <= before {
+        return Ok(Cents(0));
+    }
+    diesel::insert_into(ledger::table)
+        .values((
+            ledger::organization_id.eq(record.organization_id),
+            ledger::recharge_id.eq(record.id),
+            ledger::amount_cents.eq(-after),
+            ledger::entry.eq("refund"),
+        ))
+        .on_conflict((ledger::recharge_id, ledger::entry))
+        .do_update()
+        .set(ledger::amount_cents.eq(-after))
+        .execute(conn)
+        .await?;
+    Ok(Cents(after - before))
+}
+
+/// Note a dispute on the recharge's charge.
+pub async fn mark_disputed(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(
+        records::table
+            .find(id)
+            .filter(records::disputed_at.is_null()),
+    )
+    .set(records::disputed_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// `charged` → `succeeded`. False if it was not charged.

@@ -32,6 +32,9 @@ pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
         litellm_alert_token: Some(ALERT_TOKEN.into()),
         poll_interval_secs: 0,
         litellm_alert_replay_secs: 300,
+        alert_webhook_url: None,
+        alert_timeout_ms: 2_000,
+        requires_action_expiry_secs: 86_400,
         stripe_secret_key: STRIPE_KEY.into(),
         stripe_api_base: stripe.into(),
         stripe_webhook_secret: Some(STRIPE_WEBHOOK_SECRET.into()),
@@ -51,6 +54,8 @@ pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
 /// The app and its neighbours.
 pub struct Env {
     pub app: TestApp,
+    /// Receives the operator alerts.
+    pub alerts: AlertReceiver,
     pub kms: SimHandle,
     pub stripe: LocalStripe,
     pub http: reqwest::Client,
@@ -80,7 +85,9 @@ pub async fn spawn() -> Env {
 pub async fn spawn_with(tweak: impl FnOnce(&mut BillingSettings)) -> Env {
     let (kms, stripe) = tokio::join!(kms_sim(None), LocalStripe::start());
     let stripe = stripe.expect("localstripe starts");
+    let alerts = AlertReceiver::start();
     let mut b = billing_settings(kms.base_url(), &stripe.base_url());
+    b.alert_webhook_url = Some(alerts.url());
     tweak(&mut b);
     let settings = b.clone();
     let app = TestApp::spawn(|db_url| async move {
@@ -92,6 +99,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut BillingSettings)) -> Env {
     kms.set_webhook_url(Some(app.url("/webhooks/litellm/limit-exceeded")));
     Env {
         app,
+        alerts,
         kms,
         stripe,
         http: reqwest::Client::builder()
@@ -407,4 +415,90 @@ pub async fn count_rows(db_url: &str, table: &str) -> i64 {
         .await
         .unwrap();
     row.get::<_, i64>(0)
+}
+
+/// A Slack-like receiver of operator alerts: records every JSON body; answers 500 to the
+/// first `fail_first` posts.
+pub struct AlertReceiver {
+    addr: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    fail_first: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl AlertReceiver {
+    /// Listen on a free port.
+    pub fn start() -> Self {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        use std::sync::atomic::Ordering;
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fail_first = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r, f) = (received.clone(), fail_first.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = HttpServer::new(move || {
+            let (r, f) = (r.clone(), f.clone());
+            App::new().default_service(web::to(move |body: web::Json<Value>| {
+                let (r, f) = (r.clone(), f.clone());
+                async move {
+                    let failing = f
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if failing {
+                        return HttpResponse::InternalServerError().finish();
+                    }
+                    r.lock().unwrap().push(body.into_inner());
+                    HttpResponse::Ok().body("ok")
+                }
+            }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            addr,
+            received,
+            fail_first,
+            handle,
+        }
+    }
+
+    /// Where to post.
+    pub fn url(&self) -> String {
+        format!("http://{}/alerts", self.addr)
+    }
+
+    /// Answer 500 to the next `n` posts.
+    pub fn fail_next(&self, n: usize) {
+        self.fail_first
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Alerts received so far.
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Wait until an alert of `event` arrived (or `within` passes); every alert so far.
+    pub async fn wait_for(&self, event: &str, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.iter().any(|a| a["event"] == event) || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for AlertReceiver {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(tokio::spawn(async move { handle.stop(false).await }));
+    }
 }
