@@ -19,6 +19,7 @@ const state = {
   eventsPage: 1,
   org: null,
   settingsDirty: false,
+  backend: "kms",
   // A manual recharge that got no answer: retried with the same key, so it cannot charge twice.
   pendingRecharge: null,
   timer: null,
@@ -143,12 +144,21 @@ async function loadOrgs() {
   $("orgs").replaceChildren(...data.items.map(orgRow));
   $("orgs-empty").hidden = data.total > 0;
   pager("orgs", data.page, data.page_size, data.total);
+  state.backend = data.quota_backend || "kms";
+  $("backend").textContent = state.backend === "litellm" ? "LiteLLM (team max_budget)" : "KMS";
+  const poll = data.last_poll;
+  $("last-poll").textContent = poll
+    ? "last pass " + when(poll.finished_at) + ": " + poll.organizations + " organisations, " + poll.recharges + " recharged, " + poll.unreachable + " unreachable, " + poll.failed + " failed"
+    : "no pass yet";
 }
 
 function autoText(o) {
+  if (o.auto_recharge_enabled && o.auto_recharge_paused_reason) return "Paused: " + o.auto_recharge_paused_reason;
   if (o.auto_recharge_enabled) return "On";
   return o.auto_recharge_disabled_reason ? "Off: " + o.auto_recharge_disabled_reason : "Off";
 }
+
+const autoOk = (o) => o.auto_recharge_enabled && !o.auto_recharge_paused_reason;
 
 function cardText(pm) {
   if (!pm) return "none";
@@ -168,7 +178,7 @@ function orgRow(o) {
     first,
     el("td", usd(o.credited_total), "num"),
     el("td", o.kms_quota === null ? "not synced" : usd(o.kms_quota), "num"),
-    el("td", autoText(o), o.auto_recharge_enabled ? "ok" : "off"),
+    el("td", autoText(o), autoOk(o) ? "ok" : "off"),
     el("td", cardText(o.payment_method)),
   );
   return tr;
@@ -211,6 +221,7 @@ async function loadOrg(initial) {
     }
     if (state.selected !== id) return;
     renderOrg(org.data.organization, usageEvents);
+    renderPending(hist.data.items);
     renderHistory(hist.data);
     renderEvents(evts.data);
     // A failed refresh's message goes once a refresh works again; an action's stays.
@@ -233,7 +244,10 @@ async function loadOrg(initial) {
 function lastUsage(events) {
   for (const e of events) {
     const p = e.payload;
-    if (p && typeof p === "object" && typeof p.current_usage === "number") return { usage: p.current_usage, at: e.received_at };
+    if (!p || typeof p !== "object") continue;
+    // A limit webhook's current_usage, or a LiteLLM alert's spend.
+    if (typeof p.current_usage === "number") return { usage: p.current_usage, at: e.received_at };
+    if (e.source === "litellm_alert" && typeof p.spend === "number") return { usage: p.spend, at: e.received_at };
   }
   return null;
 }
@@ -244,40 +258,55 @@ function renderOrg(o, events) {
   const usage = lastUsage(events);
   if (o.kms_quota === null) {
     $("f-balance").textContent = "—";
-    $("f-balance-sub").textContent = "not synced to the KMS";
+    $("f-balance-sub").textContent = "not synced to the quota backend";
   } else if (usage) {
     $("f-balance").textContent = usd(Math.round((o.kms_quota - usage.usage) * 100) / 100);
-    $("f-balance-sub").textContent = "KMS quota − usage " + usd(usage.usage) + " reported " + when(usage.at);
+    $("f-balance-sub").textContent = "quota − usage " + usd(usage.usage) + " reported " + when(usage.at);
   } else {
     $("f-balance").textContent = usd(o.kms_quota);
-    $("f-balance-sub").textContent = "KMS quota; no usage reported yet";
+    $("f-balance-sub").textContent = "quota; no usage reported yet";
   }
   $("f-credited").textContent = usd(o.credited_total);
   $("f-pending").textContent = Number(o.pending_credit) > 0 ? usd(o.pending_credit) + " on its way" : "nothing pending";
+  $("f-backend").textContent = o.quota_backend === "litellm" ? "LiteLLM team budget" : "KMS";
   $("f-quota").textContent = o.kms_quota === null ? "not synced" : usd(o.kms_quota);
   let quotaSub = o.kms_synced_at ? "synced " + when(o.kms_synced_at) : "never synced";
   if (o.kms_quota !== null && Number(o.kms_quota) !== Number(o.credited_total)) quotaSub += " · differs from credited total";
   $("f-quota-sub").textContent = quotaSub;
   $("f-quota").parentElement.dataset.status = o.kms_quota === null ? "warn" : Number(o.kms_quota) === Number(o.credited_total) ? "ok" : "warn";
-  $("f-auto").textContent = o.auto_recharge_enabled ? "On" : "Off";
-  $("f-auto").parentElement.dataset.status = o.auto_recharge_enabled ? "ok" : "warn";
-  $("f-auto-sub").textContent = o.auto_recharge_enabled
-    ? "below " + usd(o.minimum_balance) + " → up to " + usd(o.target_balance)
-    : o.auto_recharge_disabled_reason || "switched off";
+  const paused = o.auto_recharge_enabled && o.auto_recharge_paused_reason;
+  $("f-auto").textContent = paused ? "Paused" : o.auto_recharge_enabled ? "On" : "Off";
+  $("f-auto").parentElement.dataset.status = autoOk(o) ? "ok" : "warn";
+  $("f-auto-sub").textContent = paused
+    ? o.auto_recharge_paused_reason
+    : o.auto_recharge_enabled
+      ? "below " + usd(o.minimum_balance) + " → up to " + usd(o.target_balance)
+      : o.auto_recharge_disabled_reason || "switched off";
+  const cap = o.max_monthly_recharge_amount;
+  $("f-month").textContent = usd(o.automatic_recharged_this_month);
+  $("f-month-sub").textContent = cap === null || cap === undefined ? "no monthly cap" : "of a " + usd(cap) + " cap (UTC month)";
+  $("f-month").parentElement.dataset.status = cap !== null && cap !== undefined && Number(o.automatic_recharged_this_month) >= Number(cap) ? "warn" : "";
   $("f-card").textContent = cardText(o.payment_method);
   $("f-card-sub").textContent = o.payment_method ? o.payment_method.id : "add one below";
   $("f-failures").textContent = String(o.consecutive_payment_failures);
-  $("f-team").textContent = o.litellm_team_id || "— (sync to the KMS)";
+  $("f-team").textContent = o.litellm_team_id || "— (not synced yet)";
   $("f-customer").textContent = o.stripe_customer_id || "—";
   $("f-created").textContent = when(o.created_at);
   $("f-updated").textContent = when(o.updated_at);
 
   const sw = $("auto-switch");
-  if (!sw.dataset.busy) sw.checked = !!o.auto_recharge_enabled;
+  if (!sw.dataset.busy) {
+    // The attribute too: what the switch shows is then in the DOM (and its dumps).
+    sw.checked = !!o.auto_recharge_enabled;
+    sw.defaultChecked = !!o.auto_recharge_enabled;
+    sw.setAttribute("aria-checked", String(!!o.auto_recharge_enabled));
+  }
   $("auto-switch-label").textContent = "Auto-recharge " + (o.auto_recharge_enabled ? "on" : "off");
   const reason = $("auto-reason");
   reason.textContent = o.auto_recharge_disabled_reason ? "Disabled: " + o.auto_recharge_disabled_reason : "";
   reason.hidden = !o.auto_recharge_disabled_reason;
+  $("pause-reason").textContent = o.auto_recharge_paused_reason ? "Paused: " + o.auto_recharge_paused_reason + " (switch auto-recharge on again to resume)" : "";
+  $("pause-reason").hidden = !o.auto_recharge_paused_reason;
 
   const form = $("settings-form");
   const focused = form.contains(document.activeElement) && document.activeElement.tagName === "INPUT" && document.activeElement !== sw;
@@ -286,7 +315,21 @@ function renderOrg(o, events) {
     form.elements.target_balance.value = moneyInput(o.target_balance);
     form.elements.minimum_recharge_amount.value = moneyInput(o.minimum_recharge_amount);
     form.elements.max_daily_recharges.value = String(o.max_daily_recharges);
+    form.elements.max_monthly_recharge_amount.value = cap === null || cap === undefined ? "" : moneyInput(cap);
   }
+}
+
+// Recharges waiting for the holder's 3DS, with what they must do and until when.
+function renderPending(items) {
+  const now = Date.now();
+  const waiting = items.filter((r) => r.status === "requires_action" && (!r.action_expires_at || new Date(r.action_expires_at).getTime() > now));
+  $("pending-3ds-list").replaceChildren(...waiting.map((r) => {
+    const next = r.next_action || {};
+    const li = el("li", usd(r.total_charge) + " · " + (r.payment_intent_id || "no payment intent") + " · until " + when(r.action_expires_at) + ": " + (next.message || r.failure_message || "the card holder must authenticate"));
+    li.dataset.recharge = r.id;
+    return li;
+  }));
+  $("pending-3ds").hidden = waiting.length === 0;
 }
 
 function moneyInput(v) {
@@ -301,6 +344,8 @@ function renderHistory(page) {
     const details = [shortId(r.id)];
     if (r.failure_code || r.failure_message) details.push([r.failure_code, r.failure_message].filter(Boolean).join(": "));
     if (r.refund_id) details.push("refund " + r.refund_id);
+    if (Number(r.refunded_amount) > 0) details.push("refunded in Stripe " + usd(r.refunded_amount));
+    if (r.disputed_at) details.push("disputed " + when(r.disputed_at));
     if (r.payment_intent_id) details.push(r.payment_intent_id);
     if (r.completed_at) details.push("done " + when(r.completed_at));
     tr.append(
@@ -387,6 +432,13 @@ function readSettings(form) {
     if (!MONEY.test(v)) throw new ApiFailure(0, "invalid_amount", name.replace(/_/g, " ") + ": enter dollars, e.g. 100 or 12.50");
     out[name] = v;
   }
+  const monthly = form.elements.max_monthly_recharge_amount;
+  if (monthly) {
+    const v = monthly.value.trim();
+    if (v !== "" && !MONEY.test(v)) throw new ApiFailure(0, "invalid_amount", "max automatic $ / month: enter dollars, or leave it empty for no cap");
+    // Empty means no cap: sent as null, which removes one.
+    out.max_monthly_recharge_amount = v === "" ? null : v;
+  }
   const daily = form.elements.max_daily_recharges.value.trim();
   if (daily !== "") {
     if (!INTEGER.test(daily)) throw new ApiFailure(0, "invalid_settings", "max recharges per day: enter a whole number");
@@ -451,7 +503,7 @@ function syncKms() {
   action($("sync"), "detail-msg", async () => {
     const { data } = await api("POST", orgPath(id, "/sync"));
     const quota = data.kms && data.kms.quota !== undefined ? data.kms.quota : data.organization.kms_quota;
-    setMsg("detail-msg", "Synced to the KMS: quota " + usd(quota) + ".", "ok");
+    setMsg("detail-msg", "Synced to " + (state.backend === "litellm" ? "LiteLLM" : "the KMS") + ": quota " + usd(quota) + ".", "ok");
     await afterChange();
   });
 }
@@ -500,6 +552,9 @@ function createOrg(e) {
     const id = form.elements.c_organization_id.value.trim();
     if (!ORG_ID.test(id)) throw new ApiFailure(0, "invalid_organization_id", "Organisation id: 1-128 characters of A-Z a-z 0-9 _ . : -");
     const body = Object.assign({ c_organization_id: id, auto_recharge_enabled: form.elements.auto_recharge_enabled.checked }, readSettings(form));
+    const team = form.elements.litellm_team_id.value.trim();
+    if (team) body.litellm_team_id = team;
+    if (body.max_monthly_recharge_amount === null) delete body.max_monthly_recharge_amount;
     await api("POST", "/api/organizations", body);
     setMsg("create-msg", "Created " + id + ".", "ok");
     form.elements.c_organization_id.value = "";

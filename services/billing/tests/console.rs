@@ -571,3 +571,159 @@ async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromiu
     );
     b.close().await;
 }
+
+/// The console's drawing of an organisation, read in the page: the switch as painted (the
+/// track's computed colour) and as a control, and the issue 12 figures.
+async fn drawn(b: &mut Browser, id: &str) -> Value {
+    b.click(&format!("#orgs tr[data-org={id:?}] button")).await;
+    b.wait(&format!(
+        "document.getElementById('org-id').textContent === {id:?} && \
+         document.getElementById('f-credited').textContent !== '' && \
+         document.getElementById('f-month').textContent !== ''"
+    ))
+    .await;
+    // One more render after the click's, so nothing is half drawn.
+    b.click("#org-reload").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.eval(
+        "(() => { const sw = document.getElementById('auto-switch'); \
+           const track = getComputedStyle(document.querySelector('#auto-switch + .track')).backgroundColor; \
+           return { checked: sw.checked, aria: sw.getAttribute('aria-checked'), track, \
+             label: document.getElementById('auto-switch-label').textContent, \
+             auto: document.getElementById('f-auto').textContent, \
+             autoSub: document.getElementById('f-auto-sub').textContent, \
+             month: document.getElementById('f-month').textContent, \
+             monthSub: document.getElementById('f-month-sub').textContent, \
+             cap: document.querySelector('#settings-form [name=max_monthly_recharge_amount]').value, \
+             paused: document.getElementById('pause-reason').hidden ? null : document.getElementById('pause-reason').textContent, \
+             pending: document.getElementById('pending-3ds').hidden ? [] : \
+               Array.from(document.querySelectorAll('#pending-3ds-list li'), (li) => li.textContent), \
+             backend: document.getElementById('f-backend').textContent }; })()",
+    )
+    .await
+}
+
+/// The switch's track colours (admin.css): on is green, off is grey.
+const TRACK_ON: &str = "rgb(18, 183, 106)";
+const TRACK_OFF: &str = "rgb(208, 213, 221)";
+
+#[tokio::test]
+async fn the_switch_caps_pauses_and_3ds_are_drawn_as_the_api_says_in_chromium_bin() {
+    let env = spawn().await;
+    // On, with a monthly cap and one automatic recharge; off; paused by a dispute; 3DS.
+    let team = env
+        .ready_org(
+            "ui-on",
+            "pm_card_visa",
+            json!({ "max_monthly_recharge_amount": 1500 }),
+        )
+        .await;
+    let (_, answer) = env.send_limit(&team, 520.0, None).await;
+    assert_eq!(answer["action"], "auto_recharged");
+    env.create_org("ui-off", json!({ "auto_recharge_enabled": false }))
+        .await;
+    env.create_org("ui-paused", json!({})).await;
+    let (client, conn) = tokio_postgres::connect(env.app.db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute(
+            "UPDATE organization_balance_config SET auto_recharge_paused_reason = \
+             'charge disputed (fraudulent): dispute dp_9' WHERE c_organization_id = 'ui-paused'",
+            &[],
+        )
+        .await
+        .unwrap();
+    env.create_org("ui-3ds", json!({})).await;
+    let pm = env.card_pm("4000002500003155").await;
+    env.add_card("ui-3ds", &pm).await;
+    let team_3ds = env.sync("ui-3ds").await;
+    let (_, tds) = env.send_limit(&team_3ds, 520.0, None).await;
+    assert_eq!(tds["action"], "requires_action");
+
+    let mut b = Browser::open(&format!("{}/admin#token={ADMIN_TOKEN}", env.app.base_url)).await;
+    b.wait("document.body.dataset.state === 'loaded'").await;
+    assert_eq!(b.text("backend").await, "KMS");
+    assert_eq!(b.text("last-poll").await, "no pass yet");
+
+    for id in ["ui-on", "ui-off", "ui-paused", "ui-3ds"] {
+        let api = env.org(id).await;
+        let page = drawn(&mut b, id).await;
+        let on = api["auto_recharge_enabled"].as_bool().unwrap();
+        assert_eq!(page["checked"], on, "{id}: {page}");
+        assert_eq!(page["aria"], on.to_string(), "{id}: {page}");
+        assert_eq!(
+            page["track"],
+            if on { TRACK_ON } else { TRACK_OFF },
+            "{id}: the switch is drawn {} while the API says {on}: {page}",
+            page["track"]
+        );
+        assert_eq!(
+            page["label"],
+            format!("Auto-recharge {}", if on { "on" } else { "off" })
+        );
+        assert_eq!(page["backend"], "KMS");
+        assert_eq!(page["month"], usd(&api["automatic_recharged_this_month"]));
+        match api["max_monthly_recharge_amount"].as_f64() {
+            Some(cap) => {
+                assert_eq!(
+                    page["monthSub"],
+                    format!("of a {} cap (UTC month)", usd(&json!(cap)))
+                );
+                assert_eq!(page["cap"], "1500");
+            }
+            None => {
+                assert_eq!(page["monthSub"], "no monthly cap");
+                assert_eq!(page["cap"], "");
+            }
+        }
+        match api["auto_recharge_paused_reason"].as_str() {
+            Some(reason) => {
+                assert_eq!(page["auto"], "Paused");
+                assert_eq!(page["autoSub"], reason);
+                assert!(page["paused"].as_str().unwrap().contains(reason), "{page}");
+            }
+            None => assert!(page["paused"].is_null(), "{page}"),
+        }
+    }
+    let page = drawn(&mut b, "ui-3ds").await;
+    let pending = page["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{page}");
+    let line = pending[0].as_str().unwrap();
+    let intent = tds["recharge"]["payment_intent_id"].as_str().unwrap();
+    assert!(
+        line.contains(intent) && line.contains("$1,020.00"),
+        "{line}"
+    );
+    assert!(line.contains("3-D Secure"), "{line}");
+    assert_eq!(drawn(&mut b, "ui-on").await["pending"], json!([]));
+
+    // The monthly cap through the settings form: set, then removed by emptying it.
+    drawn(&mut b, "ui-off").await;
+    b.fill(
+        "#settings-form [name=max_monthly_recharge_amount]",
+        "2000.5",
+    )
+    .await;
+    b.click("#settings-form button[type=submit]").await;
+    b.wait("document.getElementById('settings-msg').textContent === 'Saved.'")
+        .await;
+    assert_eq!(
+        env.org("ui-off").await["max_monthly_recharge_amount"],
+        2000.5
+    );
+    b.fill("#settings-form [name=max_monthly_recharge_amount]", "")
+        .await;
+    b.click("#settings-form button[type=submit]").await;
+    b.wait("document.getElementById('f-month-sub').textContent === 'no monthly cap'")
+        .await;
+    assert!(env.org("ui-off").await["max_monthly_recharge_amount"].is_null());
+    // Switching it on draws it on.
+    b.click("#auto-switch").await;
+    b.wait("document.getElementById('f-auto').textContent === 'On'")
+        .await;
+    assert_eq!(env.org("ui-off").await["auto_recharge_enabled"], true);
+    assert_eq!(drawn(&mut b, "ui-off").await["track"], TRACK_ON);
+    b.close().await;
+}
