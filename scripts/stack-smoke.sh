@@ -30,13 +30,14 @@ check() { # url expected-status
   got=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
   if [ "$got" != "$2" ]; then echo "stack-smoke: $1 answered $got, expected $2" >&2; fail=1; fi
 }
-for port in 8081 8082 8083; do
+for port in 8081 8082 8083 8084; do
   check "http://127.0.0.1:$port/health" 200
   check "http://127.0.0.1:$port/ready" 200
   check "http://127.0.0.1:$port/metrics" 200
 done
 check http://127.0.0.1:3000/health 200
 check http://127.0.0.1:8089/health 200
+check http://127.0.0.1:4000/health/liveliness 200
 for extra in "$root"/scripts/smoke/*.sh; do
   [ -e "$extra" ] || continue
   # shellcheck source=/dev/null
@@ -49,15 +50,15 @@ if kill -0 "$stack" 2>/dev/null; then
   fail=1
 fi
 trap - EXIT
-for port in 8081 8082 8083 3000 8089 8420; do
+for port in 8081 8082 8083 8084 3000 8089 4000 8420; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "stack-smoke: port $port still answers after Ctrl-C" >&2
     fail=1
   fi
 done
-if pgrep -f "$root/target/[a-z]*/(key-sync|usage-stats|billing|newapi-sim|kms-sim)|localstripe --port 8420" >/dev/null; then
+if pgrep -f "$root/target/[a-z]*/(key-sync|usage-stats|billing|newapi-sim|kms-sim|litellm-sim)|localstripe --port 8420" >/dev/null; then
   echo "stack-smoke: processes left behind:" >&2
-  pgrep -af "$root/target/[a-z]*/(key-sync|usage-stats|billing|newapi-sim|kms-sim)|localstripe --port 8420" >&2
+  pgrep -af "$root/target/[a-z]*/(key-sync|usage-stats|billing|newapi-sim|kms-sim|litellm-sim)|localstripe --port 8420" >&2
   fail=1
 fi
 grep -q '^stack: stopped' "$out" || { echo "stack-smoke: no clean stop" >&2; fail=1; }

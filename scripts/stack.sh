@@ -2,7 +2,8 @@
 # The whole Tollgate stack on this machine, on defaults, in one command:
 #   scripts/stack.sh
 # Builds the binaries, creates and migrates the databases on the local Postgres, starts the
-# simulators (new-api, KMS), localstripe and the three services, waits until all answer,
+# simulators (new-api, KMS, LiteLLM), localstripe and the three services (billing twice: on
+# the KMS, and on the LiteLLM simulator with its own database), waits until all answer,
 # prints where everything is, then runs until Ctrl-C, which stops every process it started.
 #
 # Overrides (environment): STACK_PG_URL (default postgres://postgres@127.0.0.1:5432),
@@ -41,12 +42,14 @@ export KEY_ENCRYPTION_KEY=dG9sbGdhdGUtbG9jYWwtZGVtby1rZXktMzItYnl0ZXM=
 export LITELLM_WEBHOOK_SECRET=local-litellm-webhook-secret
 export STRIPE_SECRET_KEY=sk_test_local
 export STRIPE_WEBHOOK_SECRET=whsec_local
+export LITELLM_MASTER_KEY=sk-local-litellm-master
+export LITELLM_ALERT_TOKEN=local-litellm-alert-token
 # key-sync serves /internal/* with it; usage-stats calls it for the per-user view.
 export INTERNAL_TOKEN=local-internal-token
 export LOG_FORMAT=pretty
 export RUST_LOG="${RUST_LOG:-info}"
 
-ports=(8081 8082 8083 3000 8089 8420)
+ports=(8081 8082 8083 8084 3000 8089 4000 8420)
 for port in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "stack: port $port is already in use (another stack running?); stop it first" >&2
@@ -69,7 +72,9 @@ create_pg_db() {
   if [ "$exists" != 1 ]; then psql "$pg_url/postgres" -qc "CREATE DATABASE \"$1\"" >/dev/null; fi
 }
 create_pg_db tollgate
+create_pg_db tollgate_litellm
 export DATABASE_URL="$pg_url/tollgate"
+litellm_billing_db="$pg_url/tollgate_litellm"
 if [ "$newapi_db" = mysql ]; then
   mysql_host=$(echo "$mysql_url" | sed -E 's#mysql://([^@]*@)?([^:/]+).*#\2#')
   mysql_port=$(echo "$mysql_url" | sed -nE 's#.*:([0-9]+)$#\1#p'); mysql_port=${mysql_port:-3306}
@@ -83,6 +88,8 @@ export NEWAPI_DATABASE_URL="$newapi_url"
 
 step "migrating Tollgate's database"
 RUST_LOG=warn "$bin/key-sync" migrate >/dev/null
+# The second billing (on LiteLLM) keeps its organisations apart.
+DATABASE_URL="$litellm_billing_db" RUST_LOG=warn "$bin/billing" migrate >/dev/null
 
 pids=()
 names=()
@@ -116,6 +123,8 @@ start() { # name, then the command with its environment
 step "starting simulators, localstripe and services (logs in .stack/logs/)"
 start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
 start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
+start litellm-sim PORT=4000 \
+  WEBHOOK_URL="http://127.0.0.1:8084/webhooks/litellm/budget?token=$LITELLM_ALERT_TOKEN" "$bin/litellm-sim"
 start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
 # Database mode writes new-api's users and tokens (NEWAPI_DATABASE_URL, exported above);
 # new users get $1000 of quota (500 000 units per dollar) so the demo key can relay.
@@ -123,6 +132,8 @@ start key-sync PORT=8081 NEWAPI_SYNC_MODE="$key_sync_mode" NEWAPI_USER_QUOTA=500
   NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
 start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
 start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
+start billing-litellm PORT=8084 DATABASE_URL="$litellm_billing_db" QUOTA_BACKEND=litellm \
+  LITELLM_BASE_URL=http://127.0.0.1:4000 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
 
 wait_for() { # name url
   for _ in $(seq 1 300); do
@@ -141,10 +152,12 @@ wait_for() { # name url
 }
 wait_for newapi-sim http://127.0.0.1:3000/health
 wait_for kms-sim http://127.0.0.1:8089/health
+wait_for litellm-sim http://127.0.0.1:4000/health/liveliness
 wait_for localstripe http://127.0.0.1:8420/v1/customers
 wait_for key-sync http://127.0.0.1:8081/ready
 wait_for usage-stats http://127.0.0.1:8082/ready
 wait_for billing http://127.0.0.1:8083/ready
+wait_for billing-litellm http://127.0.0.1:8084/ready
 
 # Demo data: each service's seeding step lands here as its features arrive.
 for seed in "$root"/scripts/seed/*.sh; do
@@ -160,9 +173,11 @@ cat <<TABLE
   ───────────────────────────────────────────────────────────────────────────
   key-sync       http://127.0.0.1:8081   /health /ready /metrics (${key_sync_mode} mode)
   usage-stats    http://127.0.0.1:8082   /health /ready /metrics
-  billing        http://127.0.0.1:8083   /health /ready /metrics
+  billing        http://127.0.0.1:8083   /health /ready /metrics /admin (quota on kms-sim)
+  billing-litellm http://127.0.0.1:8084  the same on litellm-sim (QUOTA_BACKEND=litellm; DB tollgate_litellm)
   newapi-sim     http://127.0.0.1:3000   new-api gateway simulator (${newapi_db})
   kms-sim        http://127.0.0.1:8089   key management service simulator
+  litellm-sim    http://127.0.0.1:4000   LiteLLM proxy simulator (master key $LITELLM_MASTER_KEY)
   localstripe    http://127.0.0.1:8420   Stripe fake (any sk_test_ key)
   Postgres       $DATABASE_URL
   new-api DB     $newapi_url

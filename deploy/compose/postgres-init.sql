@@ -2,11 +2,13 @@
 -- superuser `tollgate`, which the image has already given its own database `tollgate`.
 -- LOCAL USE ONLY: the passwords below are demo values.
 --
---   tollgate   superuser, owns database `tollgate` (Tollgate's migrations and tables)
+--   tollgate   superuser, owns database `tollgate` (Tollgate's migrations and tables) and
+--              `tollgate_litellm` (the second billing, on the LiteLLM simulator)
 --   newapi     owns database `newapi`; newapi-sim connects as it and creates new-api's tables
 --   newapi_ro  read-only on `newapi`; usage-stats connects as it (Tollgate never writes
 --              new-api's tables, and this makes the stack enforce it)
 
+CREATE DATABASE tollgate_litellm OWNER tollgate;
 CREATE ROLE newapi LOGIN PASSWORD 'newapi';
 CREATE ROLE newapi_ro LOGIN PASSWORD 'newapi_ro';
 CREATE DATABASE newapi OWNER newapi;
