@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Billing benchmark (issue 5): "limit webhook → auto_recharged" against localstripe and the
-# KMS simulator, and the replay of an event already answered, both measured by
-# tools/loadgen.
+# Billing benchmark (issues 5 and 12): "limit event → auto_recharged" against localstripe and
+# the quota backend's simulator (the KMS, or a stock LiteLLM proxy), and the replay of an
+# event already answered, both measured by tools/loadgen.
 #
 #   scripts/bench/billing.sh [--no-build]
 #
@@ -30,6 +30,9 @@
 # --no-build   use the release binaries already in target/release
 #
 # Environment overrides (defaults in brackets):
+#   BENCH_BACKEND [kms]: kms (kms-sim) or litellm (litellm-sim, QUOTA_BACKEND=litellm)
+#   BENCH_TRIGGER [limit]: limit (signed limit_exceeded events) or alert (LiteLLM's unsigned
+#     budget_crossed alert to /webhooks/litellm/budget?token=…; needs BENCH_BACKEND=litellm)
 #   BENCH_PG_URL [postgres://postgres@127.0.0.1:5432]   BENCH_BILLING_PORT [18083]
 #   BENCH_KMS_PORT [18089]   BENCH_STRIPE_PORT [18420]
 #   BENCH_RECHARGE_CONCURRENCY [4]   BENCH_RECHARGES [400]   BENCH_RECHARGE_WARMUP [20]
@@ -59,6 +62,14 @@ for arg in "$@"; do
 done
 
 pg_url="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+backend="${BENCH_BACKEND:-kms}"
+trigger="${BENCH_TRIGGER:-limit}"
+case "$backend/$trigger" in
+  kms/limit | litellm/limit | litellm/alert) ;;
+  *) echo "billing bench: BENCH_BACKEND=$backend with BENCH_TRIGGER=$trigger is not a run (kms/limit, litellm/limit, litellm/alert)" >&2; exit 1 ;;
+esac
+quota_sim=kms-sim
+[ "$backend" = litellm ] && quota_sim=litellm-sim
 billing_port="${BENCH_BILLING_PORT:-18083}"
 kms_port="${BENCH_KMS_PORT:-18089}"
 stripe_port="${BENCH_STRIPE_PORT:-18420}"
@@ -78,7 +89,7 @@ kms_url="http://127.0.0.1:$kms_port"
 stripe_url="http://127.0.0.1:$stripe_port"
 bin="$root/target/release"
 localstripe="$root/.venv/bin/localstripe"
-out="$root/target/bench/billing/$(date -u +%Y%m%dT%H%M%SZ)"
+out="$root/target/bench/billing/$(date -u +%Y%m%dT%H%M%SZ)-$backend-$trigger"
 # Targets (issue 5).
 target_p95_ms=1000
 target_replay_rps=2000
@@ -97,10 +108,10 @@ done
 mkdir -p "$out"
 
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release -p billing -p kms-sim -p loadgen)"
-  cargo build --release -p billing -p kms-sim -p loadgen
+  say "building the release binaries (cargo build --release -p billing -p kms-sim -p litellm-sim -p loadgen)"
+  cargo build --release -p billing -p kms-sim -p litellm-sim -p loadgen
 fi
-for b in billing kms-sim loadgen; do
+for b in billing "$quota_sim" loadgen; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release -p $b)"
 done
 if [ ! -x "$localstripe" ]; then
@@ -113,6 +124,8 @@ rand() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; } # 2×$1 hex di
 admin_token="bench-admin-$(rand 16)"
 webhook_secret="bench-litellm-$(rand 16)"
 stripe_key="sk_test_bench$(rand 8)"
+litellm_key="sk-bench-$(rand 16)"
+alert_token="bench-alert-$(rand 16)"
 org_prefix="bench-$(rand 4)"
 
 pids=()
@@ -157,7 +170,6 @@ billing_env=(
   HOST=127.0.0.1
   DATABASE_URL="$pg_url/$db"
   ADMIN_TOKEN="$admin_token"
-  KMS_BASE_URL="$kms_url"
   LITELLM_WEBHOOK_SECRET="$webhook_secret"
   STRIPE_SECRET_KEY="$stripe_key"
   STRIPE_API_BASE="$stripe_url"
@@ -165,6 +177,13 @@ billing_env=(
   LOG_FORMAT=json
   RUST_LOG=warn
 )
+
+if [ "$backend" = litellm ]; then
+  billing_env+=(QUOTA_BACKEND=litellm LITELLM_BASE_URL="$kms_url" LITELLM_MASTER_KEY="$litellm_key"
+    LITELLM_ALERT_TOKEN="$alert_token" POLL_INTERVAL_SECS=0)
+else
+  billing_env+=(KMS_BASE_URL="$kms_url" POLL_INTERVAL_SECS=0)
+fi
 
 say "migrating $db (billing migrate)"
 env -u TOLLGATE_CONFIG -u STRIPE_WEBHOOK_SECRET "${billing_env[@]}" "$bin/billing" migrate \
@@ -177,9 +196,13 @@ start() { # name, then environment assignments and the command
   pids+=($!)
   names+=("$name")
 }
-say "starting kms-sim on :$kms_port, localstripe on :$stripe_port, billing on :$billing_port (logs in $out)"
-# kms-sim sends no webhooks of its own here (no KMS_WEBHOOK_URL): loadgen sends them.
-start kms-sim PORT="$kms_port" LITELLM_WEBHOOK_SECRET="$webhook_secret" RUST_LOG=warn "$bin/kms-sim"
+say "starting $quota_sim on :$kms_port, localstripe on :$stripe_port, billing on :$billing_port (logs in $out)"
+# The simulator sends no webhooks or alerts of its own here: loadgen sends them.
+if [ "$backend" = litellm ]; then
+  start litellm-sim PORT="$kms_port" LITELLM_MASTER_KEY="$litellm_key" RUST_LOG=warn "$bin/litellm-sim"
+else
+  start kms-sim PORT="$kms_port" LITELLM_WEBHOOK_SECRET="$webhook_secret" RUST_LOG=warn "$bin/kms-sim"
+fi
 if [ "$stripe_persist" = 0 ]; then
   # Stock localstripe, with Store.dump_to_disk made a no-op (diagnostic only).
   start localstripe "$root/.venv/bin/python" -c 'import sys
@@ -207,7 +230,11 @@ wait_for() { # name url
   done
   die "$1 did not answer $2 within 30 s"
 }
-wait_for kms-sim "$kms_url/health"
+if [ "$backend" = litellm ]; then
+  wait_for litellm-sim "$kms_url/health/liveliness"
+else
+  wait_for kms-sim "$kms_url/health"
+fi
 wait_for localstripe "$stripe_url/v1/customers"
 wait_for billing "$billing_url/ready"
 
@@ -219,14 +246,14 @@ pid_of() { # name → pid of a process this script started
   return 1
 }
 
-# CPU sampler: every 0.2 s, one line "t machine_busy billing kms-sim localstripe postgres":
+# CPU sampler: every 0.2 s, one line "t machine_busy billing quota-sim localstripe postgres":
 # t from /proc/uptime (s), the rest cumulative clock ticks; postgres is every process named
 # postgres on the machine. One awk per sample, to stay out of the measurement's way.
 clk_tck=$(getconf CLK_TCK)
 uptime_s() { awk '{print $1}' /proc/uptime; }
 sample_cpu() {
   local billing_pid kms_pid stripe_pid
-  billing_pid=$(pid_of billing); kms_pid=$(pid_of kms-sim); stripe_pid=$(pid_of localstripe)
+  billing_pid=$(pid_of billing); kms_pid=$(pid_of "$quota_sim"); stripe_pid=$(pid_of localstripe)
   while :; do
     # shellcheck disable=SC2046 # one word per postgres pid
     awk -v b="/proc/$billing_pid/stat" -v k="/proc/$kms_pid/stat" -v s="/proc/$stripe_pid/stat" '
@@ -283,10 +310,13 @@ charge_sum_0=$(metric billing_charge_seconds_sum)
 charge_count_0=$(metric billing_charge_seconds_count)
 
 # 1. Recharges: one fresh organisation per iteration.
+alert_flag=()
+[ "$trigger" = alert ] && alert_flag=(--alert-token "$alert_token")
 loadgen recharge limit-webhook --url "$billing_url" --admin-token "$admin_token" \
   --webhook-secret "$webhook_secret" --org-prefix "$org_prefix" \
   --setup-concurrency "$setup_concurrency" --concurrency "$recharge_concurrency" \
-  --requests "$recharges" --warmup "$recharge_warmup" --duration-s 900 --timeout-s 30
+  --requests "$recharges" --warmup "$recharge_warmup" --duration-s 900 --timeout-s 30 \
+  ${alert_flag[@]+"${alert_flag[@]}"}
 
 charge_sum_1=$(metric billing_charge_seconds_sum)
 charge_count_1=$(metric billing_charge_seconds_count)
@@ -389,7 +419,7 @@ say "summary"
 echo
 grep '^setup' "$out/recharge.txt" || true
 {
-  printf 'cpu (%% of a core)\tmachine (of 200%%)\tbilling\tkms-sim\tlocalstripe\tpostgres\tsampled\n'
+  printf 'cpu (%% of a core)\tmachine (of 200%%)\tbilling\t%s\tlocalstripe\tpostgres\tsampled\n' "$quota_sim"
   cpu_during recharge "$(cat "$out/recharge.end")" "$(jq .duration_s "$out/recharge.json")"
   cpu_during replay "$(cat "$out/replay.end")" "$(jq .duration_s "$out/replay.json")"
 } | column -t -s $'\t' | tee "$out/cpu.txt"

@@ -98,7 +98,12 @@ impl PaymentEvents {
                 Ok(match finished.record.status() {
                     RechargeStatus::Succeeded => Applied::Credited,
                     RechargeStatus::Refunded => Applied::Refunded,
-                    _ => Applied::Reconcile,
+                    // Charged but not delivered yet (the refund failed): reconcile's.
+                    RechargeStatus::Pending
+                    | RechargeStatus::Charged
+                    | RechargeStatus::PaymentFailed
+                    | RechargeStatus::RequiresAction
+                    | RechargeStatus::Canceled => Applied::Reconcile,
                 })
             }
             RechargeStatus::Succeeded | RechargeStatus::Refunded => Ok(Applied::Ignored),

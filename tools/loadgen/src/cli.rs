@@ -162,6 +162,10 @@ pub struct LimitWebhookArgs {
     /// Organisations set up at a time (the setup phase is not measured).
     #[arg(long = "setup-concurrency", default_value_t = 8)]
     pub setup_concurrency: usize,
+    /// billing's LITELLM_ALERT_TOKEN: send LiteLLM's unsigned budget alerts to
+    /// /webhooks/litellm/budget?token=… instead of signed limit events.
+    #[arg(long = "alert-token")]
+    pub alert_token: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -394,6 +398,7 @@ async fn execute(cli: Cli) -> anyhow::Result<Outcome> {
                 orgs,
                 org_prefix: a.org_prefix.unwrap_or_else(random_prefix),
                 setup_concurrency: a.setup_concurrency,
+                alert_token: a.alert_token,
             };
             let client = target::client(
                 limits.concurrency.max(options.setup_concurrency),

@@ -12,6 +12,11 @@
 //! body)>` → 200 `{"success":true,"action":"auto_recharged",…}`. Each organisation is used
 //! once, so every iteration is a real charge (Stripe) and a quota raise (KMS); any other
 //! action is a failure `action_<action>`.
+//!
+//! With an alert token (`--alert-token`, billing on a stock LiteLLM proxy), the event is
+//! instead what LiteLLM 1.110 sends when a team's request is rejected over budget: the
+//! unsigned `WebhookEvent` (`budget_crossed`, `event_group` `team`, spend 520 over a
+//! `max_budget` of 500) posted to `/webhooks/litellm/budget?token=…`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +38,8 @@ use crate::target::local_endpoint;
 
 /// The path of the limit webhook.
 pub const WEBHOOK_PATH: &str = "/webhooks/litellm/limit-exceeded";
+/// The path of LiteLLM's budget alerts.
+pub const ALERT_PATH: &str = "/webhooks/litellm/budget";
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
 /// The header carrying the event id.
@@ -68,6 +75,20 @@ pub fn limit_event_body(team_id: &str, usage: u32, limit: u32, timestamp: &str) 
     .into_bytes()
 }
 
+/// LiteLLM's `WebhookEvent` for a team whose request was rejected over budget.
+pub fn alert_body(team_id: &str, usage: u32, limit: u32) -> Vec<u8> {
+    json!({
+        "spend": f64::from(usage), "max_budget": f64::from(limit), "soft_budget": null,
+        "token": "bench", "customer_id": null, "user_id": null, "team_id": team_id,
+        "team_alias": team_id, "organization_id": null, "user_email": null, "key_alias": null,
+        "projected_exceeded_date": null, "projected_spend": null, "event_group": "team",
+        "alert_emails": null, "event": "budget_crossed",
+        "event_message": format!("Team Budget: Budget Crossed\n Total Budget:`{limit}.0`"),
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Now, as `2026-11-22T10:00:00Z`.
 fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -88,6 +109,8 @@ pub struct LimitWebhookOptions {
     pub org_prefix: String,
     /// Organisations set up at a time.
     pub setup_concurrency: usize,
+    /// Send LiteLLM's unsigned budget alerts with this token instead of signed limit events.
+    pub alert_token: Option<String>,
 }
 
 /// What the setup phase did.
@@ -122,6 +145,8 @@ impl std::fmt::Display for SetupSummary {
 pub struct LimitWebhook {
     webhook_url: Url,
     secret: Vec<u8>,
+    /// LiteLLM alerts instead of signed events (the URL carries the token).
+    alerts: bool,
     /// The LiteLLM team of each organisation, in the order they are used.
     teams: Vec<String>,
     next: AtomicUsize,
@@ -135,10 +160,10 @@ pub struct LimitInput(Option<SignedEvent>);
 pub struct SignedEvent {
     /// The JSON body, sent as is.
     pub body: Vec<u8>,
-    /// `sha256=<hex>`.
-    pub signature: HeaderValue,
-    /// The event id.
-    pub event_id: HeaderValue,
+    /// `sha256=<hex>` (none for a LiteLLM alert).
+    pub signature: Option<HeaderValue>,
+    /// The event id (none for a LiteLLM alert).
+    pub event_id: Option<HeaderValue>,
 }
 
 #[derive(Deserialize)]
@@ -251,9 +276,20 @@ impl LimitWebhook {
         Ok(LimitWebhook {
             webhook_url: local_endpoint(billing, WEBHOOK_PATH)?,
             secret: webhook_secret.as_bytes().to_vec(),
+            alerts: false,
             teams,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// Send LiteLLM's budget alerts with `token` instead of signed limit events.
+    pub fn with_alert_token(mut self, billing: &str, token: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(!token.is_empty(), "the alert token is empty");
+        let mut url = local_endpoint(billing, ALERT_PATH)?;
+        url.query_pairs_mut().append_pair("token", token);
+        self.webhook_url = url;
+        self.alerts = true;
+        Ok(self)
     }
 
     /// Set up `options.orgs` organisations through billing's org API (not measured), then
@@ -337,12 +373,22 @@ impl LimitWebhook {
             took: started.elapsed(),
             concurrency: options.setup_concurrency.min(orgs),
         };
-        let scenario = Self::from_teams(&options.billing, &options.webhook_secret, teams)?;
+        let mut scenario = Self::from_teams(&options.billing, &options.webhook_secret, teams)?;
+        if let Some(token) = &options.alert_token {
+            scenario = scenario.with_alert_token(&options.billing, token)?;
+        }
         Ok((scenario, summary))
     }
 
-    /// A signed event for `team_id` with a fresh event id.
+    /// A signed event for `team_id` with a fresh event id, or LiteLLM's alert for it.
     pub fn signed_event(&self, team_id: &str) -> SignedEvent {
+        if self.alerts {
+            return SignedEvent {
+                body: alert_body(team_id, EVENT_USAGE, EVENT_LIMIT),
+                signature: None,
+                event_id: None,
+            };
+        }
         let body = limit_event_body(team_id, EVENT_USAGE, EVENT_LIMIT, &now_rfc3339());
         let signature = HeaderValue::from_str(&sign(&self.secret, &body))
             .expect("sha256=<hex> is a header value");
@@ -350,8 +396,8 @@ impl LimitWebhook {
             .expect("a UUID is a header value");
         SignedEvent {
             body,
-            signature,
-            event_id,
+            signature: Some(signature),
+            event_id: Some(event_id),
         }
     }
 
@@ -423,15 +469,16 @@ impl Scenario for LimitWebhook {
                     "every organisation set up has been recharged (raise --orgs)",
                 ));
             };
-            let (status, body) = exchange(
-                client
-                    .post(self.webhook_url.clone())
-                    .header(CONTENT_TYPE, "application/json")
-                    .header(HeaderName::from_static(SIGNATURE_HEADER), event.signature)
-                    .header(HeaderName::from_static(EVENT_ID_HEADER), event.event_id)
-                    .body(event.body),
-            )
-            .await?;
+            let mut request = client
+                .post(self.webhook_url.clone())
+                .header(CONTENT_TYPE, "application/json");
+            if let Some(signature) = event.signature {
+                request = request.header(HeaderName::from_static(SIGNATURE_HEADER), signature);
+            }
+            if let Some(id) = event.event_id {
+                request = request.header(HeaderName::from_static(EVENT_ID_HEADER), id);
+            }
+            let (status, body) = exchange(request.body(event.body)).await?;
             check_answer(status, &body)
         })
         .await
@@ -538,13 +585,32 @@ mod tests {
                 chrono::DateTime::parse_from_rfc3339(value["timestamp"].as_str().unwrap()).is_ok()
             );
             assert_eq!(
-                input.signature.to_str().unwrap(),
+                input.signature.unwrap().to_str().unwrap(),
                 sign(b"secret", &input.body)
             );
-            assert!(seen_ids.insert(input.event_id.to_str().unwrap().to_owned()));
+            assert!(seen_ids.insert(input.event_id.unwrap().to_str().unwrap().to_owned()));
         }
         assert_eq!(scenario.remaining(), 0);
         assert!(scenario.prepare(0).0.is_none());
+    }
+
+    #[test]
+    fn alerts_are_litellms_unsigned_team_events_to_the_token_url() {
+        let scenario = LimitWebhook::from_teams("http://127.0.0.1:9", "secret", vec!["t0".into()])
+            .unwrap()
+            .with_alert_token("http://127.0.0.1:9", "tok en")
+            .unwrap();
+        assert_eq!(
+            scenario.webhook_url.as_str(),
+            "http://127.0.0.1:9/webhooks/litellm/budget?token=tok+en"
+        );
+        let input = scenario.prepare(0).0.unwrap();
+        assert!(input.signature.is_none() && input.event_id.is_none());
+        let value: Value = serde_json::from_slice(&input.body).unwrap();
+        assert_eq!(value["team_id"], "t0");
+        assert_eq!(value["event"], "budget_crossed");
+        assert_eq!(value["event_group"], "team");
+        assert_eq!(value["spend"], 520.0);
     }
 
     #[test]
