@@ -24,7 +24,8 @@ DECLARE
         'usage_ingest_state', 'usage_ingest_gaps',
         -- billing
         'organization_balance_config', 'recharge_records', 'credit_ledger', 'webhook_events',
-        'billing_poller_runs', 'billing_alerts'
+        'billing_poller_runs', 'billing_alerts', 'organization_members',
+        'organization_usage_readings', 'organization_audit'
     ];
 BEGIN
     FOREACH t IN ARRAY tables LOOP
@@ -46,7 +47,8 @@ BEGIN
         WHERE n.nspname = 'public' AND c.relkind = 'S'
           AND c.relname IN ('organization_balance_config_id_seq', 'credit_ledger_id_seq',
                             'webhook_events_id_seq', 'usage_log_index_id_seq',
-                            'billing_poller_runs_id_seq', 'billing_alerts_id_seq')
+                            'billing_poller_runs_id_seq', 'billing_alerts_id_seq',
+                            'organization_usage_readings_id_seq', 'organization_audit_id_seq')
     LOOP
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
             EXECUTE format('REVOKE ALL ON SEQUENCE public.%I FROM anon', t);

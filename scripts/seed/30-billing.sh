@@ -34,6 +34,9 @@ CREATE TEMP TABLE demo_org ON COMMIT DROP AS
   SELECT id FROM organization_balance_config WHERE c_organization_id = '$billing_org';
 DELETE FROM credit_ledger WHERE organization_id IN (SELECT id FROM demo_org);
 DELETE FROM billing_alerts WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_members WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_usage_readings WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_audit WHERE organization_id IN (SELECT id FROM demo_org);
 DELETE FROM webhook_events WHERE organization_id IN (SELECT id FROM demo_org)
   OR recharge_id IN (SELECT id FROM recharge_records WHERE organization_id IN (SELECT id FROM demo_org));
 DELETE FROM recharge_records WHERE organization_id IN (SELECT id FROM demo_org);
@@ -75,6 +78,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# The key-sync demo user is demo-org's admin: the console with their Supabase token.
+billing_call POST "/api/organizations/$billing_org/members" "{\"user_id\":\"$demo_user\",\"role\":\"admin\"}"
+billing_expect "adding $demo_user as admin of $billing_org" 201 200
+
 billing_call GET "/api/organizations/$billing_org"
 billing_expect "reading $billing_org" 200
 billing_figures=$(billing_json '"credited total $%.2f, KMS quota $%.2f" % (d["organization"]["credited_total"], d["organization"]["kms_quota"] or 0)')
@@ -101,6 +108,7 @@ STACK_NOTES="${STACK_NOTES:-}
     automatic      $billing_outcome
     now            $billing_figures; kms-sim $billing_kms_figures; webhook events: $billing_actions
     console        http://127.0.0.1:8083/admin#token=$ADMIN_TOKEN&org=$billing_org
+    as its admin   http://127.0.0.1:8083/admin#access_token=$demo_jwt   (the demo user, a member of $billing_org only)
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org -H '$billing_auth'
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org/recharge-history -H '$billing_auth'
     curl -s http://127.0.0.1:8083/api/organizations/$billing_org/webhook-events -H '$billing_auth'

@@ -29,6 +29,9 @@ CREATE TEMP TABLE demo_org ON COMMIT DROP AS
   SELECT id FROM organization_balance_config WHERE c_organization_id = '$lt_org';
 DELETE FROM credit_ledger WHERE organization_id IN (SELECT id FROM demo_org);
 DELETE FROM billing_alerts WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_members WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_usage_readings WHERE organization_id IN (SELECT id FROM demo_org);
+DELETE FROM organization_audit WHERE organization_id IN (SELECT id FROM demo_org);
 DELETE FROM webhook_events WHERE organization_id IN (SELECT id FROM demo_org)
   OR recharge_id IN (SELECT id FROM recharge_records WHERE organization_id IN (SELECT id FROM demo_org));
 DELETE FROM recharge_records WHERE organization_id IN (SELECT id FROM demo_org);

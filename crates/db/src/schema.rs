@@ -70,6 +70,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         max_monthly_recharge_cents -> Nullable<Int8>,
         auto_recharge_paused_reason -> Nullable<Text>,
+        last_usage_cents -> Nullable<Int8>,
+        last_usage_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -169,6 +171,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Who may see or steer an organisation (owner: billing).
+    organization_members (organization_id, user_id) {
+        organization_id -> Int8,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Cumulative usage readings from the quota backend (owner: billing).
+    organization_usage_readings (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        usage_cents -> Int8,
+        source -> Text,
+        read_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Changes people made to organisations (owner: billing).
+    organization_audit (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        actor -> Text,
+        action -> Text,
+        changes -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(organization_members -> organization_balance_config (organization_id));
+diesel::joinable!(organization_usage_readings -> organization_balance_config (organization_id));
+diesel::joinable!(organization_audit -> organization_balance_config (organization_id));
 diesel::joinable!(billing_alerts -> organization_balance_config (organization_id));
 diesel::joinable!(recharge_records -> organization_balance_config (organization_id));
 diesel::joinable!(credit_ledger -> organization_balance_config (organization_id));
@@ -179,4 +218,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_events,
     billing_poller_runs,
     billing_alerts,
+    organization_members,
+    organization_usage_readings,
+    organization_audit,
 );

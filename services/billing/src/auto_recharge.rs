@@ -16,6 +16,7 @@ use crate::recharge::{Finished, PipelineError, Recharger, Trigger};
 use crate::store::events;
 use crate::store::orgs::{self, OrgRow};
 use crate::store::recharges;
+use crate::store::usage::{self, UsageSource};
 
 /// How an automatic trigger ended.
 #[derive(Debug)]
@@ -98,10 +99,19 @@ impl AutoRecharge {
         event: Option<i64>,
     ) -> Result<AutoOutcome, DbError> {
         let recharger = Arc::clone(&self.recharger);
+        let source = match &trigger {
+            Trigger::Webhook { .. } => Some(UsageSource::LimitWebhook),
+            Trigger::LitellmAlert { .. } => Some(UsageSource::LitellmAlert),
+            Trigger::Poller => Some(UsageSource::Poller),
+            Trigger::Manual { .. } => None,
+        };
         let mut conn = self.recharger.pool().get().await?;
         let (org, decision, record) = conn
             .transaction(async move |conn| {
                 let org = orgs::lock_id(conn, org_id).await?;
+                if let Some(source) = source {
+                    usage::record(conn, &[(org.id, usage)], source).await?;
+                }
                 let decision = decide(&snapshot(conn, &org, usage).await?, recharger.fees());
                 let record = match decision {
                     AutoDecision::Recharge(quote) => {

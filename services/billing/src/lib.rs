@@ -9,6 +9,7 @@
 //!   backends;
 //! - [`store`]: every query; [`views`] and [`answers`]: JSON shapes.
 
+pub mod access;
 pub mod alerts;
 pub mod answers;
 pub mod auto_recharge;
@@ -18,7 +19,9 @@ pub mod kms;
 pub mod limit_webhook;
 pub mod litellm;
 pub mod litellm_alert;
+pub mod membership;
 pub mod metrics;
+pub mod month_usage;
 pub mod organizations;
 pub mod payment_events;
 pub mod poller;

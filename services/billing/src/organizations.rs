@@ -11,13 +11,18 @@ use tollgate_domain::money::Cents;
 use tollgate_stripe::{AttachedPaymentMethod, StripeError};
 use tollgate_web::ApiError;
 
+use crate::access::{authorize, Caller, Need, OrgRole};
 use crate::kms::{with_retries, KmsError, KmsOrg};
+use crate::month_usage::{self, Month, MonthUsage};
 use crate::recharge::{Finished, PipelineError, Recharger, Trigger};
 use crate::settings::QuotaBackend;
+use crate::store::audit::{self, AuditRow};
 use crate::store::events::{self, EventRow};
+use crate::store::members;
 use crate::store::orgs::{self, NewOrg, OrgChanges, OrgRow};
 use crate::store::poller::{self, PollerRun};
 use crate::store::recharges::{self, OrgFigures, RechargeRow};
+use crate::store::usage::{self, UsageSource};
 use crate::store::Page;
 
 /// Largest amount accepted anywhere in the org API: $1,000,000.
@@ -99,12 +104,14 @@ pub struct RechargeInput {
     pub amount: Cents,
 }
 
-/// An organisation with its money figures.
+/// An organisation with its money figures, as one caller sees it.
 pub struct OrgView {
     /// The row.
     pub org: OrgRow,
     /// Credit delivered and on its way, this month's automatic credit.
     pub figures: OrgFigures,
+    /// The caller's standing in it.
+    pub role: OrgRole,
 }
 
 /// A page of rows and the total.
@@ -237,25 +244,64 @@ impl Organizations {
         self.backend
     }
 
-    async fn view(&self, org: OrgRow) -> Result<OrgView, ApiError> {
+    /// The organisation and its figures read in one snapshot (a delivery commits the credit
+    /// and the confirmed quota together; a view never shows one without the other).
+    async fn view(&self, org: OrgRow, role: OrgRole) -> Result<OrgView, ApiError> {
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let figures = recharges::figures(&mut conn, org.id).await.map_err(db)?;
-        Ok(OrgView { org, figures })
+        let id = org.id;
+        let (org, figures) = conn
+            .build_transaction()
+            .read_only()
+            .repeatable_read()
+            .run(async move |conn| {
+                let org = orgs::find_id(conn, id).await?;
+                let figures = recharges::figures(conn, id).await?;
+                Ok::<_, diesel::result::Error>((org, figures))
+            })
+            .await
+            .map_err(db)?;
+        Ok(OrgView { org, figures, role })
     }
 
-    /// A page of organisations, newest first, with their figures.
-    pub async fn list(&self, page: Page) -> Result<Paged<OrgView>, ApiError> {
+    /// The organisation `c_org` if `caller` may do `need` with it (404 / 403 otherwise).
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        c_org: &str,
+        need: Need,
+    ) -> Result<(OrgRow, OrgRole), ApiError> {
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let (rows, total) = orgs::page(&mut conn, page).await.map_err(db)?;
-        let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+        authorize(&mut conn, caller, c_org, need).await
+    }
+
+    /// A page of organisations, newest first, with their figures: every one for the
+    /// operator, a user's own (with their role) for a user.
+    pub async fn list(&self, caller: &Caller, page: Page) -> Result<Paged<OrgView>, ApiError> {
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let (rows, total): (Vec<(OrgRow, OrgRole)>, i64) = match caller {
+            Caller::Operator => {
+                let (rows, total) = orgs::page(&mut conn, page).await.map_err(db)?;
+                let rows = rows.into_iter().map(|o| (o, OrgRole::Operator)).collect();
+                (rows, total)
+            }
+            Caller::User(user) => {
+                let (rows, total) = members::page_for_user(&mut conn, user.0, page)
+                    .await
+                    .map_err(db)?;
+                let rows = rows.into_iter().map(|(o, r)| (o, r.into())).collect();
+                (rows, total)
+            }
+        };
+        let ids: Vec<i64> = rows.iter().map(|(o, _)| o.id).collect();
         let figures = recharges::figures_by_org(&mut conn, &ids)
             .await
             .map_err(db)?;
         let items = rows
             .into_iter()
-            .map(|org| OrgView {
+            .map(|(org, role)| OrgView {
                 figures: figures.get(&org.id).copied().unwrap_or_default(),
                 org,
+                role,
             })
             .collect();
         Ok(Paged { items, total })
@@ -264,10 +310,11 @@ impl Organizations {
     /// A page of the organisation's recharges, newest first.
     pub async fn recharge_history(
         &self,
+        caller: &Caller,
         c_org: &str,
         page: Page,
     ) -> Result<Paged<RechargeRow>, ApiError> {
-        let org = self.find(c_org).await?;
+        let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
         let (items, total) = recharges::page(&mut conn, org.id, page).await.map_err(db)?;
         Ok(Paged { items, total })
@@ -276,28 +323,47 @@ impl Organizations {
     /// A page of the organisation's webhook events, newest first.
     pub async fn webhook_events(
         &self,
+        caller: &Caller,
         c_org: &str,
         page: Page,
     ) -> Result<Paged<EventRow>, ApiError> {
-        let org = self.find(c_org).await?;
+        let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
         let (items, total) = events::page(&mut conn, org.id, page).await.map_err(db)?;
         Ok(Paged { items, total })
+    }
+
+    /// A page of the organisation's audit trail, newest first (admins and the operator).
+    pub async fn audit(
+        &self,
+        caller: &Caller,
+        c_org: &str,
+        page: Page,
+    ) -> Result<Paged<AuditRow>, ApiError> {
+        let (org, _) = self.authorize(caller, c_org, Need::Write).await?;
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let (items, total) = audit::page(&mut conn, org.id, page).await.map_err(db)?;
+        Ok(Paged { items, total })
+    }
+
+    /// The organisation's figures for a UTC month (`YYYY-MM`; default: this month).
+    pub async fn month_usage(
+        &self,
+        caller: &Caller,
+        c_org: &str,
+        month: Option<&str>,
+    ) -> Result<MonthUsage, ApiError> {
+        let now = chrono::Utc::now();
+        let month = Month::parse(month, now)?;
+        let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
+        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        month_usage::of(&mut conn, org.id, month, now).await
     }
 
     /// The poller's newest pass.
     pub async fn last_poll(&self) -> Result<Option<PollerRun>, ApiError> {
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
         poller::latest(&mut conn).await.map_err(db)
-    }
-
-    /// The organisation, or 404.
-    pub async fn find(&self, c_org: &str) -> Result<OrgRow, ApiError> {
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        orgs::find(&mut conn, c_org)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ApiError::NotFound(format!("no organisation {c_org}")))
     }
 
     /// Create; 409 when it exists, or when the LiteLLM team to adopt is another's.
@@ -349,18 +415,26 @@ impl Organizations {
             message: format!("organisation {} exists", new.c_organization_id),
         })?;
         drop(conn);
-        self.view(org).await
+        self.view(org, OrgRole::Operator).await
     }
 
     /// Read with credit figures.
-    pub async fn get(&self, c_org: &str) -> Result<OrgView, ApiError> {
-        let org = self.find(c_org).await?;
-        self.view(org).await
+    pub async fn get(&self, caller: &Caller, c_org: &str) -> Result<OrgView, ApiError> {
+        let (org, role) = self.authorize(caller, c_org, Need::Read).await?;
+        self.view(org, role).await
     }
 
-    /// Change settings; the result is validated as a whole under the row lock.
-    pub async fn update(&self, c_org: &str, input: UpdateOrg) -> Result<OrgView, ApiError> {
+    /// Change settings; the result is validated as a whole under the row lock, and what
+    /// changed is recorded in the audit trail with the caller.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        c_org: &str,
+        input: UpdateOrg,
+    ) -> Result<OrgView, ApiError> {
+        let (_, role) = self.authorize(caller, c_org, Need::Write).await?;
         let c_org = c_org.to_owned();
+        let actor = caller.actor();
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
         let result = conn
             .transaction(async move |conn| {
@@ -400,22 +474,36 @@ impl Organizations {
                     max_daily_recharges: input.max_daily_recharges,
                     minimum_recharge_amount_cents: input.minimum_recharge_amount.map(|c| c.0),
                 };
-                let org = orgs::update(conn, org.id, &changes).await?;
-                Ok::<_, diesel::result::Error>(Ok(org))
+                let updated = orgs::update(conn, org.id, &changes).await?;
+                let diff = settings_diff(&org, &updated);
+                if !diff.is_empty() {
+                    audit::insert(
+                        conn,
+                        org.id,
+                        &actor,
+                        "settings",
+                        &serde_json::Value::Object(diff),
+                    )
+                    .await?;
+                }
+                Ok::<_, diesel::result::Error>(Ok(updated))
             })
             .await
             .map_err(db)?;
         drop(conn);
-        self.view(result?).await
+        self.view(result?, role).await
     }
 
     /// Save a card: create the Stripe customer if needed (under the row lock, so there is
     /// one per organisation), attach the payment method, and make it the default.
     pub async fn add_payment_method(
         &self,
+        caller: &Caller,
         c_org: &str,
         input: PaymentMethodInput,
     ) -> Result<(OrgView, AttachedPaymentMethod), ApiError> {
+        let (_, role) = self.authorize(caller, c_org, Need::Write).await?;
+        let actor = caller.actor();
         let pm = input.payment_method_id.trim().to_owned();
         if pm.is_empty()
             || pm.len() > 255
@@ -461,14 +549,32 @@ impl Organizations {
                     {
                         return Ok(Err(stripe_error(e)));
                     }
-                    orgs::set_payment_method(
+                    let updated = orgs::set_payment_method(
                         conn,
                         org.id,
                         &attached.id,
                         attached.brand.as_deref(),
                         attached.last4.as_deref(),
                     )
-                    .await?
+                    .await?;
+                    let card = |o: &OrgRow| {
+                        o.default_payment_method_id.as_ref().map(|id| {
+                            serde_json::json!({
+                                "id": id,
+                                "brand": o.payment_method_brand,
+                                "last4": o.payment_method_last4,
+                            })
+                        })
+                    };
+                    audit::insert(
+                        conn,
+                        org.id,
+                        &actor,
+                        "payment_method",
+                        &serde_json::json!({ "payment_method": { "old": card(&org), "new": card(&updated) } }),
+                    )
+                    .await?;
+                    updated
                 } else {
                     org
                 };
@@ -478,12 +584,14 @@ impl Organizations {
             .map_err(db)?;
         drop(conn);
         let (org, attached) = result?;
-        Ok((self.view(org).await?, attached))
+        Ok((self.view(org, role).await?, attached))
     }
 
     /// Make the KMS agree: create the organisation when missing (storing its team), and set
     /// its quota to the credited total. Repeating it changes nothing.
-    pub async fn sync(&self, c_org: &str) -> Result<(OrgView, KmsOrg), ApiError> {
+    pub async fn sync(&self, caller: &Caller, c_org: &str) -> Result<(OrgView, KmsOrg), ApiError> {
+        let (_, role) = self.authorize(caller, c_org, Need::Write).await?;
+        let actor = caller.actor();
         let kms = Arc::clone(self.recharger.kms());
         let backend = self.backend;
         let policy = self.recharger.kms_retry();
@@ -535,31 +643,48 @@ impl Organizations {
                     }
                     Err(e) => return Ok(Err(kms_error(e))),
                 };
-                let org =
+                let updated =
                     orgs::set_kms_state(conn, org.id, &kms_org.l_team_id, kms_org.quota.0).await?;
-                Ok::<_, diesel::result::Error>(Ok((org, kms_org)))
+                if let Some(spend) = kms_org.usage {
+                    usage::record(conn, &[(org.id, spend)], UsageSource::Sync).await?;
+                }
+                audit::insert(
+                    conn,
+                    org.id,
+                    &actor,
+                    "sync",
+                    &serde_json::json!({
+                        "quota": { "old": org.kms_quota_cents.map(Cents), "new": kms_org.quota },
+                        "team": { "old": org.litellm_team_id, "new": kms_org.l_team_id },
+                    }),
+                )
+                .await?;
+                Ok::<_, diesel::result::Error>(Ok((updated, kms_org)))
             })
             .await
             .map_err(db)?;
         drop(conn);
         let (org, kms_org) = result?;
-        Ok((self.view(org).await?, kms_org))
+        Ok((self.view(org, role).await?, kms_org))
     }
 
     /// A manual recharge of `amount` (fee on top). With a `request_key` a repeat returns the
     /// first recharge instead of charging again.
     pub async fn recharge(
         &self,
+        caller: &Caller,
         c_org: &str,
         input: RechargeInput,
         request_key: Option<String>,
     ) -> Result<ManualRecharge, ApiError> {
+        self.authorize(caller, c_org, Need::Write).await?;
         if input.amount.0 <= 0 || input.amount > MAX_AMOUNT {
             return Err(ApiError::bad_request(
                 "invalid_amount",
                 format!("amount must be more than 0 and at most {MAX_AMOUNT}"),
             ));
         }
+        let actor = caller.actor();
         let recharger = Arc::clone(&self.recharger);
         let c_org = c_org.to_owned();
         let mut conn = self.recharger.pool().get().await.map_err(db)?;
@@ -584,6 +709,18 @@ impl Organizations {
                 let record = recharger
                     .record(conn, &org, input.amount, &Trigger::Manual { request_key })
                     .await?;
+                audit::insert(
+                    conn,
+                    org.id,
+                    &actor,
+                    "recharge",
+                    &serde_json::json!({
+                        "recharge_id": record.id,
+                        "amount": Cents(record.amount_cents),
+                        "total_charge": Cents(record.total_charge_cents),
+                    }),
+                )
+                .await?;
                 Ok::<_, diesel::result::Error>(Ok((org, record, false)))
             })
             .await
@@ -627,4 +764,56 @@ pub struct ManualRecharge {
     pub record: RechargeRow,
     /// An earlier request with the same `Idempotency-Key` made it.
     pub replayed: bool,
+}
+
+/// What a settings change changed: `{field: {"old", "new"}}` in API terms (dollars).
+fn settings_diff(old: &OrgRow, new: &OrgRow) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let mut diff = serde_json::Map::new();
+    let mut put = |name: &str, old: serde_json::Value, new: serde_json::Value| {
+        if old != new {
+            diff.insert(name.into(), json!({ "old": old, "new": new }));
+        }
+    };
+    put(
+        "minimum_balance",
+        json!(Cents(old.minimum_balance_cents)),
+        json!(Cents(new.minimum_balance_cents)),
+    );
+    put(
+        "target_balance",
+        json!(Cents(old.target_balance_cents)),
+        json!(Cents(new.target_balance_cents)),
+    );
+    put(
+        "minimum_recharge_amount",
+        json!(Cents(old.minimum_recharge_amount_cents)),
+        json!(Cents(new.minimum_recharge_amount_cents)),
+    );
+    put(
+        "max_daily_recharges",
+        json!(old.max_daily_recharges),
+        json!(new.max_daily_recharges),
+    );
+    put(
+        "max_monthly_recharge_amount",
+        json!(old.max_monthly_recharge_cents.map(Cents)),
+        json!(new.max_monthly_recharge_cents.map(Cents)),
+    );
+    put(
+        "auto_recharge_enabled",
+        json!(old.auto_recharge_enabled),
+        json!(new.auto_recharge_enabled),
+    );
+    put(
+        "auto_recharge_disabled_reason",
+        json!(old.auto_recharge_disabled_reason),
+        json!(new.auto_recharge_disabled_reason),
+    );
+    put(
+        "auto_recharge_paused_reason",
+        json!(old.auto_recharge_paused_reason),
+        json!(new.auto_recharge_paused_reason),
+    );
+    diff
 }

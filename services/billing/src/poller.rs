@@ -30,6 +30,7 @@ use crate::recharge::Trigger;
 use crate::store::orgs::{self, OrgRow};
 use crate::store::poller::{self, PollerRun};
 use crate::store::recharges;
+use crate::store::usage::{self, UsageSource};
 
 /// Organisations read per page.
 const PAGE: i64 = 500;
@@ -117,7 +118,7 @@ impl Poller {
                 break;
             };
             after = last.id;
-            let turns: Vec<Turn> = futures_util::stream::iter(page)
+            let turns: Vec<(Turn, Option<(i64, Cents)>)> = futures_util::stream::iter(page)
                 .map(|org| {
                     let f = credit.get(&org.id).copied().unwrap_or_default();
                     self.turn(org, Cents(f.credited.0.saturating_add(f.in_flight.0)))
@@ -125,7 +126,13 @@ impl Poller {
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
-            for turn in turns {
+            // Readings the locked path did not record (one statement for the page).
+            let readings: Vec<(i64, Cents)> = turns.iter().filter_map(|(_, r)| *r).collect();
+            if !readings.is_empty() {
+                let mut conn = self.auto.recharger().pool().get().await?;
+                usage::record(&mut conn, &readings, UsageSource::Poller).await?;
+            }
+            for (turn, _) in turns {
                 run.organizations += 1;
                 match turn {
                     Turn::Covered => run.usage_read += 1,
@@ -145,8 +152,9 @@ impl Poller {
         Ok(run)
     }
 
-    /// Read `org`'s usage and recharge it when its balance is below the minimum.
-    async fn turn(&self, org: OrgRow, credit: Cents) -> Turn {
+    /// Read `org`'s usage and recharge it when its balance is below the minimum; with the
+    /// reading, when it is new and was not recorded on the way.
+    async fn turn(&self, org: OrgRow, credit: Cents) -> (Turn, Option<(i64, Cents)>) {
         let kms = self.auto.recharger().kms();
         let holder = kms.holder(&org.c_organization_id, org.litellm_team_id.as_deref());
         let usage = match kms.get(holder).await {
@@ -157,19 +165,22 @@ impl Poller {
             }
         };
         let Some(usage) = usage else {
-            return Turn::Unreachable;
+            return (Turn::Unreachable, None);
         };
         if credit.0.saturating_sub(usage.0) >= org.minimum_balance_cents {
-            return Turn::Covered;
+            let new = org.last_usage_cents.is_none_or(|last| last < usage.0);
+            return (Turn::Covered, new.then_some((org.id, usage)));
         }
-        match self.auto.run(org.id, usage, Trigger::Poller, None).await {
+        // The locked path records the reading itself.
+        let turn = match self.auto.run(org.id, usage, Trigger::Poller, None).await {
             Ok(AutoOutcome::NoCharge { .. }) => Turn::Covered,
             Ok(AutoOutcome::Finished(_) | AutoOutcome::Unresolved { .. }) => Turn::Recharged,
             Err(e) => {
                 tracing::warn!(organization = %org.c_organization_id, error = %e, "poller: recharge failed");
                 Turn::Failed
             }
-        }
+        };
+        (turn, None)
     }
 }
 

@@ -131,7 +131,7 @@ impl Reconciler {
         let stripe = self.recharger.stripe();
         let customer = {
             let mut conn = self.recharger.pool().get().await?;
-            let org = orgs::lock_free(&mut conn, record.organization_id).await?;
+            let org = orgs::find_id(&mut conn, record.organization_id).await?;
             org.stripe_customer_id
         };
         let found = match (&record.payment_intent_id, &customer) {

@@ -36,6 +36,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/organizations/{id}/webhook-events",
         web::get().to(orgs::webhook_events),
     )
+    .route("/api/organizations/{id}/usage", web::get().to(orgs::usage))
+    .route("/api/organizations/{id}/audit", web::get().to(orgs::audit))
+    .route(
+        "/api/organizations/{id}/members",
+        web::get().to(orgs::members),
+    )
+    .route(
+        "/api/organizations/{id}/members",
+        web::post().to(orgs::add_member),
+    )
+    .route(
+        "/api/organizations/{id}/members/{user_id}",
+        web::delete().to(orgs::remove_member),
+    )
     .route("/admin", web::get().to(console::page))
     .route("/admin/{file}", web::get().to(console::asset));
 }

@@ -60,6 +60,16 @@ pub struct BillingSettings {
     /// before it is canceled (default 86400).
     #[serde(default = "defaults::requires_action_expiry_secs")]
     pub requires_action_expiry_secs: u64,
+    /// `SUPABASE_JWT_SECRET`: HS256 secret of Supabase access tokens; with it (or
+    /// `SUPABASE_URL`) organisation members sign in to their organisations.
+    #[serde(default)]
+    pub supabase_jwt_secret: Option<String>,
+    /// `SUPABASE_URL`: base of the project's JWKS (ES256/RS256 access tokens).
+    #[serde(default)]
+    pub supabase_url: Option<String>,
+    /// `JWKS_CACHE_SECS`: how long a fetched JWKS is trusted (default 600).
+    #[serde(default = "defaults::jwks_cache_secs")]
+    pub jwks_cache_secs: u64,
     /// `POLL_INTERVAL_SECS`: how often the safety-net poller reads usage and recharges
     /// organisations below their minimum (default 60; 0 = off).
     #[serde(default = "defaults::poll_interval_secs")]
@@ -145,6 +155,9 @@ mod defaults {
     pub fn litellm_alert_replay_secs() -> u64 {
         300
     }
+    pub fn jwks_cache_secs() -> u64 {
+        600
+    }
     pub fn alert_timeout_ms() -> u64 {
         5_000
     }
@@ -196,6 +209,12 @@ impl Settings {
         billing.stripe_webhook_secret = billing
             .stripe_webhook_secret
             .filter(|s| !s.trim().is_empty());
+        let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        billing.supabase_jwt_secret = set(billing.supabase_jwt_secret.take());
+        billing.supabase_url = set(billing.supabase_url.take());
+        if let Some(url) = &billing.supabase_url {
+            require_http_url("SUPABASE_URL", url)?;
+        }
         billing.alert_webhook_url = billing.alert_webhook_url.filter(|s| !s.trim().is_empty());
         if let Some(url) = &billing.alert_webhook_url {
             require_http_url("ALERT_WEBHOOK_URL", url)?;
@@ -277,6 +296,11 @@ impl Settings {
     pub fn cancel_after(&self) -> Duration {
         Duration::from_secs(self.billing.reconcile_grace_secs)
             .max(self.stripe_timeout() * 2 + Duration::from_secs(5))
+    }
+
+    /// Whether organisation members may sign in (a Supabase secret or URL is set).
+    pub fn members_sign_in(&self) -> bool {
+        self.billing.supabase_jwt_secret.is_some() || self.billing.supabase_url.is_some()
     }
 
     /// How often the safety-net poller passes; `None` when it is off.

@@ -14,6 +14,7 @@ use crate::kms::{Kms, KmsClient, RetryPolicy};
 use crate::limit_webhook::LimitWebhooks;
 use crate::litellm::LitellmClient;
 use crate::litellm_alert::LitellmAlerts;
+use crate::membership::Memberships;
 use crate::metrics::Metrics;
 use crate::organizations::Organizations;
 use crate::payment_events::PaymentEvents;
@@ -92,6 +93,14 @@ pub async fn build_with(
             wake.clone(),
         ),
         organizations: Arc::new(Organizations::new(recharger.clone(), b.quota_backend)),
+        memberships: Memberships::new(pool.clone()),
+    });
+    let verifier = settings.members_sign_in().then(|| {
+        web::Data::new(tollgate_supabase_auth::JwtVerifier::new(
+            b.supabase_jwt_secret.clone(),
+            b.supabase_url.clone(),
+            Duration::from_secs(b.jwks_cache_secs),
+        ))
     });
     let poll_every = settings.poll_interval();
     let alert_sender = b.alert_webhook_url.clone().map(|url| {
@@ -124,7 +133,11 @@ pub async fn build_with(
         registry,
         checks,
         move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(state.clone()).configure(routes::configure);
+            cfg.app_data(state.clone());
+            if let Some(verifier) = &verifier {
+                cfg.app_data(verifier.clone());
+            }
+            cfg.configure(routes::configure);
         },
     )?;
     let app = app.with_task("reconcile", move |stop| {

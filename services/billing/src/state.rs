@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::limit_webhook::LimitWebhooks;
 use crate::litellm_alert::LitellmAlerts;
+use crate::membership::Memberships;
 use crate::organizations::Organizations;
 use crate::stripe_webhook::StripeWebhooks;
 
@@ -17,4 +18,6 @@ pub struct AppState {
     pub stripe_webhooks: StripeWebhooks,
     /// Organisation operations.
     pub organizations: Arc<Organizations>,
+    /// Membership operations (the operator's).
+    pub memberships: Memberships,
 }

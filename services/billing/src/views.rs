@@ -4,9 +4,12 @@
 use serde_json::{json, Value};
 use tollgate_domain::money::Cents;
 
+use crate::month_usage::MonthUsage;
 use crate::organizations::OrgView;
 use crate::settings::QuotaBackend;
+use crate::store::audit::AuditRow;
 use crate::store::events::EventRow;
+use crate::store::members::MemberRow;
 use crate::store::poller::PollerRun;
 use crate::store::recharges::RechargeRow;
 
@@ -15,6 +18,7 @@ pub fn organization(view: &OrgView, backend: QuotaBackend) -> Value {
     let (org, f) = (&view.org, &view.figures);
     json!({
         "c_organization_id": org.c_organization_id,
+        "role": view.role,
         "litellm_team_id": org.litellm_team_id,
         "stripe_customer_id": org.stripe_customer_id,
         "minimum_balance": Cents(org.minimum_balance_cents),
@@ -36,6 +40,8 @@ pub fn organization(view: &OrgView, backend: QuotaBackend) -> Value {
         "pending_credit": f.in_flight,
         "quota_backend": backend,
         "kms_quota": org.kms_quota_cents.map(Cents),
+        "last_usage": org.last_usage_cents.map(Cents),
+        "last_usage_at": org.last_usage_at,
         "kms_synced_at": org.kms_synced_at,
         "created_at": org.created_at,
         "updated_at": org.updated_at,
@@ -97,6 +103,44 @@ pub fn poller_run(run: &PollerRun) -> Value {
         "recharges": run.recharges,
         "unreachable": run.unreachable,
         "failed": run.failed,
+    })
+}
+
+/// One member.
+pub fn member(m: &MemberRow) -> Value {
+    json!({
+        "user_id": m.user_id,
+        "role": m.role,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+    })
+}
+
+/// One audit entry.
+pub fn audit_entry(a: &AuditRow) -> Value {
+    json!({
+        "id": a.id,
+        "actor": a.actor,
+        "action": a.action,
+        "changes": a.changes,
+        "created_at": a.created_at,
+    })
+}
+
+/// An organisation's month.
+pub fn month_usage(c_org: &str, u: &MonthUsage) -> Value {
+    json!({
+        "success": true,
+        "c_organization_id": c_org,
+        "month": u.month.label(),
+        "from": u.month.start,
+        "to": u.month.end,
+        "usage": u.usage,
+        "usage_read_at": u.usage_read_at,
+        "recharges": u.recharges.iter().map(recharge).collect::<Vec<_>>(),
+        "recharged_total": u.recharged_total,
+        "credited_total": u.credited_total,
+        "balance": u.balance,
     })
 }
 

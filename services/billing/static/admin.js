@@ -145,6 +145,9 @@ async function loadOrgs() {
   $("orgs-empty").hidden = data.total > 0;
   pager("orgs", data.page, data.page_size, data.total);
   state.backend = data.quota_backend || "kms";
+  state.operator = data.caller === "operator";
+  $("whoami").textContent = state.operator ? "the operator (every organisation)" : "an organisation member (your organisations)";
+  $("create-box").hidden = !state.operator;
   $("backend").textContent = state.backend === "litellm" ? "LiteLLM (team max_budget)" : "KMS";
   const poll = data.last_poll;
   $("last-poll").textContent = poll
@@ -180,6 +183,7 @@ function orgRow(o) {
     el("td", o.kms_quota === null ? "not synced" : usd(o.kms_quota), "num"),
     el("td", autoText(o), autoOk(o) ? "ok" : "off"),
     el("td", cardText(o.payment_method)),
+    el("td", o.role || ""),
   );
   return tr;
 }
@@ -210,17 +214,23 @@ async function loadOrg(initial) {
   const id = state.selected;
   if (!id) return;
   try {
-    const [org, hist, evts] = await Promise.all([
+    const [org, hist, evts, usage] = await Promise.all([
       api("GET", orgPath(id)),
       api("GET", orgPath(id, "/recharge-history?page=" + state.historyPage + "&page_size=" + PAGE_SIZE.history)),
       api("GET", orgPath(id, "/webhook-events?page=" + state.eventsPage + "&page_size=" + PAGE_SIZE.events)),
+      api("GET", orgPath(id, "/usage")),
     ]);
+    // The audit trail is for admins and the operator.
+    const role = org.data.organization.role;
+    const audit = role === "viewer" ? null : await api("GET", orgPath(id, "/audit?page=1&page_size=" + PAGE_SIZE.history));
     let usageEvents = evts.data.items;
     if (state.eventsPage !== 1) {
       usageEvents = (await api("GET", orgPath(id, "/webhook-events?page=1&page_size=20"))).data.items;
     }
     if (state.selected !== id) return;
     renderOrg(org.data.organization, usageEvents);
+    renderUsage(usage.data);
+    renderAudit(audit && audit.data);
     renderPending(hist.data.items);
     renderHistory(hist.data);
     renderEvents(evts.data);
@@ -254,6 +264,7 @@ function lastUsage(events) {
 
 function renderOrg(o, events) {
   state.org = o;
+  applyRole(o.role);
   $("org-id").textContent = o.c_organization_id;
   const usage = lastUsage(events);
   if (o.kms_quota === null) {
@@ -316,6 +327,40 @@ function renderOrg(o, events) {
     form.elements.minimum_recharge_amount.value = moneyInput(o.minimum_recharge_amount);
     form.elements.max_daily_recharges.value = String(o.max_daily_recharges);
     form.elements.max_monthly_recharge_amount.value = cap === null || cap === undefined ? "" : moneyInput(cap);
+  }
+}
+
+function renderUsage(u) {
+  $("f-usage").textContent = usd(u.usage);
+  $("f-usage-sub").textContent = u.usage_read_at
+    ? u.month + ", latest reading " + when(u.usage_read_at) + "; recharged " + usd(u.recharged_total)
+    : u.month + ": no usage reading yet";
+}
+
+function renderAudit(page) {
+  $("audit-box").hidden = !page;
+  if (!page) return;
+  $("audit").replaceChildren(...page.items.map((a) => {
+    const tr = document.createElement("tr");
+    const changes = Object.entries(a.changes || {}).map(([k, v]) =>
+      v && typeof v === "object" && "old" in v ? k + ": " + JSON.stringify(v.old) + " → " + JSON.stringify(v.new) : k + ": " + JSON.stringify(v));
+    tr.append(el("td", when(a.created_at)), el("td", a.actor, "mono"), el("td", a.action), el("td", changes.join("; "), "details"));
+    return tr;
+  }));
+  if (page.items.length === 0) $("audit").appendChild(emptyRow(4, "No change yet."));
+  $("audit-total").textContent = "(" + page.total + ")";
+}
+
+// A viewer sees everything but may change nothing: the write controls are not shown.
+function applyRole(role) {
+  const viewer = role === "viewer";
+  document.body.dataset.role = role || "";
+  for (const id of ["recharge-form", "pm-form", "sync"]) $(id).hidden = viewer;
+  const settings = $("settings-form");
+  settings.querySelector("button[type=submit]").hidden = viewer;
+  for (const input of settings.querySelectorAll("input")) {
+    if (input.dataset.busy) continue;
+    input.disabled = viewer;
   }
 }
 
@@ -640,7 +685,8 @@ document.addEventListener("DOMContentLoaded", () => {
   // A token may arrive once in the fragment (never sent to the server or in a Referer):
   // it moves to sessionStorage and leaves the address bar and history at once.
   const hash = new URLSearchParams(location.hash.slice(1));
-  const fromFragment = hash.get("token");
+  // `access_token` is how Supabase hands a session over in a fragment.
+  const fromFragment = hash.get("token") || hash.get("access_token");
   const org = hash.get("org");
   if (org && ORG_ID.test(org)) state.selected = org;
   if (fromFragment) sessionStorage.setItem(TOKEN_KEY, fromFragment);

@@ -727,3 +727,94 @@ async fn the_switch_caps_pauses_and_3ds_are_drawn_as_the_api_says_in_chromium_bi
     assert_eq!(drawn(&mut b, "ui-off").await["track"], TRACK_ON);
     b.close().await;
 }
+
+/// An organisation member's console: the token handed over in the fragment the way
+/// Supabase does (`#access_token=`), only the member's organisations, write controls hidden
+/// for a viewer, this month's usage, and the audit trail for an admin.
+#[tokio::test]
+async fn members_see_their_own_organisation_by_role_in_chromium_bin() {
+    let env = spawn().await;
+    let team = env.ready_org("ui-member", "pm_card_visa", json!({})).await;
+    env.create_org("ui-other", json!({})).await;
+    let (admin, viewer) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    for (user, role) in [(&admin, "admin"), (&viewer, "viewer")] {
+        let r = env
+            .admin_post(
+                "/api/organizations/ui-member/members",
+                json!({ "user_id": user, "role": role }),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let (_, answer) = env.send_limit(&team, 520.0, None).await;
+    assert_eq!(answer["action"], "auto_recharged");
+    // The admin changes a setting (through the API) so the trail has an entry by them.
+    let r = env
+        .call_as(
+            &support::user_jwt(&admin),
+            reqwest::Method::PATCH,
+            "/api/organizations/ui-member",
+            Some(json!({ "minimum_balance": 120 })),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    for (user, role) in [(&admin, "admin"), (&viewer, "viewer")] {
+        let token = support::user_jwt(user);
+        let url = format!(
+            "{}/admin#access_token={token}&org=ui-member",
+            env.app.base_url
+        );
+        let dom = dump_dom(&url).await;
+        assert!(dom.contains("data-state=\"loaded\""), "{role}: {dom}");
+        assert!(
+            !dom.contains(&token),
+            "{role}: the token must not stay in the page"
+        );
+        assert!(dom.contains(&format!("data-role=\"{role}\"")), "{role}");
+        assert!(dom.contains("<tr data-org=\"ui-member\""), "{role}");
+        assert!(
+            !dom.contains("data-org=\"ui-other\""),
+            "{role}: another organisation is listed"
+        );
+        assert!(dom.contains(&format!("<td>{role}</td>")), "{role}");
+        assert_eq!(text_of(&dom, "f-usage"), "$520.00", "{role}");
+        assert!(
+            dom.contains("<details id=\"create-box\" hidden=\"\">"),
+            "{role}: {dom}"
+        );
+        let hidden = |id: &str| {
+            dom.contains(&format!("id=\"{id}\" class=\"grid-form box\" autocomplete=\"off\" novalidate=\"\" hidden=\"\""))
+        };
+        if role == "viewer" {
+            assert!(hidden("recharge-form") && hidden("pm-form"), "{dom}");
+            assert!(
+                dom.contains("<button id=\"sync\" type=\"button\" hidden=\"\">"),
+                "{dom}"
+            );
+            assert!(dom.contains("<div id=\"audit-box\" hidden=\"\">"), "{dom}");
+            assert!(
+                dom.contains("id=\"auto-switch\" type=\"checkbox\" role=\"switch\" disabled=\"\""),
+                "{dom}"
+            );
+        } else {
+            assert!(!hidden("recharge-form") && !hidden("pm-form"), "{dom}");
+            assert!(dom.contains("<div id=\"audit-box\">"), "{dom}");
+            assert!(
+                dom.contains(&format!("<td class=\"mono\">{admin}</td>")),
+                "{dom}"
+            );
+            assert!(dom.contains("minimum_balance: 100 → 120"), "{dom}");
+        }
+        for width in ["1280,1700", "390,2800"] {
+            let name = format!(
+                "admin-console-{role}-{}.png",
+                width.split(',').next().unwrap()
+            );
+            screenshot(&name, width, &url).await;
+        }
+    }
+}

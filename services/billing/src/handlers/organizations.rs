@@ -1,4 +1,5 @@
-//! The org API (Bearer `ADMIN_TOKEN`).
+//! The org API: the operator (Bearer `ADMIN_TOKEN`) everywhere; an organisation's members
+//! (Bearer Supabase access token) on their own organisations, by role.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,6 +8,10 @@ use serde_json::json;
 use tollgate_domain::money::Cents;
 use tollgate_web::{Admin, ApiError};
 
+use super::caller::CallerOf;
+
+use crate::access::Caller;
+use crate::membership::AddMember;
 use crate::organizations::{
     check_org_id, CreateOrg, OrgView, PaymentMethodInput, RechargeInput, UpdateOrg,
 };
@@ -14,6 +19,12 @@ use crate::state::AppState;
 use crate::store::recharges::{RechargeRow, RechargeStatus};
 use crate::store::Page;
 use crate::views;
+
+/// `?month=YYYY-MM`.
+#[derive(Deserialize)]
+pub struct MonthQuery {
+    month: Option<String>,
+}
 
 fn org_body(state: &AppState, v: &OrgView) -> serde_json::Value {
     json!({ "success": true, "organization": views::organization(v, state.organizations.backend()) })
@@ -49,12 +60,12 @@ impl PageQuery {
 
 /// `GET /api/organizations`.
 pub async fn list(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let listed = state.organizations.list(page).await?;
+    let listed = state.organizations.list(&caller, page).await?;
     let backend = state.organizations.backend();
     let items = listed
         .items
@@ -64,6 +75,10 @@ pub async fn list(
     let poller = state.organizations.last_poll().await?;
     let mut body = views::page(items, listed.total, page.page, page.page_size);
     body["quota_backend"] = json!(backend);
+    body["caller"] = json!(match caller {
+        Caller::Operator => "operator",
+        Caller::User(_) => "member",
+    });
     body["last_poll"] = json!(poller.as_ref().map(views::poller_run));
     Ok(HttpResponse::Ok().json(body))
 }
@@ -80,38 +95,38 @@ pub async fn create(
 
 /// `GET /api/organizations/{id}`.
 pub async fn get(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.organizations.get(org_id(&path)?).await?;
+    let view = state.organizations.get(&caller, org_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(org_body(&state, &view)))
 }
 
 /// `PATCH /api/organizations/{id}`.
 pub async fn update(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     body: web::Json<UpdateOrg>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .organizations
-        .update(org_id(&path)?, body.into_inner())
+        .update(&caller, org_id(&path)?, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(org_body(&state, &view)))
 }
 
 /// `POST /api/organizations/{id}/payment-method`.
 pub async fn payment_method(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     body: web::Json<PaymentMethodInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (view, attached) = state
         .organizations
-        .add_payment_method(org_id(&path)?, body.into_inner())
+        .add_payment_method(&caller, org_id(&path)?, body.into_inner())
         .await?;
     let mut out = org_body(&state, &view);
     out["payment_method"] =
@@ -121,11 +136,11 @@ pub async fn payment_method(
 
 /// `POST /api/organizations/{id}/sync`.
 pub async fn sync(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, kms) = state.organizations.sync(org_id(&path)?).await?;
+    let (view, kms) = state.organizations.sync(&caller, org_id(&path)?).await?;
     let mut out = org_body(&state, &view);
     out["kms"] = json!({ "c_organization_id": kms.c_organization_id, "l_team_id": kms.l_team_id, "quota": kms.quota });
     Ok(HttpResponse::Ok().json(out))
@@ -133,7 +148,7 @@ pub async fn sync(
 
 /// `POST /api/organizations/{id}/recharge`, optional `Idempotency-Key`.
 pub async fn recharge(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<RechargeInput>,
@@ -154,7 +169,7 @@ pub async fn recharge(
     };
     let done = state
         .organizations
-        .recharge(org_id(&path)?, body.into_inner(), key)
+        .recharge(&caller, org_id(&path)?, body.into_inner(), key)
         .await?;
     Ok(recharge_response(&done.record, done.replayed))
 }
@@ -201,7 +216,7 @@ fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
 
 /// `GET /api/organizations/{id}/recharge-history?page&page_size`.
 pub async fn recharge_history(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
@@ -209,7 +224,7 @@ pub async fn recharge_history(
     let page = query.parse()?;
     let listed = state
         .organizations
-        .recharge_history(org_id(&path)?, page)
+        .recharge_history(&caller, org_id(&path)?, page)
         .await?;
     let items = listed.items.iter().map(views::recharge).collect();
     Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
@@ -217,7 +232,7 @@ pub async fn recharge_history(
 
 /// `GET /api/organizations/{id}/webhook-events?page&page_size`.
 pub async fn webhook_events(
-    _: Admin,
+    CallerOf(caller): CallerOf,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
@@ -225,8 +240,81 @@ pub async fn webhook_events(
     let page = query.parse()?;
     let listed = state
         .organizations
-        .webhook_events(org_id(&path)?, page)
+        .webhook_events(&caller, org_id(&path)?, page)
         .await?;
     let items = listed.items.iter().map(views::event).collect();
     Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
+}
+
+/// `GET /api/organizations/{id}/audit?page&page_size` (admins and the operator).
+pub async fn audit(
+    CallerOf(caller): CallerOf,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.parse()?;
+    let listed = state
+        .organizations
+        .audit(&caller, org_id(&path)?, page)
+        .await?;
+    let items = listed.items.iter().map(views::audit_entry).collect();
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
+}
+
+/// `GET /api/organizations/{id}/usage?month=YYYY-MM`.
+pub async fn usage(
+    CallerOf(caller): CallerOf,
+    path: web::Path<String>,
+    query: web::Query<MonthQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let usage = state
+        .organizations
+        .month_usage(&caller, org_id(&path)?, query.month.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(views::month_usage(org_id(&path)?, &usage)))
+}
+
+/// `GET /api/organizations/{id}/members` (the operator).
+pub async fn members(
+    _: Admin,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = state.memberships.list(org_id(&path)?).await?;
+    let items: Vec<_> = rows.iter().map(views::member).collect();
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "items": items })))
+}
+
+/// `POST /api/organizations/{id}/members` (the operator): 201 when added, 200 when the role
+/// changed or stayed.
+pub async fn add_member(
+    _: Admin,
+    path: web::Path<String>,
+    body: web::Json<AddMember>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, added) = state
+        .memberships
+        .add(org_id(&path)?, body.into_inner())
+        .await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(json!({ "success": true, "member": views::member(&row) })))
+}
+
+/// `DELETE /api/organizations/{id}/members/{user_id}` (the operator).
+pub async fn remove_member(
+    _: Admin,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, user) = path.into_inner();
+    check_org_id(&org)?;
+    let row = state.memberships.remove(&org, &user).await?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "removed": views::member(&row) })))
 }

@@ -2,11 +2,14 @@
 //! transactions (and the organisation row lock that serialises decisions).
 
 pub mod alerts;
+pub mod audit;
 pub mod events;
+pub mod members;
 pub mod orgs;
 pub mod poller;
 pub mod recharges;
 mod text_enum;
+pub mod usage;
 
 /// A page request: 1-based `page`, `page_size` rows.
 #[derive(Debug, Clone, Copy)]

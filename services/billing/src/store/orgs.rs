@@ -51,6 +51,10 @@ pub struct OrgRow {
     pub max_monthly_recharge_cents: Option<i64>,
     /// Why automatic recharges are paused (a dispute), until an admin switches them on.
     pub auto_recharge_paused_reason: Option<String>,
+    /// The latest usage reading from the quota backend.
+    pub last_usage_cents: Option<i64>,
+    /// When it was taken.
+    pub last_usage_at: Option<DateTime<Utc>>,
 }
 
 /// A new organisation.
@@ -182,7 +186,7 @@ pub async fn lock_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<OrgRo
 }
 
 /// By internal id, without a lock.
-pub async fn lock_free(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<OrgRow> {
+pub async fn find_id(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<OrgRow> {
     orgs::table
         .find(id)
         .select(OrgRow::as_select())

@@ -654,6 +654,24 @@ pub async fn page(
     Ok((rows, total))
 }
 
+/// The organisation's recharges created in `[from, to)`, newest first (at most 500).
+pub async fn created_between(
+    conn: &mut AsyncPgConnection,
+    org: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<RechargeRow>> {
+    records::table
+        .filter(records::organization_id.eq(org))
+        .filter(records::created_at.ge(from))
+        .filter(records::created_at.lt(to))
+        .order((records::created_at.desc(), records::id.desc()))
+        .limit(500)
+        .select(RechargeRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// `SUM(amount_cents)` as a bigint: Postgres sums bigints as `numeric`, and cents never
 /// need a decimal type.
 fn sum_cents() -> diesel::expression::SqlLiteral<BigInt> {

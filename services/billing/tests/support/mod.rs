@@ -15,6 +15,32 @@ use tollgate_testkit::{
 
 /// The Stripe key used against localstripe.
 pub const STRIPE_KEY: &str = "sk_test_tollgate";
+/// The Supabase project's JWT secret (HS256 access tokens of organisation members).
+pub const JWT_SECRET: &str = "billing-members-jwt-secret-with-32-chars!";
+
+/// A Supabase access token for `sub`, valid for 10 minutes, signed with [`JWT_SECRET`].
+pub fn user_jwt(sub: &str) -> String {
+    jwt(
+        json!({ "sub": sub, "aud": "authenticated", "role": "authenticated",
+                "exp": chrono::Utc::now().timestamp() + 600 }),
+    )
+}
+
+/// A JWT with these claims, signed with [`JWT_SECRET`].
+pub fn jwt(claims: Value) -> String {
+    jwt_signed(claims, JWT_SECRET)
+}
+
+/// A JWT with these claims, signed with `secret`.
+pub fn jwt_signed(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
 /// The token LiteLLM's alerts carry in their URL.
 pub const ALERT_TOKEN: &str = "alert-token-0123456789abcdef";
 
@@ -35,6 +61,9 @@ pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
         alert_webhook_url: None,
         alert_timeout_ms: 2_000,
         requires_action_expiry_secs: 86_400,
+        supabase_jwt_secret: Some(JWT_SECRET.into()),
+        supabase_url: None,
+        jwks_cache_secs: 600,
         stripe_secret_key: STRIPE_KEY.into(),
         stripe_api_base: stripe.into(),
         stripe_webhook_secret: Some(STRIPE_WEBHOOK_SECRET.into()),
@@ -160,6 +189,24 @@ impl Env {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `method path` with `Authorization: Bearer <token>` and an optional JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .request(method, self.app.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
     }
 
     pub async fn admin_patch(&self, path: &str, body: Value) -> Response {
