@@ -17,6 +17,8 @@ use crate::{serve, CommonSettings, Readiness, ReadyCheck, ServerOptions};
 pub struct Application {
     port: u16,
     server: Server,
+    /// Stop signals, caught from before the port was bound.
+    signals: tollgate_signals::Shutdown,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, BoxFuture<'static, ()>)>,
 }
@@ -35,6 +37,9 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        // Before binding: a SIGTERM from here on stops the server gracefully (actix's own
+        // handlers only exist once it runs).
+        let signals = tollgate_signals::Shutdown::install();
         let listener = TcpListener::bind((common.host.as_str(), common.port)).map_err(|e| {
             anyhow::anyhow!("cannot listen on {}:{}: {e}", common.host, common.port)
         })?;
@@ -54,6 +59,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            signals,
             shutdown: CancellationToken::new(),
             tasks: Vec::new(),
         })
@@ -90,7 +96,16 @@ impl Application {
             .into_iter()
             .map(|(name, fut)| (name, tokio::spawn(fut)))
             .collect();
-        let served = self.server.await;
+        let handle = self.server.handle();
+        let mut server = self.server;
+        let served = tokio::select! {
+            served = &mut server => served,
+            _ = self.signals.wait() => {
+                // The command is sent at once; the server future (polled below) carries it out.
+                drop(handle.stop(true));
+                server.await
+            }
+        };
         self.shutdown.cancel();
         for (name, handle) in handles {
             match tokio::time::timeout(Duration::from_secs(10), handle).await {

@@ -17,28 +17,15 @@ pub fn base_url(mut addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
-/// Ctrl-C, or SIGTERM on Unix (what `docker stop` sends).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
+pub use tollgate_signals::Shutdown;
 
 /// Run simulator `name` on `0.0.0.0:port`: logs to stdout (`RUST_LOG`, default `info`),
-/// then `serve(listener)` on a two-thread runtime; `serve` returns after
-/// [`shutdown_signal`] once its server has stopped. A failure prints one line.
+/// stop signals caught from before the port is bound ([`Shutdown`]), then
+/// `serve(listener, shutdown)` on a two-thread runtime; `serve` returns once `shutdown`
+/// fired and its server stopped. A failure prints one line.
 pub fn run<F, Fut>(name: &str, port: u16, serve: F) -> ExitCode
 where
-    F: FnOnce(TcpListener) -> Fut,
+    F: FnOnce(TcpListener, Shutdown) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     tracing_subscriber::fmt()
@@ -47,13 +34,6 @@ where
         )
         .with_ansi(std::io::stdout().is_terminal())
         .init();
-    let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("{name}: cannot bind 0.0.0.0:{port}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,13 +45,23 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(listener)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{name}: {error:#}");
-            ExitCode::FAILURE
+    runtime.block_on(async {
+        let shutdown = Shutdown::install();
+        let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("{name}: cannot bind 0.0.0.0:{port}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match serve(listener, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{name}: {error:#}");
+                ExitCode::FAILURE
+            }
         }
-    }
+    })
 }
 
 #[cfg(test)]

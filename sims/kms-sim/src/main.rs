@@ -17,14 +17,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    serve::run("kms-sim", settings.port, |listener| async move {
+    serve::run("kms-sim", settings.port, |listener, shutdown| async move {
         tracing::info!(
             port = settings.port,
             webhook_secret_set = !settings.sim.webhook_secret.is_empty(),
             "starting kms-sim"
         );
         let sim = kms_sim::spawn(settings.sim, listener).await?;
-        serve::shutdown_signal().await;
+        shutdown.wait().await;
         tracing::info!("shutting down");
         sim.stop().await;
         Ok(())

@@ -17,16 +17,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    serve::run("litellm-sim", settings.port, |listener| async move {
-        tracing::info!(
-            port = settings.port,
-            webhook_url = ?settings.sim.webhook_url,
-            "starting litellm-sim"
-        );
-        let sim = litellm_sim::spawn(settings.sim, listener).await?;
-        serve::shutdown_signal().await;
-        tracing::info!("shutting down");
-        sim.stop().await;
-        Ok(())
-    })
+    serve::run(
+        "litellm-sim",
+        settings.port,
+        |listener, shutdown| async move {
+            tracing::info!(
+                port = settings.port,
+                webhook_url = ?settings.sim.webhook_url,
+                "starting litellm-sim"
+            );
+            let sim = litellm_sim::spawn(settings.sim, listener).await?;
+            shutdown.wait().await;
+            tracing::info!("shutting down");
+            sim.stop().await;
+            Ok(())
+        },
+    )
 }

@@ -78,6 +78,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // Before the port is bound: a SIGTERM from here on is a graceful stop.
+    let shutdown = sim_faults::serve::Shutdown::install();
     let listener = match TcpListener::bind(("0.0.0.0", port)) {
         Ok(l) => l,
         Err(e) => {
@@ -92,7 +94,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    sim_faults::serve::shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     sim.stop().await;
     ExitCode::SUCCESS
