@@ -7,6 +7,7 @@
 
 mod app;
 pub mod chromium;
+pub mod documented;
 pub mod foundation;
 mod pg;
 mod settings;

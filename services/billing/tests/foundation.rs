@@ -134,3 +134,11 @@ async fn migrate_then_serve_then_stop_on_sigterm() {
     )
     .await;
 }
+
+#[test]
+fn every_setting_is_in_env_example_and_the_readme() {
+    use tollgate_testkit::documented::undocumented;
+    let mut missing = undocumented::<billing::settings::BillingSettings>();
+    missing.extend(undocumented::<tollgate_web::CommonSettings>());
+    assert!(missing.is_empty(), "undocumented settings: {missing:?}");
+}

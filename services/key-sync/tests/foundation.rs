@@ -133,3 +133,10 @@ fn key_sync_settings_are_required_and_validated() {
         assert!(!stderr.contains(support::ENCRYPTION_KEY));
     }
 }
+
+#[test]
+fn every_setting_is_in_env_example_and_the_readme() {
+    use tollgate_testkit::documented::undocumented;
+    let missing = undocumented::<key_sync::settings::KeySyncSettings>();
+    assert!(missing.is_empty(), "undocumented settings: {missing:?}");
+}

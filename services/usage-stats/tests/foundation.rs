@@ -88,3 +88,10 @@ fn newapi_database_url_is_required_and_validated() {
         );
     }
 }
+
+#[test]
+fn every_setting_is_in_env_example_and_the_readme() {
+    use tollgate_testkit::documented::undocumented;
+    let missing = undocumented::<usage_stats::settings::UsageSettings>();
+    assert!(missing.is_empty(), "undocumented settings: {missing:?}");
+}
