@@ -83,6 +83,13 @@ impl ScratchDb {
     }
 }
 
+/// The ids of the other sessions using database `name` (MariaDB's processlist).
+#[derive(diesel::QueryableByName)]
+struct SessionId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         let statement = match self.backend {
@@ -92,7 +99,7 @@ impl Drop for ScratchDb {
             ),
             Backend::Mysql => format!("DROP DATABASE IF EXISTS {}", self.backend.quote(&self.name)),
         };
-        let server_url = self.server_url.clone();
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
         // Drop may run inside an async runtime, so the drop gets a thread and runtime of its own.
         let outcome = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,6 +110,30 @@ impl Drop for ScratchDb {
                 let mut conn = NewapiConn::establish(&server_url)
                     .await
                     .map_err(|e| e.to_string())?;
+                if let NewapiConn::Mysql(c) = &mut conn {
+                    // MariaDB has no DROP … WITH (FORCE): end the database's other sessions
+                    // first. Their open transactions hold metadata locks the drop would wait
+                    // on, possibly for ever: a service under test may be parked on this very
+                    // thread's runtime, which is blocked here until the drop ends.
+                    let sessions: Vec<SessionId> = diesel::sql_query(
+                        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.PROCESSLIST \
+                         WHERE db = ? AND id <> CONNECTION_ID()",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(&name)
+                    .load(c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    for session in sessions {
+                        // Gone already is fine.
+                        let _ = diesel::sql_query(format!("KILL CONNECTION {}", session.id))
+                            .execute(c)
+                            .await;
+                    }
+                    diesel::sql_query("SET SESSION lock_wait_timeout = 30")
+                        .execute(c)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
                 with_conn!(&mut conn, |c| diesel::sql_query(&statement)
                     .execute(c)
                     .await)

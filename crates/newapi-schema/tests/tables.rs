@@ -232,3 +232,48 @@ async fn scratch_databases_are_dropped() {
         assert!(rows.iter().all(|r| r.name != name), "{name} still exists");
     }
 }
+
+/// Dropping a MariaDB scratch database ends the sessions still in it: a session parked in
+/// an open transaction (as a service under test is, when the test's runtime thread is the
+/// one blocked in the drop) would otherwise hold a metadata lock the drop waits on for ever.
+#[tokio::test]
+async fn a_mariadb_scratch_db_drops_even_with_an_open_transaction_in_it() {
+    use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
+    let db = ScratchDb::create(Backend::Mysql, "tg_drop_probe")
+        .await
+        .unwrap();
+    let name = db.name().to_owned();
+    let mut holder = diesel_async::AsyncMysqlConnection::establish(db.url())
+        .await
+        .unwrap();
+    holder
+        .batch_execute("CREATE TABLE t (id INT PRIMARY KEY); BEGIN; INSERT INTO t VALUES (1);")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    drop(db);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the drop waited {:?}",
+        started.elapsed()
+    );
+    let mut admin = diesel_async::AsyncMysqlConnection::establish(
+        &tollgate_newapi_schema::scratch::server_url(Backend::Mysql),
+    )
+    .await
+    .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let left: Count = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind::<diesel::sql_types::Text, _>(&name)
+    .get_result(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left.n, 0, "{name} is still there");
+    drop(holder);
+}
