@@ -1,5 +1,5 @@
 //! Checks every service binary must pass (the foundation contract), shared so each
-//! service's `tests/foundation.rs` runs them against its own app and binary.
+//! service's `tests/it/foundation.rs` runs them against its own app and binary.
 
 use std::future::Future;
 use std::process::{Command, Stdio};

@@ -1,0 +1,99 @@
+//! Outages: the KMS failing after a successful charge (retried, then refunded), Stripe
+//! unreachable, and Tollgate's own database gone.
+
+use crate::support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use sim_faults::{FaultMode, FaultRule};
+use support::{spawn, spawn_with};
+
+#[tokio::test]
+async fn kms_blips_are_retried_and_delivered() {
+    let env = spawn().await;
+    let team = env.ready_org("blip", "pm_card_visa", json!({})).await;
+    env.kms.faults().push(
+        FaultRule::new(FaultMode::Error)
+            .path("/organizations/")
+            .times(2),
+    );
+    let (status, answer) = env.send_limit(&team, 520.0, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "auto_recharged");
+    assert_eq!(answer["recharge"]["kms_attempts"], 3);
+    assert_eq!(env.kms_quota("blip"), Some(102_000));
+    assert!(env.refunds().await.is_empty());
+}
+
+#[tokio::test]
+async fn kms_down_past_the_budget_refunds_the_charge() {
+    let env = spawn().await;
+    let team = env.ready_org("kmsdown", "pm_card_visa", json!({})).await;
+    env.kms
+        .faults()
+        .push(FaultRule::new(FaultMode::Error).path("/organizations/"));
+    let (status, answer) = env.send_limit(&team, 520.0, Some("evt-kms")).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["action"], "refunded");
+    assert_eq!(answer["error"]["code"], "quota_not_delivered");
+    let record = &answer["recharge"];
+    assert_eq!(record["status"], "refunded");
+    assert_eq!(record["kms_attempts"], 3);
+    let refund_id = record["refund_id"].as_str().unwrap();
+    assert!(refund_id.starts_with("re_"));
+
+    let refunds = env.refunds().await;
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["id"], refund_id);
+    assert_eq!(refunds[0]["amount"], 102_000);
+    assert_eq!(env.charges().await, 1);
+    assert_eq!(env.kms_quota("kmsdown"), Some(0));
+    assert_eq!(env.count("credit_ledger").await, 0);
+    let org = env.org("kmsdown").await;
+    assert_eq!(org["credited_total"], 0.0);
+    assert_eq!(org["pending_credit"], 0.0);
+
+    // A replay gets the same answer and moves no money.
+    env.kms.faults().clear();
+    let (status2, again) = env.send_limit(&team, 520.0, Some("evt-kms")).await;
+    assert_eq!((status2, &again), (503, &answer));
+    assert_eq!(env.refunds().await.len(), 1);
+    assert_eq!(env.charges().await, 1);
+}
+
+#[tokio::test]
+async fn stripe_unreachable_charges_nothing_and_answers_processing() {
+    // Everything but the charge goes to localstripe; the charge goes nowhere.
+    let env = spawn_with(|b| b.stripe_timeout_ms = 300).await;
+    let team = env.ready_org("nostripe", "pm_card_visa", json!({})).await;
+    drop(env.stripe);
+    let env = support::Env {
+        stripe: tollgate_testkit::LocalStripe::start().await.unwrap(),
+        ..env
+    };
+    let (status, answer) = env.send_limit(&team, 520.0, Some("evt-nostripe")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["action"], "processing");
+    let history = env.history("nostripe").await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["status"], "pending");
+    assert_eq!(env.kms_quota("nostripe"), Some(0));
+    // A second, distinct event sees the pending recharge and does not charge again.
+    let (_, other) = env.send_limit(&team, 520.0, Some("evt-other")).await;
+    assert_eq!(other["action"], "not_needed");
+    assert_eq!(env.count("recharge_records").await, 1);
+}
+
+#[tokio::test]
+async fn database_down_is_503_and_charges_nothing() {
+    let env = spawn().await;
+    let team = env.ready_org("nodb", "pm_card_visa", json!({})).await;
+    env.app.db.drop_now().await;
+    let (status, answer) = env.send_limit(&team, 520.0, None).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["success"], false);
+    assert!(env.payment_intents().await.is_empty());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(env.kms_quota("nodb"), Some(0));
+}

@@ -1,0 +1,11 @@
+//! The integration tests of `newapi-sim`, one binary for all of them: each file is a module, so
+//! the crate and its dependencies are linked once rather than once per file.
+
+#[macro_use]
+mod common;
+
+mod binary;
+mod faults;
+mod import;
+mod relay;
+mod status;

@@ -1,0 +1,12 @@
+//! The integration tests of `loadgen`, one binary for all of them: each file is a module, so
+//! the crate and its dependencies are linked once rather than once per file.
+
+#[macro_use]
+mod common;
+
+mod binary;
+mod fixed;
+mod import;
+mod limit_webhook;
+mod limits;
+mod signup;
