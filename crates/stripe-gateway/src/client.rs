@@ -1,5 +1,6 @@
 //! [`StripeGateway`]: the [`PaymentGateway`] over async-stripe's raw request path.
 
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -41,7 +42,7 @@ impl StripeGateway {
     /// A gateway for `config`. Fails ([`StripeError::Rejected`] with status 0) when the base
     /// URL or key cannot be used.
     pub fn new(config: &StripeConfig) -> Result<Self, StripeError> {
-        let client = stripe::ClientBuilder::new(config.secret_key.clone())
+        let client = stripe::ClientBuilder::new(config.secret_key.expose_secret())
             .url(api_root(&config.api_base))
             .timeout(config.timeout)
             .request_strategy(RequestStrategy::Once)

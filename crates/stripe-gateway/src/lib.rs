@@ -26,25 +26,15 @@ use std::time::Duration;
 pub type BoxFuture<'a, T> = futures_util::future::BoxFuture<'a, T>;
 
 /// How to reach Stripe.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StripeConfig {
     /// Secret API key (`sk_live_…`, `sk_test_…`). Never logged.
-    pub secret_key: String,
+    pub secret_key: secrecy::SecretString,
     /// API root without `/v1`: `https://api.stripe.com` or e.g. `http://127.0.0.1:8420` for
     /// localstripe. A trailing `/` or `/v1` is tolerated.
     pub api_base: String,
     /// Limit for each HTTP request (connect, send and read the whole answer).
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for StripeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StripeConfig")
-            .field("secret_key", &"<redacted>")
-            .field("api_base", &self.api_base)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// The Stripe operations billing needs. Implemented by [`StripeGateway`]; tests may fake it.

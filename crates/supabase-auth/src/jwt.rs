@@ -14,6 +14,7 @@
 //! and after a failed fetch the endpoint is left alone for [`FAILURE_BACKOFF`]; while it is
 //! failing, cached keys stay usable for up to [`MAX_STALE`] past their TTL.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -115,13 +116,13 @@ impl JwtVerifier {
     /// tokens through `$supabase_url/auth/v1/.well-known/jwks.json` when `supabase_url` is set
     /// (cached for `jwks_ttl`). Empty strings count as absent.
     pub fn new(
-        hs256_secret: Option<String>,
+        hs256_secret: Option<SecretString>,
         supabase_url: Option<String>,
         jwks_ttl: Duration,
     ) -> Self {
         let hs256 = hs256_secret
-            .filter(|s| !s.is_empty())
-            .map(|s| DecodingKey::from_secret(s.as_bytes()));
+            .filter(|s| !s.expose_secret().is_empty())
+            .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()));
         let jwks = supabase_url
             .map(|u| u.trim().trim_end_matches('/').to_owned())
             .filter(|u| !u.is_empty())

@@ -17,7 +17,9 @@ mod tcp_gate;
 
 pub use app::TestApp;
 pub use pg::TestDb;
-pub use settings::{common_settings, ADMIN_TOKEN};
+pub use settings::{
+    assert_debug_hides, common_settings, common_settings_with_secrets, ADMIN_TOKEN, COMMON_SECRETS,
+};
 pub use sims::{
     kms_sim, newapi_db, newapi_db_before_2025_12, newapi_sim, newapi_sim_on, newapi_sim_with,
     NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,

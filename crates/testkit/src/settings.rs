@@ -20,3 +20,33 @@ pub fn common_settings(database_url: &str) -> CommonSettings {
         shutdown_timeout_secs: 1,
     }
 }
+
+/// The database password and admin token of [`common_settings_with_secrets`].
+pub const COMMON_SECRETS: [&str; 2] = ["db-password-never-printed", "admin-token-never-printed"];
+
+/// Common settings whose database URL carries a password and whose admin token is a marker
+/// (both [`COMMON_SECRETS`]), for tests that check a settings value never prints a secret.
+pub fn common_settings_with_secrets() -> CommonSettings {
+    let mut common = common_settings(&format!(
+        "postgres://tollgate:{}@127.0.0.1:5432/tollgate",
+        COMMON_SECRETS[0]
+    ));
+    common.admin_token = COMMON_SECRETS[1].into();
+    common
+}
+
+/// Fail unless `value`'s `Debug` output shows none of `secrets` and says it redacted
+/// something (secrecy's `[REDACTED]`).
+pub fn assert_debug_hides(value: &impl std::fmt::Debug, secrets: &[&str]) {
+    let printed = format!("{value:?}");
+    for secret in secrets {
+        assert!(
+            !printed.contains(secret),
+            "Debug output shows the secret {secret:?}"
+        );
+    }
+    assert!(
+        printed.contains("[REDACTED]"),
+        "nothing redacted: {printed}"
+    );
+}

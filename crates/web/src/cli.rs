@@ -2,6 +2,7 @@
 //! pending migrations and exits. Configuration problems end the process with exit code 2
 //! and one line naming the setting; runtime failures with exit code 1.
 
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -93,8 +94,8 @@ fn config_error(service: &str, e: &SettingsError) -> ExitCode {
 }
 
 async fn migrate(service: &str, common: &CommonSettings) -> anyhow::Result<()> {
-    let target = tollgate_db::describe_database_url(&common.database_url);
-    let applied = tollgate_db::run_migrations(&common.database_url)
+    let target = tollgate_db::describe_database_url(common.database_url.expose_secret());
+    let applied = tollgate_db::run_migrations(common.database_url.expose_secret())
         .await
         .map_err(|e| anyhow::anyhow!("migrating {target}: {e}"))?;
     tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
@@ -110,11 +111,11 @@ pub async fn connect_migrated(
     service: &str,
     common: &CommonSettings,
 ) -> anyhow::Result<tollgate_db::PgPool> {
-    let target = tollgate_db::describe_database_url(&common.database_url);
+    let target = tollgate_db::describe_database_url(common.database_url.expose_secret());
     let timeout = Duration::from_secs(common.db_connect_timeout_secs);
     let pending = tokio::time::timeout(
         timeout,
-        tollgate_db::pending_migrations(&common.database_url),
+        tollgate_db::pending_migrations(common.database_url.expose_secret()),
     )
     .await
     .map_err(|_| anyhow::anyhow!("cannot reach the database at {target} within {timeout:?}"))?
@@ -126,7 +127,7 @@ pub async fn connect_migrated(
         );
     }
     Ok(tollgate_db::connect_pool(
-        &common.database_url,
+        common.database_url.expose_secret(),
         common.db_pool_size,
         timeout,
     ))

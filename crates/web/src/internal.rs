@@ -2,6 +2,7 @@
 //! other (`/internal/*`), compared in constant time. Without a configured token those routes
 //! are closed (503), never open.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
@@ -11,7 +12,7 @@ use crate::ApiError;
 
 /// The configured internal token (`None`: the internal API is off), registered as app data.
 #[derive(Clone)]
-pub struct InternalToken(pub Option<String>);
+pub struct InternalToken(pub Option<SecretString>);
 
 /// Proof that the request carried the internal token: take it as a handler argument.
 #[derive(Debug, Clone, Copy)]
@@ -29,12 +30,12 @@ impl FromRequest for Internal {
         let configured = req
             .app_data::<web::Data<InternalToken>>()
             .and_then(|t| t.0.clone())
-            .filter(|t| !t.is_empty());
+            .filter(|t| !t.expose_secret().is_empty());
         ready(match configured {
             None => Err(ApiError::Unavailable(
                 "the internal API is off (INTERNAL_TOKEN is not set)".into(),
             )),
-            Some(token) if bearer_matches(given, &token) => Ok(Internal),
+            Some(token) if bearer_matches(given, token.expose_secret()) => Ok(Internal),
             Some(_) => Err(ApiError::Unauthorized("internal token required".into())),
         })
     }

@@ -26,7 +26,7 @@ pub struct ServerOptions {
     /// Registry served at `/metrics`; register service metrics here too.
     pub registry: Registry,
     /// The bearer token [`Admin`](crate::Admin) routes require.
-    pub admin_token: String,
+    pub admin_token: secrecy::SecretString,
 }
 
 /// Start serving on `listener` with the service's routes from `configure`.

@@ -1,9 +1,10 @@
 //! Layered configuration with the `config` crate: built-in defaults, then an optional TOML
 //! file (`TOLLGATE_CONFIG`, or `config/<service>.toml` when present), then the environment
-//! under the flat names of DESIGN.md (`PORT`, `DATABASE_URL`, …).
+//! under flat names (`PORT`, `DATABASE_URL`, …; docs/contracts.md#environment).
 
 use std::path::Path;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -45,10 +46,10 @@ pub struct CommonSettings {
     pub host: String,
     /// Listen port (`PORT`); 0 picks a free one.
     pub port: u16,
-    /// Tollgate's Postgres (`DATABASE_URL`).
-    pub database_url: String,
+    /// Tollgate's Postgres (`DATABASE_URL`; a secret: it may carry a password).
+    pub database_url: SecretString,
     /// Bearer token for the admin API (`ADMIN_TOKEN`).
-    pub admin_token: String,
+    pub admin_token: SecretString,
     /// `json` (default, production) or `pretty` (local).
     #[serde(default = "default_log_format")]
     pub log_format: String,
@@ -101,10 +102,10 @@ impl CommonSettings {
 
     /// Check values that parse but cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        require_non_empty("DATABASE_URL", &self.database_url)?;
-        tollgate_db::validate_database_url(&self.database_url)
+        require_non_empty("DATABASE_URL", self.database_url.expose_secret())?;
+        tollgate_db::validate_database_url(self.database_url.expose_secret())
             .map_err(|reason| SettingsError::invalid("DATABASE_URL", reason))?;
-        require_non_empty("ADMIN_TOKEN", &self.admin_token)?;
+        require_non_empty("ADMIN_TOKEN", self.admin_token.expose_secret())?;
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             return Err(SettingsError::invalid(
                 "LOG_FORMAT",
@@ -130,6 +131,11 @@ pub fn require_http_url(name: &str, value: &str) -> Result<(), SettingsError> {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         _ => Err(SettingsError::invalid(name, "must be an http(s) URL")),
     }
+}
+
+/// `value` unless it is blank: a secret set to an empty variable counts as unset.
+pub fn non_blank(value: Option<SecretString>) -> Option<SecretString> {
+    value.filter(|s| !s.expose_secret().trim().is_empty())
 }
 
 /// Fail with [`SettingsError::Missing`] when `value` is empty or blank.

@@ -2,6 +2,7 @@
 //! the event to the [`EventDesk`], which claims it once, decides under the organisation's
 //! lock, runs the recharge, and gives every replay the first answer.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -19,7 +20,7 @@ use crate::store::events::EventSource;
 /// Longest accepted `x-webhook-id`.
 const MAX_EVENT_ID: usize = 200;
 
-/// The limit event body (DESIGN.md §3).
+/// The limit event body (docs/contracts.md#limit-webhook).
 // Unknown fields are ignored: LiteLLM may add some.
 #[derive(Debug, Clone, Deserialize)]
 struct LimitEventBody {
@@ -127,12 +128,12 @@ pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), 
 /// Handles limit events.
 pub struct LimitWebhooks {
     desk: Arc<EventDesk>,
-    secret: String,
+    secret: SecretString,
 }
 
 impl LimitWebhooks {
     /// Wire the handler.
-    pub fn new(desk: Arc<EventDesk>, secret: String) -> Self {
+    pub fn new(desk: Arc<EventDesk>, secret: SecretString) -> Self {
         Self { desk, secret }
     }
 
@@ -144,7 +145,7 @@ impl LimitWebhooks {
         signature: Option<&str>,
         webhook_id: Option<&str>,
     ) -> Result<Answer, ApiError> {
-        verify(&self.secret, signature, body)?;
+        verify(self.secret.expose_secret(), signature, body)?;
         let event = parse(body)?;
         let body_sha256 = hex::encode(Sha256::digest(body));
         let event_id = event_id(webhook_id, &body_sha256)?;

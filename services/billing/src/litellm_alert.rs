@@ -10,6 +10,7 @@
 //! window (`LITELLM_ALERT_REPLAY_SECS`, default 300); past that it is a new event, decided
 //! afresh by the balance under the organisation's lock.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -126,14 +127,18 @@ pub fn slot_ids(body_sha256: &str, now_secs: i64, window_secs: i64) -> (String, 
 /// Handles LiteLLM budget alerts.
 pub struct LitellmAlerts {
     desk: Arc<EventDesk>,
-    token: Option<String>,
+    token: Option<SecretString>,
     window_secs: i64,
 }
 
 impl LitellmAlerts {
     /// Without a token every alert is refused (503). `window`: how long an identical body
     /// is a replay.
-    pub fn new(desk: Arc<EventDesk>, token: Option<String>, window: std::time::Duration) -> Self {
+    pub fn new(
+        desk: Arc<EventDesk>,
+        token: Option<SecretString>,
+        window: std::time::Duration,
+    ) -> Self {
         Self {
             desk,
             token,
@@ -143,7 +148,7 @@ impl LitellmAlerts {
 
     /// One delivery: token → parse → ignored, or the event desk.
     pub async fn handle(&self, body: &[u8], token: Option<&str>) -> Result<Answer, ApiError> {
-        check_token(self.token.as_deref(), token)?;
+        check_token(self.token.as_ref().map(|t| t.expose_secret()), token)?;
         let (team_id, event, spend) = match parse(body)? {
             Alert::Ignored { event, event_group } => return Ok(ignored(&event, &event_group)),
             Alert::TeamBudget {

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::recharge::{FeeError, FeeSchedule};
-use tollgate_web::settings::{load, require_http_url, require_non_empty};
+use tollgate_web::settings::{load, non_blank, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -38,13 +39,13 @@ pub struct BillingSettings {
     pub litellm_base_url: Option<String>,
     /// `LITELLM_MASTER_KEY`: the proxy's master key (required with `QUOTA_BACKEND=litellm`).
     #[serde(default)]
-    pub litellm_master_key: Option<String>,
+    pub litellm_master_key: Option<SecretString>,
     /// `LITELLM_WEBHOOK_SECRET`: HMAC secret of incoming limit webhooks.
-    pub litellm_webhook_secret: String,
+    pub litellm_webhook_secret: SecretString,
     /// `LITELLM_ALERT_TOKEN`: the `token` LiteLLM's budget alerts carry in their URL
     /// (`WEBHOOK_URL=…/webhooks/litellm/budget?token=…`); without it alerts are refused.
     #[serde(default)]
-    pub litellm_alert_token: Option<String>,
+    pub litellm_alert_token: Option<SecretString>,
     /// `LITELLM_ALERT_REPLAY_SECS`: an alert body identical to one received less than this
     /// long ago is a replay of it, answered the same (default 300, at least 1).
     #[serde(default = "defaults::litellm_alert_replay_secs")]
@@ -63,7 +64,7 @@ pub struct BillingSettings {
     /// `SUPABASE_JWT_SECRET`: HS256 secret of Supabase access tokens; with it (or
     /// `SUPABASE_URL`) organisation members sign in to their organisations.
     #[serde(default)]
-    pub supabase_jwt_secret: Option<String>,
+    pub supabase_jwt_secret: Option<SecretString>,
     /// `SUPABASE_URL`: base of the project's JWKS (ES256/RS256 access tokens).
     #[serde(default)]
     pub supabase_url: Option<String>,
@@ -75,14 +76,14 @@ pub struct BillingSettings {
     #[serde(default = "defaults::poll_interval_secs")]
     pub poll_interval_secs: u64,
     /// `STRIPE_SECRET_KEY`: `sk_…`.
-    pub stripe_secret_key: String,
+    pub stripe_secret_key: SecretString,
     /// `STRIPE_API_BASE`: Stripe, or a local fake (default `https://api.stripe.com`).
     #[serde(default = "defaults::stripe_api_base")]
     pub stripe_api_base: String,
     /// `STRIPE_WEBHOOK_SECRET`: `whsec_…` for `POST /webhooks/stripe` (optional; without it
     /// that route answers 503).
     #[serde(default)]
-    pub stripe_webhook_secret: Option<String>,
+    pub stripe_webhook_secret: Option<SecretString>,
     /// `STRIPE_TIMEOUT_MS`: timeout of one Stripe call (default 3000).
     #[serde(default = "defaults::stripe_timeout_ms")]
     pub stripe_timeout_ms: u64,
@@ -200,17 +201,21 @@ impl Settings {
                 require_non_empty("LITELLM_BASE_URL", &url)?;
                 require_http_url("LITELLM_BASE_URL", &url)?;
                 let key = billing.litellm_master_key.clone().unwrap_or_default();
-                require_non_empty("LITELLM_MASTER_KEY", &key)?;
+                require_non_empty("LITELLM_MASTER_KEY", key.expose_secret())?;
             }
         }
-        require_non_empty("LITELLM_WEBHOOK_SECRET", &billing.litellm_webhook_secret)?;
-        require_non_empty("STRIPE_SECRET_KEY", &billing.stripe_secret_key)?;
+        require_non_empty(
+            "LITELLM_WEBHOOK_SECRET",
+            billing.litellm_webhook_secret.expose_secret(),
+        )?;
+        require_non_empty(
+            "STRIPE_SECRET_KEY",
+            billing.stripe_secret_key.expose_secret(),
+        )?;
         require_http_url("STRIPE_API_BASE", &billing.stripe_api_base)?;
-        billing.stripe_webhook_secret = billing
-            .stripe_webhook_secret
-            .filter(|s| !s.trim().is_empty());
+        billing.stripe_webhook_secret = non_blank(billing.stripe_webhook_secret.take());
         let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        billing.supabase_jwt_secret = set(billing.supabase_jwt_secret.take());
+        billing.supabase_jwt_secret = non_blank(billing.supabase_jwt_secret.take());
         billing.supabase_url = set(billing.supabase_url.take());
         if let Some(url) = &billing.supabase_url {
             require_http_url("SUPABASE_URL", url)?;
@@ -225,8 +230,12 @@ impl Settings {
                 "must be positive",
             ));
         }
-        billing.litellm_alert_token = billing.litellm_alert_token.filter(|s| !s.trim().is_empty());
-        if let Some(token) = &billing.litellm_alert_token {
+        billing.litellm_alert_token = non_blank(billing.litellm_alert_token.take());
+        if let Some(token) = billing
+            .litellm_alert_token
+            .as_ref()
+            .map(|t| t.expose_secret())
+        {
             // It travels in a URL and is all that authenticates an alert.
             if token.len() < 16
                 || !token

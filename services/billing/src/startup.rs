@@ -1,5 +1,6 @@
 //! Wiring: settings → migrated pool → KMS and Stripe clients, pipeline, reconciler → server.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         QuotaBackend::Kms => Arc::new(KmsClient::new(&b.kms_base_url, settings.kms_timeout())),
         QuotaBackend::Litellm => Arc::new(LitellmClient::new(
             b.litellm_base_url.as_deref().unwrap_or_default(),
-            b.litellm_master_key.as_deref().unwrap_or_default(),
+            b.litellm_master_key
+                .as_ref()
+                .map_or("", |k| k.expose_secret()),
             settings.kms_timeout(),
         )),
     };

@@ -14,6 +14,7 @@
 //! - PaymentIntent events of a recharge still `pending` wake the reconciler; anything else
 //!   is recorded and ignored.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -50,7 +51,7 @@ struct EventData {
 pub struct StripeWebhooks {
     pool: PgPool,
     payments: PaymentEvents,
-    secret: Option<String>,
+    secret: Option<SecretString>,
     wake_reconciler: Arc<tokio::sync::Notify>,
 }
 
@@ -59,7 +60,7 @@ impl StripeWebhooks {
     pub fn new(
         pool: PgPool,
         payments: PaymentEvents,
-        secret: Option<String>,
+        secret: Option<SecretString>,
         wake_reconciler: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
@@ -72,7 +73,7 @@ impl StripeWebhooks {
 
     /// Verify, claim once, apply, answer.
     pub async fn handle(&self, body: &[u8], signature: Option<&str>) -> Result<Value, ApiError> {
-        let Some(secret) = self.secret.as_deref() else {
+        let Some(secret) = self.secret.as_ref().map(|s| s.expose_secret()) else {
             return Err(ApiError::Unavailable(
                 "STRIPE_WEBHOOK_SECRET is not configured".into(),
             ));

@@ -1,13 +1,14 @@
 //! Settings of key-sync: the common ones (see `tollgate_web::settings`) plus the gateway,
-//! Supabase and key-encryption settings of DESIGN.md, parsed into domain types here, at
+//! Supabase and key-encryption settings (docs/contracts.md#environment), parsed here, at
 //! the edge.
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::key_cipher::KeyCipher;
-use tollgate_web::settings::{load, require_http_url, require_non_empty};
+use tollgate_web::settings::{load, non_blank, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -23,11 +24,11 @@ pub struct KeySyncSettings {
     pub newapi_base_url: String,
     /// `NEWAPI_ADMIN_TOKEN`: bearer token of new-api's import API (import mode).
     #[serde(default)]
-    pub newapi_admin_token: String,
+    pub newapi_admin_token: SecretString,
     /// `NEWAPI_DATABASE_URL`: new-api's own database (database mode), `mysql://…` or
     /// `postgres://…`.
     #[serde(default)]
-    pub newapi_database_url: Option<String>,
+    pub newapi_database_url: Option<SecretString>,
     /// `NEWAPI_POOL_SIZE`: connections to new-api's database in database mode (default 10).
     #[serde(default = "defaults::newapi_pool_size")]
     pub newapi_pool_size: u32,
@@ -46,22 +47,23 @@ pub struct KeySyncSettings {
     pub newapi_token_quota: i64,
     /// `NEWAPI_REDIS_URL`: new-api's Redis, to drop its token cache entry on revocation.
     #[serde(default)]
-    pub newapi_redis_url: Option<String>,
+    pub newapi_redis_url: Option<SecretString>,
     /// `NEWAPI_CRYPTO_SECRET`: new-api's `CRYPTO_SECRET` (or `SESSION_SECRET`), the HMAC key of
     /// its token cache keys.
     #[serde(default)]
-    pub newapi_crypto_secret: Option<String>,
+    pub newapi_crypto_secret: Option<SecretString>,
     /// `SUPABASE_WEBHOOK_SECRET`: what the DB webhook sends as `Authorization: Bearer …`.
-    pub supabase_webhook_secret: String,
+    pub supabase_webhook_secret: SecretString,
     /// `SUPABASE_JWT_SECRET`: HS256 secret of user JWTs (optional if JWKS is used).
     #[serde(default)]
-    pub supabase_jwt_secret: Option<String>,
+    pub supabase_jwt_secret: Option<SecretString>,
     /// `SUPABASE_URL`: base of the JWKS endpoint (optional if HS256 is used).
     #[serde(default)]
     pub supabase_url: Option<String>,
     /// `KEY_ENCRYPTION_KEY`: 32 bytes, base64.
-    pub key_encryption_key: String,
-    /// `NEWAPI_TIMEOUT_MS`: timeout of one import call (default 2000).
+    pub key_encryption_key: SecretString,
+    /// `NEWAPI_TIMEOUT_MS`: timeout of one import call, or of one database-mode transaction
+    /// (default 2000).
     #[serde(default = "defaults::newapi_timeout_ms")]
     pub newapi_timeout_ms: u64,
     /// `SYNC_INTERVAL_MS`: how often the worker looks for due keys (default 500).
@@ -85,7 +87,7 @@ pub struct KeySyncSettings {
     /// `INTERNAL_TOKEN`: bearer token of `/internal/*`, the routes other Tollgate services call
     /// (unset: those routes answer 503).
     #[serde(default)]
-    pub internal_token: Option<String>,
+    pub internal_token: Option<SecretString>,
     /// `JWKS_CACHE_SECS`: how long a fetched JWKS is trusted (default 600).
     #[serde(default = "defaults::jwks_cache_secs")]
     pub jwks_cache_secs: u64,
@@ -177,24 +179,23 @@ impl Settings {
                 ))
             }
         };
-        key_sync.newapi_database_url = key_sync
-            .newapi_database_url
-            .filter(|s| !s.trim().is_empty());
-        key_sync.newapi_redis_url = key_sync.newapi_redis_url.filter(|s| !s.trim().is_empty());
-        key_sync.newapi_crypto_secret = key_sync
-            .newapi_crypto_secret
-            .filter(|s| !s.trim().is_empty());
+        key_sync.newapi_database_url = non_blank(key_sync.newapi_database_url.take());
+        key_sync.newapi_redis_url = non_blank(key_sync.newapi_redis_url.take());
+        key_sync.newapi_crypto_secret = non_blank(key_sync.newapi_crypto_secret.take());
         match mode {
             SyncMode::Import => {
                 require_non_empty("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
                 require_http_url("NEWAPI_BASE_URL", &key_sync.newapi_base_url)?;
-                require_non_empty("NEWAPI_ADMIN_TOKEN", &key_sync.newapi_admin_token)?;
+                require_non_empty(
+                    "NEWAPI_ADMIN_TOKEN",
+                    key_sync.newapi_admin_token.expose_secret(),
+                )?;
             }
             SyncMode::Database => {
-                let url = key_sync.newapi_database_url.as_deref().ok_or_else(|| {
+                let url = key_sync.newapi_database_url.as_ref().ok_or_else(|| {
                     SettingsError::Missing("NEWAPI_DATABASE_URL (NEWAPI_SYNC_MODE=database)".into())
                 })?;
-                tollgate_newapi_schema::Backend::from_url(url)
+                tollgate_newapi_schema::Backend::from_url(url.expose_secret())
                     .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
             }
         }
@@ -230,15 +231,19 @@ impl Settings {
                 "NEWAPI_REDIS_URL and NEWAPI_CRYPTO_SECRET go together",
             ));
         }
-        require_non_empty("SUPABASE_WEBHOOK_SECRET", &key_sync.supabase_webhook_secret)?;
-        require_non_empty("KEY_ENCRYPTION_KEY", &key_sync.key_encryption_key)?;
-        let cipher = KeyCipher::from_base64(&key_sync.key_encryption_key)
+        require_non_empty(
+            "SUPABASE_WEBHOOK_SECRET",
+            key_sync.supabase_webhook_secret.expose_secret(),
+        )?;
+        require_non_empty(
+            "KEY_ENCRYPTION_KEY",
+            key_sync.key_encryption_key.expose_secret(),
+        )?;
+        let cipher = KeyCipher::from_base64(key_sync.key_encryption_key.expose_secret())
             .map_err(|e| SettingsError::invalid("KEY_ENCRYPTION_KEY", e.to_string()))?;
-        key_sync.supabase_jwt_secret = key_sync
-            .supabase_jwt_secret
-            .filter(|s| !s.trim().is_empty());
+        key_sync.supabase_jwt_secret = non_blank(key_sync.supabase_jwt_secret.take());
         key_sync.supabase_url = key_sync.supabase_url.filter(|s| !s.trim().is_empty());
-        key_sync.internal_token = key_sync.internal_token.filter(|s| !s.trim().is_empty());
+        key_sync.internal_token = non_blank(key_sync.internal_token.take());
         if key_sync.supabase_jwt_secret.is_none() && key_sync.supabase_url.is_none() {
             return Err(SettingsError::Missing(
                 "SUPABASE_JWT_SECRET or SUPABASE_URL".into(),

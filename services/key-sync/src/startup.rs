@@ -1,5 +1,6 @@
 //! Wiring: settings → migrated pool → key service, sync worker, reconcile loop → server.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,15 +30,15 @@ pub fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
     Ok(match settings.mode {
         SyncMode::Import => Arc::new(ImportGateway::new(
             &ks.newapi_base_url,
-            &ks.newapi_admin_token,
+            ks.newapi_admin_token.expose_secret(),
             settings.newapi_timeout(),
         )),
         SyncMode::Database => {
-            let url = ks.newapi_database_url.as_deref().ok_or_else(|| {
+            let url = ks.newapi_database_url.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("NEWAPI_DATABASE_URL is required in database mode")
             })?;
             let pool = tollgate_newapi_schema::NewapiPool::with_server_timeouts(
-                url,
+                url.expose_secret(),
                 ks.newapi_pool_size,
                 settings.newapi_timeout(),
                 settings.newapi_timeout(),
@@ -45,7 +46,7 @@ pub fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
             Arc::new(DatabaseGateway::new(
                 pool,
                 settings.provisioning(),
-                ks.key_encryption_key.as_bytes(),
+                ks.key_encryption_key.expose_secret().as_bytes(),
                 settings.newapi_timeout(),
             ))
         }
@@ -70,8 +71,12 @@ pub async fn build_with(
     let ks = &settings.key_sync;
     let cache = match (&ks.newapi_redis_url, &ks.newapi_crypto_secret) {
         (Some(url), Some(secret)) => Some(
-            TokenCacheInvalidator::new(url, secret, settings.newapi_timeout())
-                .map_err(|e| anyhow::anyhow!("NEWAPI_REDIS_URL: {e}"))?,
+            TokenCacheInvalidator::new(
+                url.expose_secret(),
+                secret.expose_secret(),
+                settings.newapi_timeout(),
+            )
+            .map_err(|e| anyhow::anyhow!("NEWAPI_REDIS_URL: {e}"))?,
         ),
         _ => None,
     };

@@ -11,7 +11,7 @@ pub struct AppState {
     /// For the admin list.
     pub pool: PgPool,
     /// `SUPABASE_WEBHOOK_SECRET`.
-    pub webhook_secret: String,
+    pub webhook_secret: secrecy::SecretString,
     /// `MAX_KEYS_PER_USER`, for messages.
     pub max_keys_per_user: i64,
     /// Users given keys per reconcile pass.

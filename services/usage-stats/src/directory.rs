@@ -2,6 +2,7 @@
 //! (`GET /internal/users/{user_id}/keys`, Bearer `INTERNAL_TOKEN`). Answers are reused
 //! briefly; concurrent misses for one user share one call.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub trait KeyDirectory: Send + Sync {
 /// key-sync over HTTP, with a short cache.
 pub struct KeySyncDirectory {
     base: String,
-    token: String,
+    token: SecretString,
     client: reqwest::Client,
     cache: Cache<UserId, Arc<UserKeys>>,
 }
@@ -40,7 +41,7 @@ impl KeySyncDirectory {
     pub fn new(base: &str, token: &str, timeout: Duration, ttl: Duration) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            token: token.into(),
             client: tollgate_web::http_client::http_client(timeout),
             cache: Cache::builder()
                 .max_capacity(100_000)
@@ -53,7 +54,7 @@ impl KeySyncDirectory {
         let res = self
             .client
             .get(format!("{}/internal/users/{user}/keys", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose_secret())
             .send()
             .await
             .map_err(|e| DirectoryError::Unavailable(e.without_url().to_string()))?;

@@ -1,8 +1,9 @@
 //! Settings of usage-stats: the common ones plus new-api's database(s) and the API's edges.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tollgate_newapi_schema::Backend;
-use tollgate_web::settings::{load, require_http_url, require_non_empty};
+use tollgate_web::settings::{load, non_blank, require_http_url, require_non_empty};
 use tollgate_web::{CommonSettings, SettingsError};
 
 use crate::{DEFAULT_PORT, SERVICE};
@@ -11,10 +12,10 @@ use crate::{DEFAULT_PORT, SERVICE};
 #[derive(Debug, Clone, Deserialize)]
 pub struct UsageSettings {
     /// `NEWAPI_DATABASE_URL`: new-api's database (`mysql://` or `postgres://`), read-only.
-    pub newapi_database_url: String,
+    pub newapi_database_url: SecretString,
     /// `NEWAPI_LOG_DATABASE_URL`: where new-api keeps `logs`, when apart (default: the above).
     #[serde(default)]
-    pub newapi_log_database_url: Option<String>,
+    pub newapi_log_database_url: Option<SecretString>,
     /// `QUOTA_PER_UNIT`: quota units per USD (default 500000).
     #[serde(default = "defaults::quota_per_unit")]
     pub quota_per_unit: i64,
@@ -56,7 +57,7 @@ pub struct UsageSettings {
     /// `INTERNAL_TOKEN`: bearer token of key-sync's `/internal/*` (required with
     /// `KEY_SYNC_URL`).
     #[serde(default)]
-    pub internal_token: Option<String>,
+    pub internal_token: Option<SecretString>,
     /// `KEY_SYNC_TIMEOUT_MS`: timeout of one call to key-sync (default 1000).
     #[serde(default = "defaults::key_sync_timeout_ms")]
     pub key_sync_timeout_ms: u64,
@@ -66,7 +67,7 @@ pub struct UsageSettings {
     /// `SUPABASE_JWT_SECRET`: HS256 secret of user JWTs (one of it and `SUPABASE_URL` is
     /// required with `KEY_SYNC_URL`).
     #[serde(default)]
-    pub supabase_jwt_secret: Option<String>,
+    pub supabase_jwt_secret: Option<SecretString>,
     /// `SUPABASE_URL`: base of the JWKS endpoint.
     #[serde(default)]
     pub supabase_url: Option<String>,
@@ -132,14 +133,15 @@ impl Settings {
 
     /// Validate and assemble (tests build settings this way).
     pub fn new(common: CommonSettings, mut usage: UsageSettings) -> Result<Self, SettingsError> {
-        require_non_empty("NEWAPI_DATABASE_URL", &usage.newapi_database_url)?;
-        Backend::from_url(&usage.newapi_database_url)
+        require_non_empty(
+            "NEWAPI_DATABASE_URL",
+            usage.newapi_database_url.expose_secret(),
+        )?;
+        Backend::from_url(usage.newapi_database_url.expose_secret())
             .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
-        usage.newapi_log_database_url = usage
-            .newapi_log_database_url
-            .filter(|s| !s.trim().is_empty());
+        usage.newapi_log_database_url = non_blank(usage.newapi_log_database_url.take());
         if let Some(url) = &usage.newapi_log_database_url {
-            Backend::from_url(url)
+            Backend::from_url(url.expose_secret())
                 .map_err(|e| SettingsError::invalid("NEWAPI_LOG_DATABASE_URL", e.to_string()))?;
         }
         if usage.quota_per_unit <= 0 {
@@ -178,8 +180,8 @@ impl Settings {
         }
         let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         usage.key_sync_url = set(usage.key_sync_url.take());
-        usage.internal_token = set(usage.internal_token.take());
-        usage.supabase_jwt_secret = set(usage.supabase_jwt_secret.take());
+        usage.internal_token = non_blank(usage.internal_token.take());
+        usage.supabase_jwt_secret = non_blank(usage.supabase_jwt_secret.take());
         usage.supabase_url = set(usage.supabase_url.take());
         if let Some(url) = &usage.key_sync_url {
             require_http_url("KEY_SYNC_URL", url)?;
@@ -213,10 +215,10 @@ impl Settings {
     }
 
     /// The database holding `logs`.
-    pub fn log_database_url(&self) -> &str {
+    pub fn log_database_url(&self) -> &SecretString {
         self.usage
             .newapi_log_database_url
-            .as_deref()
+            .as_ref()
             .unwrap_or(&self.usage.newapi_database_url)
     }
 }

@@ -1,5 +1,6 @@
 //! Wiring: settings → Tollgate's migrated pool and new-api's pools → server.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let pool = tollgate_web::cli::connect_migrated(SERVICE, &settings.common).await?;
     let timeout = Duration::from_secs(settings.common.db_connect_timeout_secs);
     let newapi = NewapiPool::new(
-        &settings.usage.newapi_database_url,
+        settings.usage.newapi_database_url.expose_secret(),
         settings.usage.newapi_pool_size,
         timeout,
     )?;
@@ -32,7 +33,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     // One pool for the logs database serves ingest, queries and readiness.
     let logs = match &settings.usage.newapi_log_database_url {
         Some(url) => {
-            let logs = NewapiPool::new(url, settings.usage.newapi_pool_size, timeout)?;
+            let logs = NewapiPool::new(
+                url.expose_secret(),
+                settings.usage.newapi_pool_size,
+                timeout,
+            )?;
             checks.push(newapi_check("newapi_log_db", logs.clone()));
             logs
         }
@@ -59,7 +64,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let directory = settings.usage.key_sync_url.as_deref().map(|url| {
         Arc::new(KeySyncDirectory::new(
             url,
-            settings.usage.internal_token.as_deref().unwrap_or_default(),
+            settings
+                .usage
+                .internal_token
+                .as_ref()
+                .map_or("", |t| t.expose_secret()),
             Duration::from_millis(settings.usage.key_sync_timeout_ms),
             Duration::from_millis(settings.usage.user_keys_cache_ms),
         )) as Arc<dyn KeyDirectory>

@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use secrecy::ExposeSecret;
 use tollgate_domain::signature::bearer_matches;
 use tollgate_supabase_auth::{AuthUser, JwtVerifier};
 use tollgate_web::admin::AdminToken;
@@ -28,7 +29,7 @@ impl FromRequest for CallerOf {
             .and_then(|v| v.to_str().ok());
         let operator = req
             .app_data::<web::Data<AdminToken>>()
-            .is_some_and(|token| bearer_matches(given, &token.0));
+            .is_some_and(|token| bearer_matches(given, token.0.expose_secret()));
         if operator {
             return Box::pin(async { Ok(CallerOf(Caller::Operator)) });
         }

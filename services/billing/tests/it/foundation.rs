@@ -142,3 +142,26 @@ fn every_setting_is_in_env_example_and_the_readme() {
     missing.extend(undocumented::<tollgate_web::CommonSettings>());
     assert!(missing.is_empty(), "undocumented settings: {missing:?}");
 }
+
+#[test]
+fn settings_never_print_a_secret() {
+    use tollgate_testkit::{assert_debug_hides, common_settings_with_secrets, COMMON_SECRETS};
+    let mut b = support::billing_settings("http://127.0.0.1:1", "http://127.0.0.1:2");
+    b.litellm_master_key = Some("master-key-never-printed".into());
+    b.litellm_webhook_secret = "webhook-secret-never-printed".into();
+    b.litellm_alert_token = Some("alert-token-never-printed".into());
+    b.supabase_jwt_secret = Some("jwt-secret-never-printed".into());
+    b.stripe_secret_key = "sk_test_never_printed".into();
+    b.stripe_webhook_secret = Some("whsec_never_printed".into());
+    let settings = Settings::new(common_settings_with_secrets(), b).expect("valid settings");
+    let mut secrets = COMMON_SECRETS.to_vec();
+    secrets.extend([
+        "master-key-never-printed",
+        "webhook-secret-never-printed",
+        "alert-token-never-printed",
+        "jwt-secret-never-printed",
+        "sk_test_never_printed",
+        "whsec_never_printed",
+    ]);
+    assert_debug_hides(&settings, &secrets);
+}

@@ -2,6 +2,7 @@
 //! key in (and renames it when imported again under another name), `/api/token/import/revoke`
 //! disables it, `/api/user/import/disable` disables a deleted user and all their tokens.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -16,7 +17,7 @@ use super::{scrub, shorten, Gateway, GatewayError, KeyState, Landed, Owner, User
 pub struct ImportGateway {
     http: reqwest::Client,
     base: String,
-    admin_token: String,
+    admin_token: SecretString,
 }
 
 impl ImportGateway {
@@ -25,7 +26,7 @@ impl ImportGateway {
         Self {
             http: tollgate_web::http_client::http_client(timeout),
             base: base_url.trim_end_matches('/').to_owned(),
-            admin_token: admin_token.to_owned(),
+            admin_token: admin_token.into(),
         }
     }
 
@@ -39,7 +40,7 @@ impl ImportGateway {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.admin_token)
+            .bearer_auth(self.admin_token.expose_secret())
             .json(body)
             .send()
             .await

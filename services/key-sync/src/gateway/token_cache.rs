@@ -7,6 +7,7 @@
 //! new-api's `model/token_cache.go` and `common/crypto.go`) and, for a disabled user, the
 //! user's (`user:<id>`), so the next request reads the database.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -17,7 +18,7 @@ use tollgate_newapi_schema::{token_cache_key, user_cache_key};
 pub struct TokenCacheInvalidator {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
-    crypto_secret: String,
+    crypto_secret: SecretString,
     timeout: Duration,
 }
 
@@ -31,7 +32,7 @@ impl TokenCacheInvalidator {
         Ok(TokenCacheInvalidator {
             client: redis::Client::open(url)?,
             conn: OnceCell::new(),
-            crypto_secret: crypto_secret.to_owned(),
+            crypto_secret: crypto_secret.into(),
             timeout,
         })
     }
@@ -40,7 +41,7 @@ impl TokenCacheInvalidator {
     pub async fn invalidate(&self, keys: &[&str], users: &[i64]) -> Result<(), String> {
         let names: Vec<String> = keys
             .iter()
-            .map(|k| token_cache_key(&self.crypto_secret, k))
+            .map(|k| token_cache_key(self.crypto_secret.expose_secret(), k))
             .chain(users.iter().map(|id| user_cache_key(*id)))
             .collect();
         if names.is_empty() {

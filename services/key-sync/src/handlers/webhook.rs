@@ -3,6 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tollgate_domain::ids::UserId;
@@ -39,7 +40,7 @@ pub async fn user_created(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !bearer_matches(auth, &state.webhook_secret) {
+    if !bearer_matches(auth, state.webhook_secret.expose_secret()) {
         return Err(ApiError::Unauthorized("invalid webhook secret".into()));
     }
     let delivery: Delivery = serde_json::from_slice(&body).map_err(|e| {

@@ -140,3 +140,30 @@ fn every_setting_is_in_env_example_and_the_readme() {
     let missing = undocumented::<key_sync::settings::KeySyncSettings>();
     assert!(missing.is_empty(), "undocumented settings: {missing:?}");
 }
+
+#[test]
+fn settings_never_print_a_secret() {
+    use tollgate_testkit::{assert_debug_hides, common_settings_with_secrets, COMMON_SECRETS};
+    let mut s = support::settings("postgres://127.0.0.1/x", "http://127.0.0.1:9");
+    s.key_sync.newapi_admin_token = "newapi-admin-never-printed".into();
+    s.key_sync.newapi_database_url = Some("mysql://root:newapi-db-never-printed@h/db".into());
+    s.key_sync.newapi_redis_url = Some("redis://:redis-password-never-printed@h:6379".into());
+    s.key_sync.newapi_crypto_secret = Some("crypto-secret-never-printed".into());
+    s.key_sync.supabase_webhook_secret = "webhook-secret-never-printed".into();
+    s.key_sync.supabase_jwt_secret = Some("jwt-secret-never-printed".into());
+    s.key_sync.internal_token = Some("internal-token-never-printed".into());
+    let settings = key_sync::settings::Settings::new(common_settings_with_secrets(), s.key_sync)
+        .expect("valid settings");
+    let mut secrets = COMMON_SECRETS.to_vec();
+    secrets.extend([
+        "newapi-admin-never-printed",
+        "newapi-db-never-printed",
+        "redis-password-never-printed",
+        "crypto-secret-never-printed",
+        "webhook-secret-never-printed",
+        "jwt-secret-never-printed",
+        "internal-token-never-printed",
+        support::ENCRYPTION_KEY,
+    ]);
+    assert_debug_hides(&settings, &secrets);
+}

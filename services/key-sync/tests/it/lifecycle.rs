@@ -489,7 +489,7 @@ async fn with_the_cache_settings_a_revocation_takes_effect_at_once() {
     let app = spawn_with(move |db| {
         let mut s = database_settings(db, &url);
         s.key_sync.newapi_redis_url = Some(REDIS_URL.into());
-        s.key_sync.newapi_crypto_secret = Some(secret);
+        s.key_sync.newapi_crypto_secret = Some(secret.into());
         key_sync::settings::Settings::new(s.common, s.key_sync).unwrap()
     })
     .await;

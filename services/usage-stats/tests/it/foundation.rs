@@ -95,3 +95,28 @@ fn every_setting_is_in_env_example_and_the_readme() {
     let missing = undocumented::<usage_stats::settings::UsageSettings>();
     assert!(missing.is_empty(), "undocumented settings: {missing:?}");
 }
+
+#[test]
+fn settings_never_print_a_secret() {
+    use tollgate_testkit::{assert_debug_hides, common_settings_with_secrets, COMMON_SECRETS};
+    let mut usage = support::settings(
+        "postgres://127.0.0.1/x",
+        "mysql://reader:newapi-db-never-printed@127.0.0.1/newapi",
+        1_000,
+    )
+    .usage;
+    usage.newapi_log_database_url = Some("postgres://r:log-db-never-printed@h/logs".into());
+    usage.key_sync_url = Some("http://127.0.0.1:8081".into());
+    usage.internal_token = Some("internal-token-never-printed".into());
+    usage.supabase_jwt_secret = Some("jwt-secret-never-printed".into());
+    let settings = usage_stats::settings::Settings::new(common_settings_with_secrets(), usage)
+        .expect("valid settings");
+    let mut secrets = COMMON_SECRETS.to_vec();
+    secrets.extend([
+        "newapi-db-never-printed",
+        "log-db-never-printed",
+        "internal-token-never-printed",
+        "jwt-secret-never-printed",
+    ]);
+    assert_debug_hides(&settings, &secrets);
+}

@@ -99,7 +99,7 @@ pub fn database_settings(database_url: &str, newapi_database_url: &str) -> Setti
     let mut s = settings(database_url, "http://127.0.0.1:9");
     s.key_sync.newapi_sync_mode = Some("database".into());
     s.key_sync.newapi_base_url = String::new();
-    s.key_sync.newapi_admin_token = String::new();
+    s.key_sync.newapi_admin_token = Default::default();
     s.key_sync.newapi_database_url = Some(newapi_database_url.into());
     s.key_sync.newapi_user_quota = USER_QUOTA;
     Settings::new(s.common, s.key_sync).expect("valid database-mode settings")
