@@ -2,11 +2,11 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use tollgate_web::{Admin, ApiError};
 use uuid::Uuid;
 
-use crate::handlers::{lifecycle, views};
+use crate::handlers::lifecycle;
+use crate::handlers::views::{self, ResyncAnswer};
 use crate::keys::Resync;
 use crate::state::AppState;
 use crate::store::{self, SyncFilter};
@@ -50,13 +50,12 @@ pub async fn list(
     let (rows, total) = store::admin_page(&mut conn, filter, page, page_size)
         .await
         .map_err(tollgate_db::DbError::from)?;
-    let keys: Vec<_> = rows.iter().map(views::admin).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "keys": keys,
-        "page": page,
-        "page_size": page_size,
-        "total": total,
-    })))
+    Ok(HttpResponse::Ok().json(views::AdminKeyPage {
+        keys: rows.iter().map(views::admin).collect(),
+        page,
+        page_size,
+        total,
+    }))
 }
 
 /// `POST /admin/keys/{id}/sync`: push the key now.
@@ -72,12 +71,18 @@ pub async fn resync(
             code: "sync_in_progress",
             message: "another sync attempt holds this key; try again shortly".into(),
         }),
-        Resync::Done(Attempt::Synced(token_id)) => Ok(HttpResponse::Ok().json(json!({
-            "key_id": id, "synced": true, "newapi_token_id": token_id,
-        }))),
-        Resync::Done(Attempt::Failed(error)) => Ok(HttpResponse::Ok().json(json!({
-            "key_id": id, "synced": false, "error": error,
-        }))),
+        Resync::Done(Attempt::Synced(token_id)) => Ok(HttpResponse::Ok().json(ResyncAnswer {
+            key_id: id,
+            synced: true,
+            newapi_token_id: token_id,
+            error: None,
+        })),
+        Resync::Done(Attempt::Failed(error)) => Ok(HttpResponse::Ok().json(ResyncAnswer {
+            key_id: id,
+            synced: false,
+            newapi_token_id: None,
+            error: Some(error),
+        })),
     }
 }
 

@@ -2,7 +2,7 @@
 //! and the operator's (`/admin/keys/{id}…`, `ADMIN_TOKEN`, any key).
 
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tollgate_domain::ids::UserId;
 use tollgate_web::ApiError;
 use uuid::Uuid;
@@ -76,7 +76,7 @@ pub async fn revoke(
         return Err(not_found(id));
     };
     let mut view = views::owned(&key);
-    view["takes_effect"] = json!(state.revocation_takes_effect());
+    view.takes_effect = Some(state.revocation_takes_effect().to_owned());
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -92,11 +92,11 @@ pub async fn rotate(
         KeyChange::Revoked => Err(revoked(id)),
         KeyChange::Done(rotation) => {
             let mut view = views::owned(&rotation.new);
-            view["replaces"] = json!({
-                "id": rotation.old.row.id,
-                "status": views::status(&rotation.old.row),
-                "sync": views::sync(&rotation.old.row),
-                "takes_effect": state.revocation_takes_effect(),
+            view.replaces = Some(views::Replaced {
+                id: rotation.old.row.id,
+                status: views::status(&rotation.old.row),
+                sync: views::sync(&rotation.old.row),
+                takes_effect: state.revocation_takes_effect().to_owned(),
             });
             Ok(HttpResponse::Created().json(view))
         }

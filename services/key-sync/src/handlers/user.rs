@@ -1,7 +1,6 @@
 //! The signed-in user's own keys (Supabase JWT).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 use tollgate_web::ApiError;
 
 use crate::handlers::{lifecycle, views};
@@ -11,8 +10,8 @@ use tollgate_supabase_auth::AuthUser;
 /// `GET /v1/keys`: the user's keys, with the full `sk-…` key.
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys = state.keys.list(user.0.sub).await?;
-    let keys: Vec<_> = keys.iter().map(views::owned).collect();
-    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+    let keys = keys.iter().map(views::owned).collect();
+    Ok(HttpResponse::Ok().json(views::OwnerKeyList { keys }))
 }
 
 /// `POST /v1/keys {"name"}`: another key, synced like the default one; 409 past the cap.

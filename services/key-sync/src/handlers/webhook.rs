@@ -5,12 +5,13 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::signature::bearer_matches;
 use tollgate_web::ApiError;
 use uuid::Uuid;
 
+use crate::handlers::views::{DeletionAnswer, IgnoredAnswer, SignupAnswer};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -65,19 +66,19 @@ pub async fn user_created(
                 .user_deleted(user)
                 .await
                 .map_err(super::key_error)?;
-            return Ok(HttpResponse::Ok().json(json!({
-                "user_id": user.0,
-                "deleted": true,
-                "already": done.already,
-                "disabled": done.disabled,
-                "keys_revoked": done.keys_revoked,
-            })));
+            return Ok(HttpResponse::Ok().json(DeletionAnswer {
+                user_id: user.0,
+                deleted: true,
+                already: done.already,
+                disabled: done.disabled,
+                keys_revoked: done.keys_revoked,
+            }));
         }
         _ => {
-            return Ok(HttpResponse::Ok().json(json!({
-                "ignored": true,
-                "reason": "only INSERT and DELETE on auth.users concern keys",
-            })));
+            return Ok(HttpResponse::Ok().json(IgnoredAnswer {
+                ignored: true,
+                reason: "only INSERT and DELETE on auth.users concern keys".into(),
+            }));
         }
     }
     let user = parse_user_id(delivery.record.as_ref(), "record")?;
@@ -93,11 +94,11 @@ pub async fn user_created(
         .create_default(user, email, "webhook")
         .await
         .map_err(super::key_error)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "key_id": key.key_id,
-        "synced": key.synced,
-        "created": key.created,
-    })))
+    Ok(HttpResponse::Ok().json(SignupAnswer {
+        key_id: key.key_id,
+        synced: key.synced,
+        created: key.created,
+    }))
 }
 
 fn parse_user_id(record: Option<&Value>, field: &str) -> Result<UserId, ApiError> {
