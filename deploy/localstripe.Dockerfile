@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # localstripe 1.15 (PyPI): the stateful Stripe fake billing talks to in local dev
-# and tests (see DESIGN.md, "Stripe fake"). Any `sk_test_…` key is accepted.
+# and tests (see docs/contracts.md#stripe-fake-localstripe). Any `sk_test_…` key is accepted.
 #
 #   docker build -f deploy/localstripe.Dockerfile -t tollgate-localstripe deploy
 #   docker run -p 8420:8420 tollgate-localstripe

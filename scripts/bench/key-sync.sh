@@ -126,7 +126,7 @@ for db in "$ks_db" "$na_db"; do
 done
 dbs_created=1
 
-# key-sync's environment (DESIGN.md); SUPABASE_URL is left unset: user JWTs are HS256.
+# key-sync's environment (docs/contracts.md#environment); SUPABASE_URL is left unset: user JWTs are HS256.
 ks_env=(
   PORT="$ks_port"
   DATABASE_URL="$pg_url/$ks_db"

@@ -1,4 +1,4 @@
-//! The key management service: organisations and their quota (DESIGN.md §3). Quota is in
+//! The key management service: organisations and their quota (docs/contracts.md#kms). Quota is in
 //! dollars on the wire and cents here. Every call has a timeout; [`with_retries`] applies
 //! the retry schedule to transient failures only.
 

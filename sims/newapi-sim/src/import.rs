@@ -1,6 +1,6 @@
 //! `POST /api/token/import`: create (or find) the token of an external user.
 //!
-//! Contract (DESIGN.md "new-api import contract"): admin bearer token; body
+//! Contract (docs/contracts.md#new-api-import-api): admin bearer token; body
 //! `{"key","external_user_id","name","unlimited_quota"}`; answers
 //! `{"success":true,"message":"","data":{"token_id":N}}`, idempotent per (key, user);
 //! every refusal except a bad admin token is HTTP 200 with `success:false`. Importing a key
