@@ -4,7 +4,7 @@
 //! exist, so membership never reveals what exists; a viewer's write is 403.
 
 use diesel_async::AsyncPgConnection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tollgate_domain::ids::UserId;
 use tollgate_web::ApiError;
 
@@ -40,7 +40,7 @@ pub enum Need {
 }
 
 /// The caller's standing in an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgRole {
     /// The operator.

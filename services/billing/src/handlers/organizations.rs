@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use tollgate_domain::money::Cents;
 use tollgate_web::{Admin, ApiError};
 
@@ -18,7 +17,10 @@ use crate::organizations::{
 use crate::state::AppState;
 use crate::store::recharges::{RechargeRow, RechargeStatus};
 use crate::store::Page;
-use crate::views;
+use crate::views::{
+    self, BackendOrg, CallerKind, CardView, MemberAnswer, MemberList, OrganizationAnswer,
+    OrganizationList, RechargeAction, RechargeAnswer, RechargeError, RemovedAnswer,
+};
 
 /// `?month=YYYY-MM`.
 #[derive(Deserialize)]
@@ -26,8 +28,13 @@ pub struct MonthQuery {
     month: Option<String>,
 }
 
-fn org_body(state: &AppState, v: &OrgView) -> serde_json::Value {
-    json!({ "success": true, "organization": views::organization(v, state.organizations.backend()) })
+fn org_body(state: &AppState, v: &OrgView) -> OrganizationAnswer {
+    OrganizationAnswer {
+        success: true,
+        organization: views::organization(v, state.organizations.backend()),
+        payment_method: None,
+        kms: None,
+    }
 }
 
 fn org_id(path: &web::Path<String>) -> Result<&str, ApiError> {
@@ -67,20 +74,24 @@ pub async fn list(
     let page = query.parse()?;
     let listed = state.organizations.list(&caller, page).await?;
     let backend = state.organizations.backend();
-    let items = listed
-        .items
-        .iter()
-        .map(|v| views::organization(v, backend))
-        .collect();
     let poller = state.organizations.last_poll().await?;
-    let mut body = views::page(items, listed.total, page.page, page.page_size);
-    body["quota_backend"] = json!(backend);
-    body["caller"] = json!(match caller {
-        Caller::Operator => "operator",
-        Caller::User(_) => "member",
-    });
-    body["last_poll"] = json!(poller.as_ref().map(views::poller_run));
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(OrganizationList {
+        success: true,
+        items: listed
+            .items
+            .iter()
+            .map(|v| views::organization(v, backend))
+            .collect(),
+        total: listed.total,
+        page: page.page,
+        page_size: page.page_size,
+        quota_backend: backend,
+        caller: match caller {
+            Caller::Operator => CallerKind::Operator,
+            Caller::User(_) => CallerKind::Member,
+        },
+        last_poll: poller.as_ref().map(views::poller_run),
+    }))
 }
 
 /// `POST /api/organizations`.
@@ -129,8 +140,11 @@ pub async fn payment_method(
         .add_payment_method(&caller, org_id(&path)?, body.into_inner())
         .await?;
     let mut out = org_body(&state, &view);
-    out["payment_method"] =
-        json!({ "id": attached.id, "brand": attached.brand, "last4": attached.last4 });
+    out.payment_method = Some(CardView {
+        id: attached.id,
+        brand: attached.brand,
+        last4: attached.last4,
+    });
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -142,7 +156,11 @@ pub async fn sync(
 ) -> Result<HttpResponse, ApiError> {
     let (view, kms) = state.organizations.sync(&caller, org_id(&path)?).await?;
     let mut out = org_body(&state, &view);
-    out["kms"] = json!({ "c_organization_id": kms.c_organization_id, "l_team_id": kms.l_team_id, "quota": kms.quota });
+    out.kms = Some(BackendOrg {
+        c_organization_id: kms.c_organization_id,
+        l_team_id: kms.l_team_id,
+        quota: kms.quota,
+    });
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -177,35 +195,45 @@ pub async fn recharge(
 /// Map a manual recharge's record to the HTTP answer.
 fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
     let recharge = views::recharge(record);
+    let failed = |code: &str| RechargeAnswer {
+        success: false,
+        action: None,
+        recharged_amount: None,
+        error: Some(RechargeError {
+            code: code.to_owned(),
+            message: record.failure_message.clone(),
+        }),
+        recharge: recharge.clone(),
+    };
     let (status, body) = match record.status() {
         RechargeStatus::Succeeded => (
             StatusCode::CREATED,
-            json!({ "success": true, "action": "recharged", "recharged_amount": Cents(record.amount_cents), "recharge": recharge }),
+            RechargeAnswer {
+                success: true,
+                action: Some(RechargeAction::Recharged),
+                recharged_amount: Some(Cents(record.amount_cents)),
+                error: None,
+                recharge: recharge.clone(),
+            },
         ),
         RechargeStatus::Pending | RechargeStatus::Charged => (
             StatusCode::ACCEPTED,
-            json!({ "success": true, "action": "processing", "recharge": recharge }),
+            RechargeAnswer {
+                success: true,
+                action: Some(RechargeAction::Processing),
+                recharged_amount: None,
+                error: None,
+                recharge: recharge.clone(),
+            },
         ),
         RechargeStatus::Refunded => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "success": false, "error": { "code": "quota_not_delivered", "message": record.failure_message }, "recharge": recharge }),
+            failed("quota_not_delivered"),
         ),
-        RechargeStatus::RequiresAction => (
-            StatusCode::PAYMENT_REQUIRED,
-            json!({
-                "success": false,
-                "error": { "code": "requires_action", "message": record.failure_message },
-                "recharge": recharge,
-            }),
-        ),
-        RechargeStatus::PaymentFailed | RechargeStatus::Canceled => (
-            StatusCode::PAYMENT_REQUIRED,
-            json!({
-                "success": false,
-                "error": { "code": "payment_failed", "message": record.failure_message },
-                "recharge": recharge,
-            }),
-        ),
+        RechargeStatus::RequiresAction => (StatusCode::PAYMENT_REQUIRED, failed("requires_action")),
+        RechargeStatus::PaymentFailed | RechargeStatus::Canceled => {
+            (StatusCode::PAYMENT_REQUIRED, failed("payment_failed"))
+        }
     };
     let mut response = HttpResponse::build(status);
     if replayed {
@@ -283,8 +311,10 @@ pub async fn members(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = state.memberships.list(org_id(&path)?).await?;
-    let items: Vec<_> = rows.iter().map(views::member).collect();
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "items": items })))
+    Ok(HttpResponse::Ok().json(MemberList {
+        success: true,
+        items: rows.iter().map(views::member).collect(),
+    }))
 }
 
 /// `POST /api/organizations/{id}/members` (the operator): 201 when added, 200 when the role
@@ -304,7 +334,10 @@ pub async fn add_member(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(json!({ "success": true, "member": views::member(&row) })))
+    Ok(HttpResponse::build(status).json(MemberAnswer {
+        success: true,
+        member: views::member(&row),
+    }))
 }
 
 /// `DELETE /api/organizations/{id}/members/{user_id}` (the operator).
@@ -316,5 +349,8 @@ pub async fn remove_member(
     let (org, user) = path.into_inner();
     check_org_id(&org)?;
     let row = state.memberships.remove(&org, &user).await?;
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "removed": views::member(&row) })))
+    Ok(HttpResponse::Ok().json(RemovedAnswer {
+        success: true,
+        removed: views::member(&row),
+    }))
 }
