@@ -123,6 +123,22 @@ impl FromStr for Cents {
     }
 }
 
+/// In OpenAPI documents: a JSON number of dollars (requests also take a decimal string).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Cents {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .description(Some(
+                "US dollars with at most two decimals (kept as integer cents).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Cents {}
+
 impl Serialize for Cents {
     /// Serialised as a dollar number (`12.5`), the API's unit.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 /// A user's keys, oldest first, every status included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserKeys {
     /// The Supabase user.
     pub user_id: Uuid,
@@ -16,6 +17,7 @@ pub struct UserKeys {
 
 /// One key of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserKey {
     /// key-sync's id of the key.
     pub key_id: Uuid,
@@ -33,6 +35,7 @@ pub struct UserKey {
 
 /// Whether a key is usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UserKeyStatus))]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     /// Usable.

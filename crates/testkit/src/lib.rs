@@ -9,6 +9,7 @@ mod app;
 pub mod chromium;
 pub mod documented;
 pub mod foundation;
+pub mod openapi;
 mod pg;
 mod settings;
 pub mod sims;

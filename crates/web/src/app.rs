@@ -25,13 +25,15 @@ pub struct Application {
 
 impl Application {
     /// Bind `HOST:PORT` and build the server with the common parts plus `configure`'s routes.
-    /// `checks` are added to the Postgres readiness check.
+    /// `checks` are added to the Postgres readiness check; `openapi` is the service's whole
+    /// document ([`crate::openapi::complete`]), served at `/openapi.json`.
     pub fn start<F>(
         service: &'static str,
         common: &CommonSettings,
         pool: tollgate_db::PgPool,
         registry: Registry,
         checks: Vec<ReadyCheck>,
+        openapi: utoipa::openapi::OpenApi,
         configure: F,
     ) -> anyhow::Result<Self>
     where
@@ -53,6 +55,7 @@ impl Application {
             readiness: Readiness::new(all_checks, Duration::from_secs(3)),
             registry,
             admin_token: common.admin_token.clone(),
+            openapi,
         };
         let server = serve(listener, options, configure)?;
         tracing::info!(service, port, "listening");

@@ -1,5 +1,5 @@
 //! The entry point the three binaries share: `<binary>` serves, `<binary> migrate` applies
-//! pending migrations and exits. Configuration problems end the process with exit code 2
+//! pending migrations and exits, `<binary> openapi` prints the OpenAPI document. Configuration problems end the process with exit code 2
 //! and one line naming the setting; runtime failures with exit code 1.
 
 use secrecy::ExposeSecret;
@@ -16,6 +16,8 @@ pub enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3 document (what `GET /openapi.json` serves) and exit.
+    Openapi,
     /// Print usage.
     Help,
 }
@@ -30,6 +32,7 @@ pub fn parse_command(args: &[String]) -> Result<Command, String> {
     {
         [] | ["serve"] => Ok(Command::Serve),
         ["migrate"] => Ok(Command::Migrate),
+        ["openapi"] => Ok(Command::Openapi),
         ["-h" | "--help" | "help"] => Ok(Command::Help),
         other => Err(format!("unknown arguments: {}", other.join(" "))),
     }
@@ -37,12 +40,13 @@ pub fn parse_command(args: &[String]) -> Result<Command, String> {
 
 /// Run a service binary: parse the command line, load settings, init logs, then migrate
 /// or serve. `migrate` needs only the common settings; `serve` gets the service's full
-/// settings and returns when the server has stopped.
+/// settings and returns when the server has stopped; `openapi` needs no settings.
 pub async fn run<S, L, C, F, Fut>(
     service: &str,
     default_port: u16,
     load: L,
     common: C,
+    document: fn() -> utoipa::openapi::OpenApi,
     serve: F,
 ) -> ExitCode
 where
@@ -55,13 +59,25 @@ where
     let command = match parse_command(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{service}: {e} (usage: {service} [serve|migrate])");
+            eprintln!("{service}: {e} (usage: {service} [serve|migrate|openapi])");
             return ExitCode::from(2);
         }
     };
     if command == Command::Help {
-        println!("usage: {service} [serve|migrate]\n  serve    run the service (default)\n  migrate  apply pending database migrations and exit\nConfiguration comes from the environment; see .env.example.");
+        println!("usage: {service} [serve|migrate|openapi]\n  serve    run the service (default)\n  migrate  apply pending database migrations and exit\n  openapi  print the OpenAPI 3 document and exit\nConfiguration comes from the environment; see .env.example.");
         return ExitCode::SUCCESS;
+    }
+    if command == Command::Openapi {
+        match document().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("{service}: the OpenAPI document does not render: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let outcome = if command == Command::Migrate {
         let settings = match CommonSettings::load(service, default_port) {
@@ -146,6 +162,7 @@ mod tests {
         assert_eq!(parse_command(&args(&[])), Ok(Command::Serve));
         assert_eq!(parse_command(&args(&["serve"])), Ok(Command::Serve));
         assert_eq!(parse_command(&args(&["migrate"])), Ok(Command::Migrate));
+        assert_eq!(parse_command(&args(&["openapi"])), Ok(Command::Openapi));
         assert_eq!(parse_command(&args(&["--help"])), Ok(Command::Help));
         assert!(parse_command(&args(&["migrate", "now"])).is_err());
         assert!(parse_command(&args(&["frobnicate"])).is_err());

@@ -64,21 +64,21 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
     /// Always `false`, so `success`-checking clients (new-api style) work too.
     pub success: bool,
     /// The error itself.
-    pub error: ErrorDetail<'a>,
+    pub error: ErrorDetail,
 }
 
 /// `code` and `message` of an error.
-#[derive(Debug, Serialize)]
-pub struct ErrorDetail<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
     /// Stable machine code.
-    pub code: &'a str,
+    pub code: String,
     /// Human-readable message.
-    pub message: &'a str,
+    pub message: String,
 }
 
 impl ApiError {
@@ -152,7 +152,10 @@ impl ResponseError for ApiError {
 pub fn error_json(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(ErrorBody {
         success: false,
-        error: ErrorDetail { code, message },
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        },
     })
 }
 

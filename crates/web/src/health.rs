@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use futures_util::future::{join_all, BoxFuture};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::ErrorDetail;
 
 /// One named readiness check.
 #[derive(Clone)]
@@ -89,17 +93,71 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(ready));
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `GET /health`'s answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthAnswer {
+    /// Always `ok`.
+    pub status: String,
 }
 
-async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+/// `GET /ready`'s answer when every dependency answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadyAnswer {
+    /// Always `ready`.
+    pub status: String,
+    /// Check name → `ok`.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub checks: Map<String, Value>,
+}
+
+/// `GET /ready`'s answer when a dependency does not: the error shape plus every check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotReadyAnswer {
+    /// Always `false`.
+    pub success: bool,
+    /// `not_ready`.
+    pub error: ErrorDetail,
+    /// Check name → `ok` or what failed.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub checks: Map<String, Value>,
+}
+
+/// `GET /health`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    responses((status = 200, description = "The process is up.", body = HealthAnswer))
+)]
+pub(crate) async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthAnswer {
+        status: "ok".into(),
+    })
+}
+
+/// `GET /ready`: every dependency answers.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "service",
+    responses(
+        (status = 200, description = "Every dependency answers.", body = ReadyAnswer),
+        (status = 503, description = "A dependency does not answer.", body = NotReadyAnswer),
+    )
+)]
+pub(crate) async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     match readiness.run().await {
-        Ok(checks) => HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks })),
-        Err(checks) => HttpResponse::ServiceUnavailable().json(json!({
-            "success": false,
-            "error": { "code": "not_ready", "message": "a dependency is unavailable" },
-            "checks": checks,
-        })),
+        Ok(checks) => HttpResponse::Ok().json(ReadyAnswer {
+            status: "ready".into(),
+            checks,
+        }),
+        Err(checks) => HttpResponse::ServiceUnavailable().json(NotReadyAnswer {
+            success: false,
+            error: ErrorDetail {
+                code: "not_ready".into(),
+                message: "a dependency is unavailable".into(),
+            },
+            checks,
+        }),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`server`]: the actix server with all of the above, graceful shutdown on SIGTERM/SIGINT;
 //! - [`http_client`]: outbound HTTP with timeouts;
 //! - [`admin`], [`internal`]: bearer-token guards of operator and service-to-service routes;
+//! - [`openapi`]: the shared parts of every service's OpenAPI 3 document, `/openapi.json`;
 //! - [`cli`]: the `serve` / `migrate` entry point shared by the three binaries.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod http_client;
 pub mod internal;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod server;
 pub mod settings;

@@ -10,7 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use prometheus::Registry;
 
-use crate::{error, health, metrics, request_id, Readiness};
+use crate::{error, health, metrics, openapi, request_id, Readiness};
 
 /// What a service hands to [`serve`] besides its routes.
 #[derive(Clone)]
@@ -27,6 +27,9 @@ pub struct ServerOptions {
     pub registry: Registry,
     /// The bearer token [`Admin`](crate::Admin) routes require.
     pub admin_token: secrecy::SecretString,
+    /// The service's whole OpenAPI 3 document (see [`openapi::complete`]), served at
+    /// `/openapi.json`.
+    pub openapi: utoipa::openapi::OpenApi,
 }
 
 /// Start serving on `listener` with the service's routes from `configure`.
@@ -42,6 +45,7 @@ where
     let limit = options.body_limit;
     let readiness = web::Data::new(options.readiness.clone());
     let admin_token = web::Data::new(crate::admin::AdminToken(options.admin_token.clone()));
+    let document = openapi::Rendered::new(&options.openapi);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(error::json_config(limit))
@@ -55,6 +59,7 @@ where
             .wrap(http_metrics.clone())
             .wrap(from_fn(request_id::middleware))
             .configure(health::routes)
+            .configure(|cfg| openapi::routes(cfg, document.clone()))
             .configure(configure.clone())
             .default_service(web::to(error::not_found))
     })

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod alerts;
 pub mod answers;
+pub mod api_doc;
 pub mod auto_recharge;
 pub mod event_desk;
 pub mod handlers;

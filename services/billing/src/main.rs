@@ -10,6 +10,7 @@ async fn main() -> ExitCode {
         DEFAULT_PORT,
         Settings::load,
         |s| &s.common,
+        billing::api_doc::document,
         startup::serve,
     )
     .await

@@ -15,7 +15,7 @@ use crate::store::members::{self, MemberRole, MemberRow};
 use crate::store::orgs;
 
 /// `POST /api/organizations/{id}/members` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// The Supabase user id (a UUID).

@@ -31,7 +31,7 @@ pub const MAX_AMOUNT: Cents = Cents(100_000_000);
 pub const MAX_DAILY_RECHARGES: i32 = 1_000;
 
 /// `POST /api/organizations` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// The caller's organisation id.
@@ -54,7 +54,7 @@ pub struct CreateOrg {
 }
 
 /// `PATCH /api/organizations/{id}` body: only the fields sent change.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     /// See [`CreateOrg`].
@@ -69,6 +69,7 @@ pub struct UpdateOrg {
     pub minimum_recharge_amount: Option<Cents>,
     /// See [`CreateOrg`]; `null` removes the cap.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Cents>)]
     pub max_monthly_recharge_amount: Option<Option<Cents>>,
 }
 
@@ -82,7 +83,7 @@ where
 }
 
 /// `POST /api/organizations/{id}/payment-method` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodInput {
     /// A Stripe payment method (`pm_…`).
@@ -97,7 +98,7 @@ fn yes() -> bool {
 }
 
 /// `POST /api/organizations/{id}/recharge` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RechargeInput {
     /// Dollars to credit (the fee is added on top).

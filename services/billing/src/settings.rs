@@ -14,7 +14,9 @@ use tollgate_web::{CommonSettings, SettingsError};
 use crate::{DEFAULT_PORT, SERVICE};
 
 /// Which service holds the organisations' quota (`QUOTA_BACKEND`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum QuotaBackend {
     /// The operator's key management service (`KMS_BASE_URL`).

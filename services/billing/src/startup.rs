@@ -135,6 +135,7 @@ pub async fn build_with(
         pool,
         registry,
         checks,
+        crate::api_doc::document(),
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(state.clone());
             if let Some(verifier) = &verifier {

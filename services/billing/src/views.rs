@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_domain::money::Cents;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::access::OrgRole;
@@ -18,7 +19,7 @@ use crate::store::poller::PollerRun;
 use crate::store::recharges::{RechargeRow, RechargeStatus, TriggeredBy};
 
 /// A saved card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CardView {
     /// Stripe's `pm_…` id.
     pub id: String,
@@ -29,7 +30,7 @@ pub struct CardView {
 }
 
 /// An organisation with its balance figures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationView {
     /// The operator's organisation id.
     pub c_organization_id: String,
@@ -82,7 +83,7 @@ pub struct OrganizationView {
 }
 
 /// One recharge record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RechargeView {
     /// Its id.
     pub id: Uuid,
@@ -129,7 +130,7 @@ pub struct RechargeView {
 }
 
 /// One webhook event and its first answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     /// The sender's event id (or `sha256:` of the body).
     pub event_id: String,
@@ -158,7 +159,7 @@ pub struct EventView {
 }
 
 /// A pass of the safety-net poller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PollerRunView {
     /// Its start.
     pub started_at: DateTime<Utc>,
@@ -177,7 +178,7 @@ pub struct PollerRunView {
 }
 
 /// One member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
     /// Supabase `auth.users.id`.
     pub user_id: Uuid,
@@ -190,7 +191,7 @@ pub struct MemberView {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     /// Its id.
     pub id: i64,
@@ -205,7 +206,7 @@ pub struct AuditEntry {
 }
 
 /// `GET /api/organizations/{id}/usage`: an organisation's month.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MonthUsageAnswer {
     /// Always `true`.
     pub success: bool,
@@ -232,7 +233,7 @@ pub struct MonthUsageAnswer {
 }
 
 /// One page of a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PageOf<T> {
     /// Always `true`.
     pub success: bool,
@@ -247,7 +248,7 @@ pub struct PageOf<T> {
 }
 
 /// Who is asking, as `GET /api/organizations` tells the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallerKind {
     /// `ADMIN_TOKEN`.
@@ -257,7 +258,7 @@ pub enum CallerKind {
 }
 
 /// `GET /api/organizations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationList {
     /// Always `true`.
     pub success: bool,
@@ -278,7 +279,7 @@ pub struct OrganizationList {
 }
 
 /// The quota as the backend answered a sync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BackendOrg {
     /// The organisation.
     pub c_organization_id: String,
@@ -289,7 +290,7 @@ pub struct BackendOrg {
 }
 
 /// An organisation, after a read or a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationAnswer {
     /// Always `true`.
     pub success: bool,
@@ -304,7 +305,7 @@ pub struct OrganizationAnswer {
 }
 
 /// What a manual recharge did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RechargeAction {
     /// Charged and delivered (201).
@@ -314,7 +315,7 @@ pub enum RechargeAction {
 }
 
 /// Why a manual recharge did not deliver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RechargeError {
     /// `quota_not_delivered`, `requires_action` or `payment_failed`.
     pub code: String,
@@ -323,7 +324,22 @@ pub struct RechargeError {
 }
 
 /// `POST /api/organizations/{id}/recharge`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a recharge answers with 503: the charge was refunded because the quota backend
+/// refused it (`quota_not_delivered`, with `recharge`), or the database or Stripe is
+/// unavailable (the common error body, without `recharge`). Documentation only: the two
+/// bodies are [`RechargeAnswer`] and `tollgate_web::error::ErrorBody`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RechargeUnavailable {
+    /// Always `false`.
+    pub success: bool,
+    /// `quota_not_delivered` or `unavailable`.
+    pub error: RechargeError,
+    /// The refunded recharge, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recharge: Option<RechargeView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RechargeAnswer {
     /// Whether it delivered or is under way.
     pub success: bool,
@@ -341,7 +357,7 @@ pub struct RechargeAnswer {
 }
 
 /// `GET /api/organizations/{id}/members`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MemberList {
     /// Always `true`.
     pub success: bool,
@@ -350,7 +366,7 @@ pub struct MemberList {
 }
 
 /// `POST /api/organizations/{id}/members`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MemberAnswer {
     /// Always `true`.
     pub success: bool,
@@ -359,7 +375,7 @@ pub struct MemberAnswer {
 }
 
 /// `DELETE /api/organizations/{id}/members/{user_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RemovedAnswer {
     /// Always `true`.
     pub success: bool,

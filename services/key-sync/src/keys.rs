@@ -58,7 +58,7 @@ pub enum Resync {
 }
 
 /// What a reconcile pass did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Reconciled {
     /// Default keys created for users who had none.
     pub created: usize,

@@ -5,6 +5,7 @@
 //! not land, with backoff and jitter, safely across replicas. Users read their own keys with
 //! their Supabase JWT; operators list, re-sync and reconcile.
 
+pub mod api_doc;
 pub mod gateway;
 pub mod handlers;
 pub mod keys;

@@ -123,6 +123,7 @@ pub async fn build_with(
         pool,
         registry,
         Vec::new(),
+        crate::api_doc::document(),
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(app_state.clone())
                 .app_data(verifier.clone())

@@ -1,5 +1,6 @@
 //! Exact, fresh consumption figures for one gateway key, read from new-api's own tables.
 
+pub mod api_doc;
 pub mod auth;
 pub mod directory;
 pub mod edges;

@@ -13,7 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, cors_origins: &str) {
         web::scope("/api/usage")
             .wrap(edges::cors(cors_origins))
             .route("/token/", web::get().to(token::usage))
-            .route("/token", web::get().to(token::usage))
+            .route("/token", web::get().to(token::usage_no_slash))
             .route("/token/detail", web::get().to(usage::detail))
             .route("/token/chart", web::get().to(usage::chart))
             .route("/token/logs", web::get().to(usage::logs))

@@ -92,6 +92,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         pool,
         prometheus::Registry::new(),
         checks,
+        crate::api_doc::document(),
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(tokens.clone())
                 .app_data(state.clone())

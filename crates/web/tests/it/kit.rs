@@ -93,6 +93,10 @@ async fn spawn() -> Kit {
         readiness: Readiness::new(vec![check], Duration::from_secs(1)),
         registry: prometheus::Registry::new(),
         admin_token: "kit-admin".into(),
+        openapi: tollgate_web::openapi::complete(
+            utoipa::openapi::OpenApiBuilder::new().build(),
+            &[tollgate_web::openapi::Scheme::AdminToken],
+        ),
     };
     let server = serve(listener, options, routes).unwrap();
     tokio::spawn(server);
@@ -383,4 +387,35 @@ async fn admin_routes_need_the_admin_token() {
         let (s, code, _) = error_of(req.send().await.unwrap()).await;
         assert_eq!((s, code.as_str()), (401, "unauthorized"), "{auth:?}");
     }
+}
+
+#[tokio::test]
+async fn openapi_json_serves_the_document_with_the_kits_routes_and_schemes() {
+    let kit = spawn().await;
+    let res = kit
+        .client
+        .get(format!("{}/openapi.json", kit.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
+    }
+    assert_eq!(
+        doc["paths"]["/ready"]["get"]["responses"]["503"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/NotReadyAnswer"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["admin_token"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

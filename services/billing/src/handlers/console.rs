@@ -5,6 +5,7 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
 use actix_web::{web, HttpResponse};
+use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
 
 const HTML: &str = include_str!("../../static/admin.html");
@@ -15,6 +16,12 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
                    img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// `GET /admin`.
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "console",
+    responses((status = 200, description = "The organisation console (HTML; it calls the API with the admin token pasted into it).", content_type = "text/html", body = String))
+)]
 pub async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -26,6 +33,16 @@ pub async fn page() -> HttpResponse {
 }
 
 /// `GET /admin/{file}`: the console's script and style.
+#[utoipa::path(
+    get,
+    path = "/admin/{file}",
+    tag = "console",
+    params(("file" = String, Path, description = "`admin.js` or `admin.css`.")),
+    responses(
+        (status = 200, description = "The file.", content_type = "text/javascript", body = String),
+        (status = 404, description = "No such file.", body = ErrorBody),
+    )
+)]
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (body, content_type) = match file.as_str() {
         "admin.js" => (JS, "text/javascript; charset=utf-8"),

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tollgate_domain::money::Cents;
+use tollgate_web::error::ErrorBody;
 use tollgate_web::{Admin, ApiError};
 
 use super::caller::CallerOf;
@@ -18,8 +19,9 @@ use crate::state::AppState;
 use crate::store::recharges::{RechargeRow, RechargeStatus};
 use crate::store::Page;
 use crate::views::{
-    self, BackendOrg, CallerKind, CardView, MemberAnswer, MemberList, OrganizationAnswer,
-    OrganizationList, RechargeAction, RechargeAnswer, RechargeError, RemovedAnswer,
+    self, AuditEntry, BackendOrg, CallerKind, CardView, EventView, MemberAnswer, MemberList,
+    MonthUsageAnswer, OrganizationAnswer, OrganizationList, PageOf, RechargeAction, RechargeAnswer,
+    RechargeError, RechargeView, RemovedAnswer,
 };
 
 /// `?month=YYYY-MM`.
@@ -66,6 +68,19 @@ impl PageQuery {
 }
 
 /// `GET /api/organizations`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    responses(
+        (status = 200, description = "The organisations the caller may see (all of them for the operator).", body = OrganizationList),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn list(
     CallerOf(caller): CallerOf,
     query: web::Query<PageQuery>,
@@ -95,6 +110,21 @@ pub async fn list(
 }
 
 /// `POST /api/organizations`.
+#[utoipa::path(
+    post,
+    path = "/api/organizations",
+    tag = "organizations",
+    security(("admin_token" = [])),
+    request_body = CreateOrg,
+    responses(
+        (status = 201, description = "The new organisation.", body = OrganizationAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_organization_id`, an invalid amount or `invalid_team_id`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 409, description = "`organization_exists`, or `team_taken` by another organisation.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn create(
     _: Admin,
     body: web::Json<CreateOrg>,
@@ -105,6 +135,20 @@ pub async fn create(
 }
 
 /// `GET /api/organizations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    responses(
+        (status = 200, description = "The organisation and its balance figures.", body = OrganizationAnswer),
+        (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn get(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -115,6 +159,23 @@ pub async fn get(
 }
 
 /// `PATCH /api/organizations/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/organizations/{id}",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    request_body = UpdateOrg,
+    responses(
+        (status = 200, description = "The organisation after the change.", body = OrganizationAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_organization_id` or an invalid amount.", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 403, description = "A viewer asked to change the organisation.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn update(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -129,6 +190,23 @@ pub async fn update(
 }
 
 /// `POST /api/organizations/{id}/payment-method`.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/payment-method",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    request_body = PaymentMethodInput,
+    responses(
+        (status = 200, description = "The organisation with the card attached (and made default).", body = OrganizationAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_organization_id` or `payment_method_declined`.", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 403, description = "A viewer asked to change the organisation.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database or Stripe is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn payment_method(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -149,6 +227,22 @@ pub async fn payment_method(
 }
 
 /// `POST /api/organizations/{id}/sync`.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/sync",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    responses(
+        (status = 200, description = "The organisation with what the quota backend holds (`kms`).", body = OrganizationAnswer),
+        (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 403, description = "A viewer asked to change the organisation.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 409, description = "`team_not_found`: the LiteLLM team is gone.", body = ErrorBody),
+        (status = 503, description = "The database or the quota backend is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn sync(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -165,6 +259,26 @@ pub async fn sync(
 }
 
 /// `POST /api/organizations/{id}/recharge`, optional `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/recharge",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters: a retry with the same key replays the first answer (`Idempotent-Replayed: true`).")),
+    request_body = RechargeInput,
+    responses(
+        (status = 201, description = "Charged and delivered.", body = RechargeAnswer),
+        (status = 202, description = "Charged or charging; delivery follows.", body = RechargeAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_organization_id`, an invalid amount or `invalid_idempotency_key`.", body = ErrorBody),
+        (status = 402, description = "`payment_failed` or `requires_action` (3-D Secure): nothing delivered.", body = RechargeAnswer),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 403, description = "A viewer asked to change the organisation.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 409, description = "`no_payment_method`: no card to charge.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "`quota_not_delivered` (the charge was refunded), or the database or Stripe is unavailable.", body = views::RechargeUnavailable),
+    )
+)]
 pub async fn recharge(
     CallerOf(caller): CallerOf,
     req: HttpRequest,
@@ -243,6 +357,20 @@ fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
 }
 
 /// `GET /api/organizations/{id}/recharge-history?page&page_size`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/recharge-history",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    responses(
+        (status = 200, description = "Recharges, newest first.", body = PageOf<RechargeView>),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn recharge_history(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -259,6 +387,20 @@ pub async fn recharge_history(
 }
 
 /// `GET /api/organizations/{id}/webhook-events?page&page_size`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/webhook-events",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    responses(
+        (status = 200, description = "Events received for the organisation, newest first.", body = PageOf<EventView>),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn webhook_events(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -275,6 +417,20 @@ pub async fn webhook_events(
 }
 
 /// `GET /api/organizations/{id}/audit?page&page_size` (admins and the operator).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/audit",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    responses(
+        (status = 200, description = "Changes to the organisation, newest first.", body = PageOf<AuditEntry>),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn audit(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -291,6 +447,20 @@ pub async fn audit(
 }
 
 /// `GET /api/organizations/{id}/usage?month=YYYY-MM`.
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/usage",
+    tag = "organizations",
+    security(("admin_token" = []), ("supabase_jwt" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("month" = Option<String>, Query, description = "`YYYY-MM` (UTC); default this month.")),
+    responses(
+        (status = 200, description = "The month's usage, recharges and balance.", body = MonthUsageAnswer),
+        (status = 400, description = "`invalid_organization_id` or `invalid_month`.", body = ErrorBody),
+        (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn usage(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
@@ -305,6 +475,20 @@ pub async fn usage(
 }
 
 /// `GET /api/organizations/{id}/members` (the operator).
+#[utoipa::path(
+    get,
+    path = "/api/organizations/{id}/members",
+    tag = "members",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    responses(
+        (status = 200, description = "The organisation's members.", body = MemberList),
+        (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn members(
     _: Admin,
     path: web::Path<String>,
@@ -319,6 +503,23 @@ pub async fn members(
 
 /// `POST /api/organizations/{id}/members` (the operator): 201 when added, 200 when the role
 /// changed or stayed.
+#[utoipa::path(
+    post,
+    path = "/api/organizations/{id}/members",
+    tag = "members",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    request_body = AddMember,
+    responses(
+        (status = 200, description = "Already a member: the role set.", body = MemberAnswer),
+        (status = 201, description = "Added.", body = MemberAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `invalid_organization_id`, `invalid_user_id` or `invalid_role`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn add_member(
     _: Admin,
     path: web::Path<String>,
@@ -341,6 +542,20 @@ pub async fn add_member(
 }
 
 /// `DELETE /api/organizations/{id}/members/{user_id}` (the operator).
+#[utoipa::path(
+    delete,
+    path = "/api/organizations/{id}/members/{user_id}",
+    tag = "members",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("user_id" = String, Path, description = "The member's Supabase user id (a UUID).")),
+    responses(
+        (status = 200, description = "Removed.", body = RemovedAnswer),
+        (status = 400, description = "`invalid_organization_id` or `invalid_user_id`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn remove_member(
     _: Admin,
     path: web::Path<(String, String)>,

@@ -1,6 +1,7 @@
 //! Incoming webhooks: signed limit events, LiteLLM's budget alerts and Stripe events.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
 
 use crate::state::AppState;
@@ -10,6 +11,23 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// `POST /webhooks/litellm/limit-exceeded`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/litellm/limit-exceeded",
+    tag = "webhooks",
+    security(("webhook_signature" = [])),
+    params(("X-Webhook-Id" = Option<String>, Header, description = "The delivery's id: copies of one event get its first answer.")),
+    request_body(content = Object, description = "The KMS's limit event (docs/contracts.md#kms)."),
+    responses(
+        (status = 200, description = "What the event did (`auto_recharged`, `not_needed`, `payment_failed`, …); a copy gets the first answer.", body = Object),
+        (status = 202, description = "The first copy of this event is still being worked on.", body = Object),
+        (status = 400, description = "`invalid_json` or an invalid event.", body = ErrorBody),
+        (status = 401, description = "A missing or wrong signature.", body = ErrorBody),
+        (status = 404, description = "No such organisation.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "`quota_not_delivered` (charged and refunded), or a dependency is unavailable.", body = Object),
+    )
+)]
 pub async fn limit_exceeded(
     req: HttpRequest,
     body: web::Bytes,
@@ -27,6 +45,22 @@ pub async fn limit_exceeded(
 }
 
 /// `POST /webhooks/litellm/budget?token=…`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/litellm/budget",
+    tag = "webhooks",
+    security(("alert_token" = [])),
+    request_body(content = Object, description = "LiteLLM's budget alert (`budget_crossed`; docs/contracts.md#litellm-proxy)."),
+    responses(
+        (status = 200, description = "What the alert did, or why it was ignored.", body = Object),
+        (status = 202, description = "The first copy of this alert is still being worked on.", body = Object),
+        (status = 400, description = "`invalid_json` or an invalid alert.", body = ErrorBody),
+        (status = 401, description = "A missing or wrong token.", body = ErrorBody),
+        (status = 404, description = "No such organisation.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "`quota_not_delivered`, or LITELLM_ALERT_TOKEN or a dependency is unavailable.", body = Object),
+    )
+)]
 pub async fn litellm_budget(
     req: HttpRequest,
     body: web::Bytes,
@@ -40,6 +74,19 @@ pub async fn litellm_budget(
 }
 
 /// `POST /webhooks/stripe`.
+#[utoipa::path(
+    post,
+    path = "/webhooks/stripe",
+    tag = "webhooks",
+    security(("stripe_signature" = [])),
+    request_body(content = Object, description = "A Stripe event (payment_intent.*, charge.refunded, charge.dispute.*)."),
+    responses(
+        (status = 200, description = "Applied, or ignored (an event type billing does not act on).", body = Object),
+        (status = 400, description = "`invalid_json`, a bad signature or timestamp, or not a Stripe event.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "STRIPE_WEBHOOK_SECRET is not set, or the database is unavailable: Stripe retries.", body = ErrorBody),
+    )
+)]
 pub async fn stripe(
     req: HttpRequest,
     body: web::Bytes,

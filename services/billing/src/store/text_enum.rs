@@ -9,7 +9,7 @@ macro_rules! text_enum {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow, serde::Serialize,
-            serde::Deserialize,
+            serde::Deserialize, utoipa::ToSchema,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name {

@@ -13,6 +13,7 @@ mod foundation;
 mod litellm_alerts;
 mod litellm_backend;
 mod litellm_client;
+mod openapi;
 mod org_admins;
 mod org_api;
 mod payment_events;

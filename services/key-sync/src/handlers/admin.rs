@@ -2,42 +2,58 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use tollgate_web::error::ErrorBody;
 use tollgate_web::{Admin, ApiError};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::handlers::lifecycle;
-use crate::handlers::views::{self, ResyncAnswer};
-use crate::keys::Resync;
+use crate::handlers::views::{self, ResyncAnswer, SyncState};
+use crate::keys::{Reconciled, Resync};
 use crate::state::AppState;
 use crate::store::{self, SyncFilter};
 use crate::sync::Attempt;
 
 /// Query of `GET /admin/keys`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    sync: Option<String>,
+    /// Only keys in this sync state.
+    #[param(inline)]
+    sync: Option<SyncState>,
+    /// 1-based page (default 1).
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Keys per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     page_size: Option<i64>,
 }
 
 /// `GET /admin/keys?sync=pending|failed|synced&page&page_size`.
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    operation_id = "admin_list",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of every user's keys (no key material), newest first.", body = views::AdminKeyPage),
+        (status = 400, description = "`invalid_query`: a bad `sync`, `page` or `page_size`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn list(
     _: Admin,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = match query.sync.as_deref() {
-        None | Some("") => None,
-        Some("pending") => Some(SyncFilter::Pending),
-        Some("failed") => Some(SyncFilter::Failed),
-        Some("synced") => Some(SyncFilter::Synced),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "sync must be pending, failed or synced",
-            ))
-        }
-    };
+    let filter = query.sync.map(|state| match state {
+        SyncState::Pending => SyncFilter::Pending,
+        SyncState::Failed => SyncFilter::Failed,
+        SyncState::Synced => SyncFilter::Synced,
+    });
     let page = query.page.unwrap_or(1);
     let page_size = query.page_size.unwrap_or(50);
     if page < 1 || !(1..=200).contains(&page_size) {
@@ -59,6 +75,22 @@ pub async fn list(
 }
 
 /// `POST /admin/keys/{id}/sync`: push the key now.
+#[utoipa::path(
+    post,
+    path = "/admin/keys/{id}/sync",
+    operation_id = "admin_resync",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    responses(
+        (status = 200, description = "The attempt's outcome: pushed, or the error it met.", body = ResyncAnswer),
+        (status = 400, description = "The id is not a UUID.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "`sync_in_progress`: another attempt holds the key.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn resync(
     _: Admin,
     id: web::Path<Uuid>,
@@ -87,6 +119,18 @@ pub async fn resync(
 }
 
 /// `POST /admin/reconcile`: keys for users without one; unsynced keys retried now.
+#[utoipa::path(
+    post,
+    path = "/admin/reconcile",
+    operation_id = "admin_reconcile",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What the pass did.", body = Reconciled),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn reconcile(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = state
         .keys
@@ -96,6 +140,24 @@ pub async fn reconcile(_: Admin, state: web::Data<AppState>) -> Result<HttpRespo
 }
 
 /// `PATCH /admin/keys/{id} {"name"}`: rename any key.
+#[utoipa::path(
+    patch,
+    path = "/admin/keys/{id}",
+    operation_id = "admin_rename",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    request_body = views::NameRequest,
+    responses(
+        (status = 200, description = "The renamed key.", body = views::OwnerKey),
+        (status = 400, description = "`invalid_key_id`, `invalid_json`, `invalid_body` or `invalid_name`.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "`key_revoked`: the key is revoked.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn rename(
     _: Admin,
     id: web::Path<String>,
@@ -106,6 +168,21 @@ pub async fn rename(
 }
 
 /// `DELETE /admin/keys/{id}`: revoke any key.
+#[utoipa::path(
+    delete,
+    path = "/admin/keys/{id}",
+    operation_id = "admin_revoke",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    responses(
+        (status = 200, description = "The revoked key (again: a no-op), with `takes_effect`.", body = views::OwnerKey),
+        (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     _: Admin,
     id: web::Path<String>,
@@ -115,6 +192,22 @@ pub async fn revoke(
 }
 
 /// `POST /admin/keys/{id}/rotate`: replace any key.
+#[utoipa::path(
+    post,
+    path = "/admin/keys/{id}/rotate",
+    operation_id = "admin_rotate",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    responses(
+        (status = 201, description = "The new key in full, with `replaces`.", body = views::OwnerKey),
+        (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),
+        (status = 401, description = "Not the ADMIN_TOKEN.", body = ErrorBody),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "`key_revoked`: the key is revoked.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn rotate(
     _: Admin,
     id: web::Path<String>,

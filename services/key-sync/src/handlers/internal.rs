@@ -2,12 +2,26 @@
 
 use actix_web::{web, HttpResponse};
 use tollgate_domain::ids::UserId;
+use tollgate_web::error::ErrorBody;
 use tollgate_web::{ApiError, Internal};
 
 use crate::state::AppState;
 
 /// `GET /internal/users/{user_id}/keys`: every key of the user (no key material), oldest
 /// first, as [`tollgate_domain::user_keys::UserKeys`]. A user without keys has an empty list.
+#[utoipa::path(
+    get,
+    path = "/internal/users/{user_id}/keys",
+    tag = "internal",
+    security(("internal_token" = [])),
+    params(("user_id" = String, Path, description = "The Supabase user's id (a UUID).")),
+    responses(
+        (status = 200, description = "Every key of the user, oldest first, no key material.", body = tollgate_domain::user_keys::UserKeys),
+        (status = 400, description = "`invalid_user_id`: not a UUID.", body = ErrorBody),
+        (status = 401, description = "Not the INTERNAL_TOKEN (or none is set).", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn user_keys(
     _: Internal,
     path: web::Path<String>,

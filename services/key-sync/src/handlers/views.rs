@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::keys::OwnedKey;
 use crate::store::KeyRow;
 
 /// Where the gateway is with a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     /// new-api holds the key as Tollgate does: present, or disabled once revoked.
@@ -21,7 +22,7 @@ pub enum SyncState {
 }
 
 /// Whether a key still works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// Usable on the gateway (once synced).
@@ -31,7 +32,7 @@ pub enum KeyStatus {
 }
 
 /// A key's sync progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SyncView {
     /// See [`SyncState`].
     pub state: SyncState,
@@ -48,7 +49,7 @@ pub struct SyncView {
 }
 
 /// The owner's view of a key (`GET /v1/keys` and the key routes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OwnerKey {
     /// Tollgate's key id.
     pub id: Uuid,
@@ -81,7 +82,7 @@ pub struct OwnerKey {
 }
 
 /// The key a rotation revoked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Replaced {
     /// Its id.
     pub id: Uuid,
@@ -94,7 +95,7 @@ pub struct Replaced {
 }
 
 /// The operator's view (`GET /admin/keys`): never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AdminKey {
     /// Tollgate's key id.
     pub id: Uuid,
@@ -123,14 +124,14 @@ pub struct AdminKey {
 }
 
 /// `GET /v1/keys`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OwnerKeyList {
     /// The caller's keys.
     pub keys: Vec<OwnerKey>,
 }
 
 /// `GET /admin/keys`: one page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AdminKeyPage {
     /// The page's keys, newest first.
     pub keys: Vec<AdminKey>,
@@ -143,7 +144,7 @@ pub struct AdminKeyPage {
 }
 
 /// `POST /admin/keys/{id}/sync`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResyncAnswer {
     /// The key.
     pub key_id: Uuid,
@@ -156,7 +157,7 @@ pub struct ResyncAnswer {
 }
 
 /// `POST /webhooks/supabase/users`, for a signup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SignupAnswer {
     /// The user's default key.
     pub key_id: Uuid,
@@ -167,7 +168,7 @@ pub struct SignupAnswer {
 }
 
 /// `POST /webhooks/supabase/users`, for a deleted user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeletionAnswer {
     /// The deleted user.
     pub user_id: Uuid,
@@ -182,12 +183,32 @@ pub struct DeletionAnswer {
 }
 
 /// `POST /webhooks/supabase/users`, for any other event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IgnoredAnswer {
     /// Always `true`.
     pub ignored: bool,
     /// Why.
     pub reason: String,
+}
+
+/// The body of `POST /v1/keys` and of both renames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NameRequest {
+    /// 1 to 50 printable characters, trimmed.
+    #[schema(min_length = 1, max_length = 50)]
+    pub name: String,
+}
+
+/// What `POST /webhooks/supabase/users` answers, by event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WebhookAnswer {
+    /// An INSERT: the user's default key.
+    Signup(SignupAnswer),
+    /// A DELETE: the user's keys revoked.
+    Deletion(DeletionAnswer),
+    /// Any other event.
+    Ignored(IgnoredAnswer),
 }
 
 fn sync_state(row: &KeyRow) -> SyncState {

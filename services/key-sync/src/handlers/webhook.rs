@@ -8,19 +8,30 @@ use serde::Deserialize;
 use serde_json::Value;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::signature::bearer_matches;
+use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::handlers::views::{DeletionAnswer, IgnoredAnswer, SignupAnswer};
+use crate::handlers::views::{DeletionAnswer, IgnoredAnswer, SignupAnswer, WebhookAnswer};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-struct Delivery {
+/// A Supabase Database Webhook delivery (pg_net's body).
+#[derive(Deserialize, ToSchema)]
+pub struct Delivery {
+    /// `INSERT`, `UPDATE` or `DELETE`.
     #[serde(rename = "type")]
+    #[schema(rename = "type")]
     kind: Option<String>,
+    /// `users`.
     table: Option<String>,
+    /// `auth`.
     schema: Option<String>,
+    /// The new row (INSERT): `id` (UUID) and `email` are read.
+    #[schema(value_type = Option<Object>)]
     record: Option<Value>,
+    /// The old row (DELETE): `id` is read.
+    #[schema(value_type = Option<Object>)]
     old_record: Option<Value>,
 }
 
@@ -32,6 +43,21 @@ struct Delivery {
 /// DELETE: revoke the user's keys and disable their new-api user and every token of
 /// theirs, from the mapping that outlives `api_keys`. Answers
 /// `{"user_id","deleted","already","disabled","keys_revoked"}`; a replay is a 200 no-op.
+#[utoipa::path(
+    post,
+    path = "/webhooks/supabase/users",
+    tag = "webhooks",
+    security(("webhook_secret" = [])),
+    request_body = Delivery,
+    responses(
+        (status = 200, description = "The signup's key, the deletion's outcome, or the event ignored.", body = WebhookAnswer),
+        (status = 400, description = "`invalid_json`, `invalid_body`, `missing_user_id` or `invalid_user_id`.", body = ErrorBody),
+        (status = 401, description = "Not the webhook secret.", body = ErrorBody),
+        (status = 404, description = "The user is not in `auth.users`.", body = ErrorBody),
+        (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn user_created(
     req: HttpRequest,
     body: web::Bytes,
@@ -66,19 +92,23 @@ pub async fn user_created(
                 .user_deleted(user)
                 .await
                 .map_err(super::key_error)?;
-            return Ok(HttpResponse::Ok().json(DeletionAnswer {
-                user_id: user.0,
-                deleted: true,
-                already: done.already,
-                disabled: done.disabled,
-                keys_revoked: done.keys_revoked,
-            }));
+            return Ok(
+                HttpResponse::Ok().json(WebhookAnswer::Deletion(DeletionAnswer {
+                    user_id: user.0,
+                    deleted: true,
+                    already: done.already,
+                    disabled: done.disabled,
+                    keys_revoked: done.keys_revoked,
+                })),
+            );
         }
         _ => {
-            return Ok(HttpResponse::Ok().json(IgnoredAnswer {
-                ignored: true,
-                reason: "only INSERT and DELETE on auth.users concern keys".into(),
-            }));
+            return Ok(
+                HttpResponse::Ok().json(WebhookAnswer::Ignored(IgnoredAnswer {
+                    ignored: true,
+                    reason: "only INSERT and DELETE on auth.users concern keys".into(),
+                })),
+            );
         }
     }
     let user = parse_user_id(delivery.record.as_ref(), "record")?;
@@ -94,11 +124,11 @@ pub async fn user_created(
         .create_default(user, email, "webhook")
         .await
         .map_err(super::key_error)?;
-    Ok(HttpResponse::Ok().json(SignupAnswer {
+    Ok(HttpResponse::Ok().json(WebhookAnswer::Signup(SignupAnswer {
         key_id: key.key_id,
         synced: key.synced,
         created: key.created,
-    }))
+    })))
 }
 
 fn parse_user_id(record: Option<&Value>, field: &str) -> Result<UserId, ApiError> {

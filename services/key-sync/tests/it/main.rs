@@ -12,6 +12,7 @@ mod internal;
 mod jwt;
 mod lifecycle;
 mod logs;
+mod openapi;
 mod supabase_sql;
 mod sync;
 mod user_api;

@@ -4,6 +4,7 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS};
 use actix_web::{web, HttpResponse};
+use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
 
 const HTML: &str = include_str!("../../static/usage.html");
@@ -15,6 +16,12 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
                    img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// `GET /usage`.
+#[utoipa::path(
+    get,
+    path = "/usage",
+    tag = "page",
+    responses((status = 200, description = "The usage page (HTML; it calls the key API with the key pasted into it).", content_type = "text/html", body = String))
+)]
 pub async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -26,6 +33,16 @@ pub async fn page() -> HttpResponse {
 }
 
 /// `GET /usage/{file}`: the page's script, style and the bundled chart library.
+#[utoipa::path(
+    get,
+    path = "/usage/{file}",
+    tag = "page",
+    params(("file" = String, Path, description = "`usage.js`, `usage.css` or `chart.umd.min.js`.")),
+    responses(
+        (status = 200, description = "The file.", content_type = "text/javascript", body = String),
+        (status = 404, description = "No such file.", body = ErrorBody),
+    )
+)]
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (body, content_type, cache) = match file.as_str() {
         "usage.js" => (JS, "text/javascript; charset=utf-8", "no-cache"),

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use tollgate_web::error::ErrorBody;
+use utoipa::ToSchema;
 
 use crate::auth::KeyAuth;
 use crate::state::AppState;
 
 /// new-api's envelope of this answer: `{"code":true,"message":"ok","data":{…}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TokenUsageAnswer {
     /// Always `true`.
     pub code: bool,
@@ -20,7 +22,7 @@ pub struct TokenUsageAnswer {
 }
 
 /// One key's grant and use, in quota units as new-api keeps them, plus the USD figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TokenUsage {
     /// Always `token_usage`.
     pub object: String,
@@ -48,7 +50,19 @@ pub struct TokenUsage {
     pub total_available_usd: f64,
 }
 
-/// The caller's key, as new-api answers the same route.
+/// `GET /api/usage/token/`: the caller's key, as new-api answers the same route.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token/",
+    tag = "key",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The key's quota, as new-api answers `GET /api/usage/token`.", body = TokenUsageAnswer),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn usage(auth: KeyAuth, state: web::Data<AppState>) -> HttpResponse {
     let t = &auth.0;
     let model_limits = t
@@ -82,4 +96,21 @@ pub async fn usage(auth: KeyAuth, state: web::Data<AppState>) -> HttpResponse {
             total_available_usd: usd(t.remain_quota),
         },
     })
+}
+
+/// `GET /api/usage/token`: the same without the trailing slash.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token",
+    tag = "key",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The key's quota, as new-api answers `GET /api/usage/token`.", body = TokenUsageAnswer),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
+pub async fn usage_no_slash(auth: KeyAuth, state: web::Data<AppState>) -> HttpResponse {
+    usage(auth, state).await
 }

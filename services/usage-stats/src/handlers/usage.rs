@@ -5,7 +5,10 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use futures_util::TryStreamExt;
 use tollgate_domain::zone::Unit;
+use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
+
+use crate::query::views::{Answer, Chart, Detail, Granularity, LogsPage};
 
 use crate::auth::KeyAuth;
 use crate::query::export::Export;
@@ -45,6 +48,25 @@ pub fn json(body: Bytes) -> HttpResponse {
 }
 
 /// `GET /api/usage/token/detail?start&end&tz`.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token/detail",
+    operation_id = "key_detail",
+    tag = "key",
+    security(("api_key" = [])),
+    params(
+        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
+    ),
+    responses(
+        (status = 200, description = "Totals, by model, by local day and the 20 newest logs of the range.", body = Answer<Detail>),
+        (status = 400, description = "`invalid_query`: a bad `start`, `end`, `tz`, `granularity`, page or `key_id`.", body = ErrorBody),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn detail(
     auth: KeyAuth,
     q: web::Query<RawQuery>,
@@ -56,6 +78,26 @@ pub async fn detail(
 }
 
 /// `GET /api/usage/token/chart?start&end&tz&granularity=hour|day`: contiguous, zero-filled.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token/chart",
+    operation_id = "key_chart",
+    tag = "key",
+    security(("api_key" = [])),
+    params(
+        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
+        ("granularity" = Option<Granularity>, Query, description = "`day` (default) or `hour` (ranges up to 31 days)."),
+    ),
+    responses(
+        (status = 200, description = "Every local hour or day of the range.", body = Answer<Chart>),
+        (status = 400, description = "`invalid_query`: a bad `start`, `end`, `tz`, `granularity`, page or `key_id`.", body = ErrorBody),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn chart(
     auth: KeyAuth,
     q: web::Query<RawQuery>,
@@ -68,6 +110,28 @@ pub async fn chart(
 }
 
 /// `GET /api/usage/token/logs?page&page_size&start&end&tz&model`: newest first, with `total`.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token/logs",
+    operation_id = "key_logs",
+    tag = "key",
+    security(("api_key" = [])),
+    params(
+        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
+        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Logs per page, 1 to 100; default 20."),
+        ("model" = Option<String>, Query, description = "Only this model's logs."),
+    ),
+    responses(
+        (status = 200, description = "One page of consume logs, newest first.", body = Answer<LogsPage>),
+        (status = 400, description = "`invalid_query`: a bad `start`, `end`, `tz`, `granularity`, page or `key_id`.", body = ErrorBody),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn logs(
     auth: KeyAuth,
     q: web::Query<RawQuery>,
@@ -80,6 +144,26 @@ pub async fn logs(
 }
 
 /// `GET /api/usage/token/logs.csv?start&end&tz&model`: every consume log of the range.
+#[utoipa::path(
+    get,
+    path = "/api/usage/token/logs.csv",
+    operation_id = "key_logs_csv",
+    tag = "key",
+    security(("api_key" = [])),
+    params(
+        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
+        ("model" = Option<String>, Query, description = "Only this model's logs."),
+    ),
+    responses(
+        (status = 200, description = "Every consume log of the range as CSV, newest first.", content_type = "text/csv", body = String),
+        (status = 400, description = "`invalid_query`: a bad `start`, `end`, `tz`, `granularity`, page or `key_id`.", body = ErrorBody),
+        (status = 401, description = "No key, or not a usable new-api key.", body = ErrorBody),
+        (status = 429, description = "Over RATE_LIMIT_PER_MIN for this key (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "new-api's database is unavailable.", body = ErrorBody),
+    )
+)]
 pub async fn logs_csv(
     auth: KeyAuth,
     q: web::Query<RawQuery>,

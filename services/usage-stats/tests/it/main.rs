@@ -10,6 +10,7 @@ mod figures;
 mod foundation;
 mod holes;
 mod ingest;
+mod openapi;
 mod page;
 mod readonly;
 mod token;

@@ -1,0 +1,60 @@
+//! `GET /openapi.json`: the document describes every route `routes.rs` registers.
+
+use crate::support;
+
+use serde_json::{json, Value};
+use support::spawn;
+
+#[test]
+fn every_route_is_described_and_every_description_served() {
+    let doc = serde_json::to_value(billing::api_doc::document()).unwrap();
+    let off = tollgate_testkit::openapi::mismatches(include_str!("../../src/routes.rs"), &doc);
+    assert!(off.is_empty(), "{off:#?}");
+}
+
+#[tokio::test]
+async fn the_running_service_serves_its_document() {
+    let env = spawn().await;
+    let served: Value = env
+        .app
+        .client
+        .get(env.app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        served,
+        serde_json::to_value(billing::api_doc::document()).unwrap()
+    );
+    let recharge = &served["paths"]["/api/organizations/{id}/recharge"]["post"];
+    assert_eq!(
+        recharge["security"],
+        json!([{"admin_token": []}, {"supabase_jwt": []}])
+    );
+    for status in [
+        "201", "202", "400", "401", "402", "403", "404", "409", "503",
+    ] {
+        assert!(recharge["responses"][status].is_object(), "{status}");
+    }
+    assert_eq!(
+        served["components"]["schemas"]["Cents"]["type"], "number",
+        "money is dollars in the API"
+    );
+    assert_eq!(
+        served["components"]["schemas"]["RechargeInput"]["additionalProperties"],
+        false
+    );
+}
+
+#[test]
+fn the_committed_document_is_current() {
+    let committed = include_str!("../../../../docs/openapi/billing.json");
+    let current = billing::api_doc::document().to_pretty_json().unwrap();
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "docs/openapi/billing.json is stale: cargo run -q -p billing -- openapi > docs/openapi/billing.json"
+    );
+}

@@ -1,0 +1,57 @@
+//! `GET /openapi.json`: the document describes every route `routes.rs` registers.
+
+use crate::support;
+
+use serde_json::Value;
+use support::*;
+use tollgate_newapi_schema::Backend;
+
+#[test]
+fn every_route_is_described_and_every_description_served() {
+    let doc = serde_json::to_value(usage_stats::api_doc::document()).unwrap();
+    let off = tollgate_testkit::openapi::mismatches(include_str!("../../src/routes.rs"), &doc);
+    assert!(off.is_empty(), "{off:#?}");
+}
+
+#[tokio::test]
+async fn the_running_service_serves_its_document() {
+    let env = spawn(Backend::Postgres).await;
+    let served: Value = env
+        .app
+        .client
+        .get(env.app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        served,
+        serde_json::to_value(usage_stats::api_doc::document()).unwrap()
+    );
+    let logs = &served["paths"]["/api/usage/user/logs"]["get"];
+    assert_eq!(logs["security"], serde_json::json!([{"supabase_jwt": []}]));
+    let params: Vec<&str> = logs["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        ["start", "end", "tz", "page", "page_size", "model", "key_id"]
+    );
+    let csv = &served["paths"]["/api/usage/token/logs.csv"]["get"]["responses"]["200"];
+    assert!(csv["content"]["text/csv"].is_object(), "{csv}");
+}
+
+#[test]
+fn the_committed_document_is_current() {
+    let committed = include_str!("../../../../docs/openapi/usage-stats.json");
+    let current = usage_stats::api_doc::document().to_pretty_json().unwrap();
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "docs/openapi/usage-stats.json is stale: cargo run -q -p usage-stats -- openapi > docs/openapi/usage-stats.json"
+    );
+}
