@@ -19,8 +19,10 @@ use crate::store::orgs;
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// The Supabase user id (a UUID).
+    #[schema(format = Uuid)]
     pub user_id: String,
     /// `admin` or `viewer`.
+    #[schema(pattern = "^(admin|viewer)$", example = "viewer")]
     pub role: String,
 }
 

@@ -35,6 +35,7 @@ pub const MAX_DAILY_RECHARGES: i32 = 1_000;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// The caller's organisation id.
+    #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "acme")]
     pub c_organization_id: String,
     /// Default $100.
     pub minimum_balance: Option<Cents>,

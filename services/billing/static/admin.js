@@ -503,8 +503,10 @@ function saveSettings(e) {
     }
     await api("PATCH", orgPath(id), body);
     state.settingsDirty = false;
-    setMsg("settings-msg", "Saved.", "ok");
+    // The message comes once the page is redrawn, when the button works again: a second
+    // change made as soon as "Saved." shows is not lost to a still-disabled button.
     await afterChange();
+    setMsg("settings-msg", "Saved.", "ok");
   });
 }
 
@@ -538,8 +540,8 @@ function savePaymentMethod(e) {
     const { data } = await api("POST", orgPath(id, "/payment-method"), { payment_method_id: pm, set_as_default: true });
     const card = data.payment_method || (data.organization && data.organization.payment_method);
     $("pm-id").value = "";
-    setMsg("pm-msg", "Saved: " + cardText(card) + ".", "ok");
     await afterChange();
+    setMsg("pm-msg", "Saved: " + cardText(card) + ".", "ok");
   });
 }
 
@@ -548,8 +550,8 @@ function syncKms() {
   action($("sync"), "detail-msg", async () => {
     const { data } = await api("POST", orgPath(id, "/sync"));
     const quota = data.kms && data.kms.quota !== undefined ? data.kms.quota : data.organization.kms_quota;
-    setMsg("detail-msg", "Synced to " + (state.backend === "litellm" ? "LiteLLM" : "the KMS") + ": quota " + usd(quota) + ".", "ok");
     await afterChange();
+    setMsg("detail-msg", "Synced to " + (state.backend === "litellm" ? "LiteLLM" : "the KMS") + ": quota " + usd(quota) + ".", "ok");
   });
 }
 
@@ -580,13 +582,13 @@ function recharge(e) {
     }
     state.pendingRecharge = null;
     const r = res.data.recharge || {};
+    await afterChange();
     if (res.status === 202) {
       setMsg("recharge-msg", "Processing: the payment is not settled yet; the history shows the outcome.", "");
     } else {
       setMsg("recharge-msg", "Recharged " + usd(res.data.recharged_amount !== undefined ? res.data.recharged_amount : r.amount) + " (charged " + usd(r.total_charge) + ").", "ok");
       $("recharge-amount").value = "";
     }
-    await afterChange();
   });
 }
 

@@ -140,7 +140,7 @@ pub async fn create(
     path = "/api/organizations/{id}",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     responses(
         (status = 200, description = "The organisation and its balance figures.", body = OrganizationAnswer),
         (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
@@ -164,7 +164,7 @@ pub async fn get(
     path = "/api/organizations/{id}",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     request_body = UpdateOrg,
     responses(
         (status = 200, description = "The organisation after the change.", body = OrganizationAnswer),
@@ -195,7 +195,7 @@ pub async fn update(
     path = "/api/organizations/{id}/payment-method",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     request_body = PaymentMethodInput,
     responses(
         (status = 200, description = "The organisation with the card attached (and made default).", body = OrganizationAnswer),
@@ -232,7 +232,7 @@ pub async fn payment_method(
     path = "/api/organizations/{id}/sync",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     responses(
         (status = 200, description = "The organisation with what the quota backend holds (`kms`).", body = OrganizationAnswer),
         (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
@@ -264,7 +264,7 @@ pub async fn sync(
     path = "/api/organizations/{id}/recharge",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters: a retry with the same key replays the first answer (`Idempotent-Replayed: true`).")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters: a retry with the same key replays the first answer (`Idempotent-Replayed: true`).")),
     request_body = RechargeInput,
     responses(
         (status = 201, description = "Charged and delivered.", body = RechargeAnswer),
@@ -362,7 +362,7 @@ fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
     path = "/api/organizations/{id}/recharge-history",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
     responses(
         (status = 200, description = "Recharges, newest first.", body = PageOf<RechargeView>),
         (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
@@ -392,7 +392,7 @@ pub async fn recharge_history(
     path = "/api/organizations/{id}/webhook-events",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
     responses(
         (status = 200, description = "Events received for the organisation, newest first.", body = PageOf<EventView>),
         (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
@@ -422,7 +422,7 @@ pub async fn webhook_events(
     path = "/api/organizations/{id}/audit",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
     responses(
         (status = 200, description = "Changes to the organisation, newest first.", body = PageOf<AuditEntry>),
         (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
@@ -452,7 +452,7 @@ pub async fn audit(
     path = "/api/organizations/{id}/usage",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("month" = Option<String>, Query, description = "`YYYY-MM` (UTC); default this month.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("month" = Option<String>, Query, description = "`YYYY-MM` (UTC); default this month.")),
     responses(
         (status = 200, description = "The month's usage, recharges and balance.", body = MonthUsageAnswer),
         (status = 400, description = "`invalid_organization_id` or `invalid_month`.", body = ErrorBody),
@@ -480,7 +480,7 @@ pub async fn usage(
     path = "/api/organizations/{id}/members",
     tag = "members",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     responses(
         (status = 200, description = "The organisation's members.", body = MemberList),
         (status = 400, description = "`invalid_organization_id`.", body = ErrorBody),
@@ -508,7 +508,7 @@ pub async fn members(
     path = "/api/organizations/{id}/members",
     tag = "members",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`.")),
     request_body = AddMember,
     responses(
         (status = 200, description = "Already a member: the role set.", body = MemberAnswer),
@@ -547,7 +547,7 @@ pub async fn add_member(
     path = "/api/organizations/{id}/members/{user_id}",
     tag = "members",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The organisation's `c_organization_id`."), ("user_id" = String, Path, description = "The member's Supabase user id (a UUID).")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("user_id" = uuid::Uuid, Path, description = "The member's Supabase user id.")),
     responses(
         (status = 200, description = "Removed.", body = RemovedAnswer),
         (status = 400, description = "`invalid_organization_id` or `invalid_user_id`.", body = ErrorBody),

@@ -9,7 +9,7 @@ macro_rules! text_enum {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow, serde::Serialize,
-            serde::Deserialize, utoipa::ToSchema,
+            serde::Deserialize,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name {
@@ -35,6 +35,18 @@ macro_rules! text_enum {
                 }
             }
         }
+
+        // By hand: utoipa's derive does not see a `serde(rename)` made of a macro fragment.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text,)+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

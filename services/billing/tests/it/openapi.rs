@@ -58,3 +58,38 @@ fn the_committed_document_is_current() {
         "docs/openapi/billing.json is stale: cargo run -q -p billing -- openapi > docs/openapi/billing.json"
     );
 }
+
+#[test]
+fn stored_statuses_are_documented_as_they_are_sent() {
+    use billing::store::events::{EventSource, EventStatus};
+    use billing::store::members::MemberRole;
+    use billing::store::recharges::{RechargeStatus, TriggeredBy};
+    let doc = serde_json::to_value(billing::api_doc::document()).unwrap();
+    let documented = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
+    let sent = |all: Vec<Value>| Value::Array(all);
+    let texts = |v: Vec<String>| sent(v.into_iter().map(Value::String).collect());
+    assert_eq!(
+        documented("RechargeStatus"),
+        texts(RechargeStatus::ALL.iter().map(|s| s.to_string()).collect())
+    );
+    assert_eq!(
+        documented("TriggeredBy"),
+        texts(TriggeredBy::ALL.iter().map(|s| s.to_string()).collect())
+    );
+    assert_eq!(
+        documented("EventSource"),
+        texts(EventSource::ALL.iter().map(|s| s.to_string()).collect())
+    );
+    assert_eq!(
+        documented("EventStatus"),
+        texts(EventStatus::ALL.iter().map(|s| s.to_string()).collect())
+    );
+    assert_eq!(
+        documented("MemberRole"),
+        texts(MemberRole::ALL.iter().map(|s| s.to_string()).collect())
+    );
+    assert_eq!(
+        serde_json::to_value(RechargeStatus::ALL[0]).unwrap(),
+        documented("RechargeStatus")[0]
+    );
+}

@@ -81,7 +81,7 @@ pub async fn list(
     operation_id = "admin_resync",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 200, description = "The attempt's outcome: pushed, or the error it met.", body = ResyncAnswer),
         (status = 400, description = "The id is not a UUID.", body = ErrorBody),
@@ -146,7 +146,7 @@ pub async fn reconcile(_: Admin, state: web::Data<AppState>) -> Result<HttpRespo
     operation_id = "admin_rename",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     request_body = views::NameRequest,
     responses(
         (status = 200, description = "The renamed key.", body = views::OwnerKey),
@@ -174,7 +174,7 @@ pub async fn rename(
     operation_id = "admin_revoke",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 200, description = "The revoked key (again: a no-op), with `takes_effect`.", body = views::OwnerKey),
         (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),
@@ -198,7 +198,7 @@ pub async fn revoke(
     operation_id = "admin_rotate",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 201, description = "The new key in full, with `replaces`.", body = views::OwnerKey),
         (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),

@@ -14,7 +14,7 @@ use crate::state::AppState;
     path = "/internal/users/{user_id}/keys",
     tag = "internal",
     security(("internal_token" = [])),
-    params(("user_id" = String, Path, description = "The Supabase user's id (a UUID).")),
+    params(("user_id" = uuid::Uuid, Path, description = "The Supabase user's id.")),
     responses(
         (status = 200, description = "Every key of the user, oldest first, no key material.", body = tollgate_domain::user_keys::UserKeys),
         (status = 400, description = "`invalid_user_id`: not a UUID.", body = ErrorBody),

@@ -72,7 +72,7 @@ pub async fn create(
     operation_id = "own_rename",
     tag = "keys",
     security(("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     request_body = views::NameRequest,
     responses(
         (status = 200, description = "The renamed key, in full.", body = views::OwnerKey),
@@ -100,7 +100,7 @@ pub async fn rename(
     operation_id = "own_revoke",
     tag = "keys",
     security(("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 200, description = "The revoked key (again: a no-op), with `takes_effect`.", body = views::OwnerKey),
         (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),
@@ -124,7 +124,7 @@ pub async fn revoke(
     operation_id = "own_rotate",
     tag = "keys",
     security(("supabase_jwt" = [])),
-    params(("id" = String, Path, description = "The key's id (a UUID).")),
+    params(("id" = uuid::Uuid, Path, description = "The key's id.")),
     responses(
         (status = 201, description = "The new key in full, with `replaces` (the old one, revoked).", body = views::OwnerKey),
         (status = 400, description = "`invalid_key_id`: the id is not a UUID.", body = ErrorBody),

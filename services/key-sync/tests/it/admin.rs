@@ -100,6 +100,19 @@ async fn list_filters_by_sync_state_pages_and_never_shows_keys() {
         ),
         (2, Some(5))
     );
+    let beyond: Value = admin_get(&env, "/admin/keys?page=184467440737095518&page_size=200")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            beyond["keys"].as_array().unwrap().len(),
+            beyond["total"].as_i64()
+        ),
+        (0, Some(5)),
+        "a page past the end is empty, whatever its number"
+    );
     let last: Value = admin_get(&env, "/admin/keys?page=3&page_size=2")
         .await
         .json()

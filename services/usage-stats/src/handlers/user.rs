@@ -24,7 +24,7 @@ use crate::state::AppState;
         ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
         ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
-        ("key_id" = Option<String>, Query, description = "Only this key of the caller's (its key-sync id, a UUID)."),
+        ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
     ),
     responses(
         (status = 200, description = "Totals, by model, by local day and the 20 newest logs of the range.", body = Answer<UserDetail>),
@@ -57,7 +57,7 @@ pub async fn detail(
         ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("granularity" = Option<Granularity>, Query, description = "`day` (default) or `hour` (ranges up to 31 days)."),
-        ("key_id" = Option<String>, Query, description = "Only this key of the caller's (its key-sync id, a UUID)."),
+        ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
     ),
     responses(
         (status = 200, description = "Every local hour or day of the range.", body = Answer<Chart>),
@@ -93,7 +93,7 @@ pub async fn chart(
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Logs per page, 1 to 100; default 20."),
         ("model" = Option<String>, Query, description = "Only this model's logs."),
-        ("key_id" = Option<String>, Query, description = "Only this key of the caller's (its key-sync id, a UUID)."),
+        ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
     ),
     responses(
         (status = 200, description = "One page of consume logs, newest first.", body = Answer<LogsPage>),
@@ -128,7 +128,7 @@ pub async fn logs(
         ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("model" = Option<String>, Query, description = "Only this model's logs."),
-        ("key_id" = Option<String>, Query, description = "Only this key of the caller's (its key-sync id, a UUID)."),
+        ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
     ),
     responses(
         (status = 200, description = "Every consume log of the range as CSV, newest first.", content_type = "text/csv", body = String),
