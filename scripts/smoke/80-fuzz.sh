@@ -30,7 +30,7 @@ for fuzz_port in 8082 8083 8084 8081; do
     "$fuzz_bin/schemathesis" run "$fuzz_doc" --url "http://127.0.0.1:$fuzz_port" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing --max-examples "${FUZZ_MAX_EXAMPLES:-25}" \
-    --seed 15 --workers 1 --no-color --suppress-health-check all \
+    --seed 15 --workers 1 --no-color --suppress-health-check all --request-timeout 10 \
     >"$root/.stack/logs/fuzz-$fuzz_port.log" 2>&1; then
     tail -n 80 "$root/.stack/logs/fuzz-$fuzz_port.log" >&2
     echo "stack-smoke: schemathesis found problems on port $fuzz_port (.stack/logs/fuzz-$fuzz_port.log)" >&2

@@ -55,8 +55,8 @@ pub fn json(body: Bytes) -> HttpResponse {
     tag = "key",
     security(("api_key" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
     ),
     responses(
@@ -85,8 +85,8 @@ pub async fn detail(
     tag = "key",
     security(("api_key" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("granularity" = Option<Granularity>, Query, description = "`day` (default) or `hour` (ranges up to 31 days)."),
     ),
@@ -117,8 +117,8 @@ pub async fn chart(
     tag = "key",
     security(("api_key" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Logs per page, 1 to 100; default 20."),
@@ -151,8 +151,8 @@ pub async fn logs(
     tag = "key",
     security(("api_key" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("model" = Option<String>, Query, description = "Only this model's logs."),
     ),

@@ -21,8 +21,8 @@ use crate::state::AppState;
     tag = "user",
     security(("supabase_jwt" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
     ),
@@ -53,8 +53,8 @@ pub async fn detail(
     tag = "user",
     security(("supabase_jwt" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("granularity" = Option<Granularity>, Query, description = "`day` (default) or `hour` (ranges up to 31 days)."),
         ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),
@@ -87,8 +87,8 @@ pub async fn chart(
     tag = "user",
     security(("supabase_jwt" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Logs per page, 1 to 100; default 20."),
@@ -124,8 +124,8 @@ pub async fn logs(
     tag = "user",
     security(("supabase_jwt" = [])),
     params(
-        ("start" = Option<i64>, Query, minimum = 0, description = "First second (unix, inclusive); default `end` minus 30 days."),
-        ("end" = Option<i64>, Query, minimum = 0, description = "Last second (unix, inclusive); default now."),
+        ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
+        ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
         ("model" = Option<String>, Query, description = "Only this model's logs."),
         ("key_id" = Option<uuid::Uuid>, Query, description = "Only this key of the caller's (its key-sync id)."),

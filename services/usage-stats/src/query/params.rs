@@ -14,6 +14,10 @@ pub const MAX_HOURLY_DAYS: i64 = 31;
 pub const DEFAULT_DAYS: i64 = 30;
 /// Largest page.
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// Latest accepted `start`/`end`: 9999-12-31T23:59:59Z. Calendar arithmetic is only
+/// defined within chrono's range; a larger second once made the chart walk forever
+/// (found by schemathesis).
+pub const MAX_SECONDS: i64 = 253_402_300_799;
 
 /// The raw query string (all text, so type errors are ours to report).
 #[derive(Debug, Default, Deserialize)]
@@ -36,9 +40,9 @@ fn seconds(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(Some(n)),
+            Ok(n) if (0..=MAX_SECONDS).contains(&n) => Ok(Some(n)),
             _ => Err(bad(format!(
-                "{name} must be a non-negative whole number of unix seconds"
+                "{name} must be a whole number of unix seconds from 0 to {MAX_SECONDS}"
             ))),
         },
     }
@@ -174,9 +178,18 @@ mod tests {
             vec![("start", "0"), ("end", "31708801")],
             vec![("tz", "Mars/Olympus")],
             vec![("tz", "+08:10")],
+            vec![("end", "253402300800")],
+            vec![
+                ("start", "9223372036854775807"),
+                ("end", "9223372036854775807"),
+            ],
         ] {
             assert!(q(&bad).range(now).is_err(), "{bad:?}");
         }
+        let last = q(&[("start", "253402300799"), ("end", "253402300799")])
+            .range(now)
+            .unwrap();
+        assert_eq!(last.start, MAX_SECONDS);
         assert!(q(&[("start", "0"), ("end", "31622400")]).range(now).is_ok());
         let kathmandu = q(&[("tz", "Asia/Kathmandu")]).range(now).unwrap();
         assert_eq!(kathmandu.zone.to_string(), "Asia/Kathmandu");

@@ -395,6 +395,8 @@ async fn bad_input_is_400(backend: Backend) {
         "logs?page=0",
         "logs?page_size=101",
         "logs?page=x",
+        "chart?start=9223372036854775807&end=9223372036854775807&granularity=hour",
+        "detail?end=253402300800",
     ] {
         let res = get(&d, &format!("/api/usage/token/{q}")).await;
         assert_eq!(res.status(), 400, "{q}");
@@ -413,6 +415,17 @@ async fn bad_input_is_400(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), 401, "{path}");
     }
+    // The last accepted second draws its one hour (it once walked the calendar forever).
+    let last = ok_json(
+        &d,
+        "/api/usage/token/chart?start=253402300799&end=253402300799&granularity=hour&tz=Asia/Kathmandu",
+    )
+    .await;
+    assert_eq!(
+        last["data"]["points"].as_array().unwrap().len(),
+        1,
+        "{last}"
+    );
 }
 
 async fn new_logs_show_within_two_seconds(backend: Backend) {
