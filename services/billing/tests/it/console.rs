@@ -582,9 +582,19 @@ async fn drawn(b: &mut Browser, id: &str) -> Value {
          document.getElementById('f-month').textContent !== ''"
     ))
     .await;
-    // One more render after the click's, so nothing is half drawn.
+    // One more render after the click's, so nothing is half drawn: wait until its fetches
+    // have answered and been drawn, and the switch's CSS transition has run to its end (a
+    // fixed pause read a colour halfway between grey and green when the machine was busy).
+    b.eval(
+        "(() => { if (!window.__inflight_counted) { const f = window.fetch; window.__inflight = 0; \
+           window.fetch = (...a) => { window.__inflight++; \
+             return f(...a).finally(() => setTimeout(() => { window.__inflight--; }, 50)); }; \
+           window.__inflight_counted = true; } })()",
+    )
+    .await;
     b.click("#org-reload").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.wait("window.__inflight === 0 && document.getAnimations().length === 0")
+        .await;
     b.eval(
         "(() => { const sw = document.getElementById('auto-switch'); \
            const track = getComputedStyle(document.querySelector('#auto-switch + .track')).backgroundColor; \

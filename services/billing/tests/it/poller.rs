@@ -87,8 +87,18 @@ async fn the_poller_recharges_before_litellm_rejects_anything() {
         charges_within(&env, 2, interval * 2 + Duration::from_millis(900)).await,
         2
     );
-    let history = env.history("poll_1").await;
+    // The charge is counted before its quota is delivered: wait for the delivery (a busy
+    // machine once read the budget in between).
+    let mut history = env.history("poll_1").await;
+    for _ in 0..100 {
+        if history.len() == 1 && history[0]["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        history = env.history("poll_1").await;
+    }
     assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["status"], "succeeded", "{history:?}");
     assert_eq!(history[0]["triggered_by"], "poller");
     assert_eq!(
         history[0]["amount"], 950.0,

@@ -202,12 +202,13 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
         .await
         .unwrap();
     post_signup(&env.app, &signup(&late.to_string())).await;
-    // Push its retry a day out once no attempt holds it: a worker retry already in flight
+    // Push its retry a day out once the signup's own push has recorded its failure and no
+    // attempt holds it: an attempt still in flight (the inline push, or a worker retry)
     // would record its failure after us and bring the retry back before reconcile.
     loop {
         let pushed = diesel::sql_query(
             "UPDATE api_keys SET next_sync_at = now() + interval '1 day' \
-             WHERE NOT newapi_synced \
+             WHERE NOT newapi_synced AND sync_error IS NOT NULL \
                AND (sync_claimed_until IS NULL OR sync_claimed_until < now())",
         )
         .execute(&mut conn)
