@@ -175,7 +175,17 @@ async fn manual_resync_pushes_now_and_reports() {
 
 #[tokio::test]
 async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
-    let env = spawn().await;
+    // The worker asleep for the test: otherwise it may claim the key reconcile makes due
+    // before reconcile's own pass does (both are right; only one of them counts it).
+    let newapi = tollgate_testkit::newapi_sim(NewapiBackend::Postgres).await;
+    let base = newapi.base_url();
+    let app = spawn_with(move |db| {
+        let mut s = settings(db, &base);
+        s.key_sync.sync_interval_ms = 3_600_000;
+        s
+    })
+    .await;
+    let env = Env { app, newapi };
     let mut conn = env.app.db.connect().await;
     conn.batch_execute(
         "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY, email text);",
