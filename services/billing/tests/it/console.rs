@@ -522,14 +522,16 @@ async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromiu
     b.click("#pm-form button[type=submit]").await;
     b.wait("document.getElementById('f-card').textContent === 'visa ·4242'")
         .await;
-    assert_eq!(b.text("pm-msg").await, "Saved: visa ·4242.");
+    // The message comes once the page is redrawn (after the card shows).
+    b.wait("document.getElementById('pm-msg').textContent === 'Saved: visa ·4242.'")
+        .await;
     b.click("#sync").await;
     b.wait("document.getElementById('f-team').textContent.startsWith('team_')")
         .await;
-    assert_eq!(
-        b.text("detail-msg").await,
-        "Synced to the KMS: quota $0.00."
-    );
+    b.wait(
+        "document.getElementById('detail-msg').textContent === 'Synced to the KMS: quota $0.00.'",
+    )
+    .await;
     assert_eq!(b.text("f-quota").await, "$0.00");
 
     b.fill("#recharge-amount", "12.345").await;
@@ -540,10 +542,10 @@ async fn an_operator_creates_configures_and_recharges_an_organisation_in_chromiu
     b.click("#recharge-form button[type=submit]").await;
     b.wait("document.getElementById('f-credited').textContent === '$42.50'")
         .await;
-    assert_eq!(
-        b.text("recharge-msg").await,
-        "Recharged $42.50 (charged $42.50)."
-    );
+    b.wait(
+        "document.getElementById('recharge-msg').textContent === 'Recharged $42.50 (charged $42.50).'",
+    )
+    .await;
     b.wait("document.querySelectorAll('#history tr[data-status=succeeded]').length === 1")
         .await;
     assert_eq!(b.text("f-quota").await, "$42.50");
