@@ -79,6 +79,22 @@ pub fn mismatches(routes_rs: &str, doc: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Panics, listing them, unless `routes_rs` and `doc` agree (see [`mismatches`]).
+pub fn assert_routes_described(routes_rs: &str, doc: &serde_json::Value) {
+    let off = mismatches(routes_rs, doc);
+    assert!(off.is_empty(), "{off:#?}");
+}
+
+/// Panics unless `committed` (`docs/openapi/<service>.json`) is `current`, the pretty JSON
+/// the service renders now, saying how to regenerate it.
+pub fn assert_committed_current(service: &str, committed: &str, current: &str) {
+    assert!(
+        committed.trim_end() == current.trim_end(),
+        "docs/openapi/{service}.json is stale: \
+         cargo run -q -p {service} -- openapi > docs/openapi/{service}.json"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

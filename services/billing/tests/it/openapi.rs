@@ -8,8 +8,7 @@ use support::spawn;
 #[test]
 fn every_route_is_described_and_every_description_served() {
     let doc = serde_json::to_value(billing::api_doc::document()).unwrap();
-    let off = tollgate_testkit::openapi::mismatches(include_str!("../../src/routes.rs"), &doc);
-    assert!(off.is_empty(), "{off:#?}");
+    tollgate_testkit::openapi::assert_routes_described(include_str!("../../src/routes.rs"), &doc);
 }
 
 #[tokio::test]
@@ -51,11 +50,10 @@ async fn the_running_service_serves_its_document() {
 
 #[test]
 fn the_committed_document_is_current() {
-    let committed = include_str!("../../../../docs/openapi/billing.json");
-    let current = billing::api_doc::document().to_pretty_json().unwrap();
-    assert!(
-        committed.trim_end() == current.trim_end(),
-        "docs/openapi/billing.json is stale: cargo run -q -p billing -- openapi > docs/openapi/billing.json"
+    tollgate_testkit::openapi::assert_committed_current(
+        "billing",
+        include_str!("../../../../docs/openapi/billing.json"),
+        &billing::api_doc::document().to_pretty_json().unwrap(),
     );
 }
 

@@ -9,8 +9,7 @@ use tollgate_newapi_schema::Backend;
 #[test]
 fn every_route_is_described_and_every_description_served() {
     let doc = serde_json::to_value(usage_stats::api_doc::document()).unwrap();
-    let off = tollgate_testkit::openapi::mismatches(include_str!("../../src/routes.rs"), &doc);
-    assert!(off.is_empty(), "{off:#?}");
+    tollgate_testkit::openapi::assert_routes_described(include_str!("../../src/routes.rs"), &doc);
 }
 
 #[tokio::test]
@@ -48,10 +47,9 @@ async fn the_running_service_serves_its_document() {
 
 #[test]
 fn the_committed_document_is_current() {
-    let committed = include_str!("../../../../docs/openapi/usage-stats.json");
-    let current = usage_stats::api_doc::document().to_pretty_json().unwrap();
-    assert!(
-        committed.trim_end() == current.trim_end(),
-        "docs/openapi/usage-stats.json is stale: cargo run -q -p usage-stats -- openapi > docs/openapi/usage-stats.json"
+    tollgate_testkit::openapi::assert_committed_current(
+        "usage-stats",
+        include_str!("../../../../docs/openapi/usage-stats.json"),
+        &usage_stats::api_doc::document().to_pretty_json().unwrap(),
     );
 }
