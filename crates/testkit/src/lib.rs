@@ -7,6 +7,7 @@
 
 mod app;
 pub mod chromium;
+mod closed_port;
 pub mod documented;
 pub mod foundation;
 pub mod openapi;
@@ -17,6 +18,7 @@ mod stripe;
 mod tcp_gate;
 
 pub use app::TestApp;
+pub use closed_port::ClosedPort;
 pub use pg::TestDb;
 pub use settings::{
     assert_debug_hides, common_settings, common_settings_with_secrets, ADMIN_TOKEN, COMMON_SECRETS,

@@ -17,6 +17,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tollgate_supabase_auth::jwt::{JwtError, JwtVerifier, FAILURE_BACKOFF};
 use tollgate_supabase_auth::AuthUser;
+use tollgate_testkit::ClosedPort;
 
 const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 const TTL: Duration = Duration::from_secs(600);
@@ -172,12 +173,6 @@ impl Drop for JwksServer {
         let handle = self.handle.clone();
         drop(tokio::spawn(async move { handle.stop(false).await }));
     }
-}
-
-/// A URL where nothing listens.
-fn dead_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
 }
 
 fn hs_only() -> JwtVerifier {
@@ -452,7 +447,8 @@ async fn concurrent_verifications_share_one_fetch() {
 
 #[tokio::test]
 async fn jwks_down_fails_es256_but_not_hs256() {
-    let v = JwtVerifier::new(Some(SECRET.into()), Some(dead_url()), TTL);
+    let dead = ClosedPort::new();
+    let v = JwtVerifier::new(Some(SECRET.into()), Some(dead.url()), TTL);
     let err = v.verify(&es(EC_KID, &good())).await.unwrap_err();
     assert!(matches!(err, JwtError::JwksUnavailable(_)), "{err:?}");
     assert!(!err.to_string().contains("eyJ"), "no token in the message");
@@ -563,7 +559,8 @@ async fn extractor_yields_the_user_or_answers_401_json() {
 
 #[tokio::test]
 async fn extractor_answers_503_when_the_jwks_is_unreachable() {
-    let verifier = JwtVerifier::new(Some(SECRET.into()), Some(dead_url()), TTL);
+    let dead = ClosedPort::new();
+    let verifier = JwtVerifier::new(Some(SECRET.into()), Some(dead.url()), TTL);
     let (base, handle) = spawn_app(verifier);
     let (status, body) = get_me(&base, Some(&format!("Bearer {}", es(EC_KID, &good())))).await;
     assert_eq!(status, 503, "{body}");

@@ -3,13 +3,12 @@
 
 use crate::support;
 
-use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
 use sim_faults::{FaultMode, FaultRule};
 use support::*;
-use tollgate_testkit::{newapi_sim_on, NewapiBackend};
+use tollgate_testkit::{newapi_sim_on, ClosedPort, NewapiBackend};
 
 const SIGNUPS: usize = 200;
 const UNSYNCED: &str = "SELECT count(*) AS n FROM api_keys WHERE NOT newapi_synced";
@@ -90,20 +89,12 @@ async fn hanging_past_the_timeout_then_recovery() {
 
 #[tokio::test]
 async fn connection_refused_then_recovery() {
-    // Reserve a port, free it, and point key-sync at it: nothing listens yet.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let app = spawn_against(&format!("http://127.0.0.1:{port}")).await;
+    // Reserve a port and point key-sync at it: nothing listens yet.
+    let port = ClosedPort::new();
+    let app = spawn_against(&port.url()).await;
     let users = many_signups(&app, SIGNUPS, 25).await;
     assert_all_stored_with_errors(&app, "unreachable").await;
-    let newapi = newapi_sim_on(
-        NewapiBackend::Postgres,
-        TcpListener::bind(("127.0.0.1", port)).unwrap(),
-    )
-    .await;
+    let newapi = newapi_sim_on(NewapiBackend::Postgres, port.listen()).await;
     assert_all_synced_once(&app, &newapi).await;
     let keys = my_keys(&app, &users[SIGNUPS - 1]).await;
     assert_eq!(

@@ -436,14 +436,8 @@ async fn without_key_sync_the_view_is_503_never_someone_elses(backend: Backend) 
     let w = world(backend).await;
     let (user, _) = user_with_keys(&w, &[]).await;
     // key-sync unreachable (nothing listens there).
-    let closed = format!(
-        "http://127.0.0.1:{}",
-        tollgate_testkit::free_listener()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
-    let down = usage_stats_against(w.sim.db.url(), Some(closed)).await;
+    let closed = tollgate_testkit::ClosedPort::new();
+    let down = usage_stats_against(w.sim.db.url(), Some(closed.url())).await;
     // Not configured at all.
     let off = usage_stats_against(w.sim.db.url(), None).await;
     // A key-sync that answers with another user's keys.

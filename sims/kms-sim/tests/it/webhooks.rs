@@ -179,12 +179,11 @@ async fn client_errors_are_not_retried() {
 
 #[tokio::test]
 async fn transport_errors_are_retried_and_recorded() {
-    // A port nothing listens on: bind, note it, close.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let sim = sim_with(Some(format!("http://{dead}/hook"))).await;
+    // A port bound but not listening: connections are refused, and no other test can
+    // take the port while `dead` holds it (a closed one could be handed out again).
+    let dead = tokio::net::TcpSocket::new_v4().unwrap();
+    dead.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let sim = sim_with(Some(format!("http://{}/hook", dead.local_addr().unwrap()))).await;
     create(&sim, "org_t", "1").await;
     assert_eq!(usage(&sim, "org_t", "2").await["webhook_sent"], json!(true));
     let d = &sim.wait_for_deliveries(1, WAIT).await[0];
