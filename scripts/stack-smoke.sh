@@ -64,6 +64,10 @@ if pgrep -f "$root/target/[a-z]*/(key-sync|usage-stats|billing|newapi-sim|kms-si
   fail=1
 fi
 grep -q '^stack: stopped' "$out" || { echo "stack-smoke: no clean stop" >&2; fail=1; }
+if grep -q 'exited unexpectedly' "$out"; then
+  echo "stack-smoke: Ctrl-C was reported as a crash, not as a deliberate stop" >&2
+  fail=1
+fi
 if [ $fail = 0 ]; then
   echo "stack-smoke: stack came up, every service answered, Ctrl-C left nothing behind"
 else

@@ -91,73 +91,34 @@ RUST_LOG=warn "$bin/key-sync" migrate >/dev/null
 # The second billing (on LiteLLM) keeps its organisations apart.
 DATABASE_URL="$litellm_billing_db" RUST_LOG=warn "$bin/billing" migrate >/dev/null
 
-pids=()
-names=()
-stop_all() {
-  trap - INT TERM EXIT
-  if [ ${#pids[@]} -gt 0 ]; then
-    printf '\n'
-    step "stopping ${names[*]}"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      alive=0
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ $alive = 0 ] && break
-      sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    wait 2>/dev/null || true
-  fi
-  echo "stack: stopped"
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-
-start() { # name, then the command with its environment
-  local name=$1; shift
-  env "$@" >"$logs/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
-
+# shellcheck source=scripts/lib/supervise.sh
+source "$root/scripts/lib/supervise.sh"
+sv_init "$logs" stack
 step "starting simulators, localstripe and services (logs in .stack/logs/)"
-start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
-start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
-start litellm-sim PORT=4000 \
+sv_start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
+sv_start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
+sv_start litellm-sim PORT=4000 \
   WEBHOOK_URL="http://127.0.0.1:8084/webhooks/litellm/budget?token=$LITELLM_ALERT_TOKEN" "$bin/litellm-sim"
-start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
+sv_start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
 # Database mode writes new-api's users and tokens (NEWAPI_DATABASE_URL, exported above);
 # new users get $1000 of quota (500 000 units per dollar) so the demo key can relay.
-start key-sync PORT=8081 NEWAPI_SYNC_MODE="$key_sync_mode" NEWAPI_USER_QUOTA=500000000 \
+sv_start key-sync PORT=8081 NEWAPI_SYNC_MODE="$key_sync_mode" NEWAPI_USER_QUOTA=500000000 \
   NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
-start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
-start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
-start billing-litellm PORT=8084 DATABASE_URL="$litellm_billing_db" QUOTA_BACKEND=litellm \
+sv_start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
+sv_start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
+sv_start billing-litellm PORT=8084 DATABASE_URL="$litellm_billing_db" QUOTA_BACKEND=litellm \
   LITELLM_BASE_URL=http://127.0.0.1:4000 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
 
-wait_for() { # name url
-  for _ in $(seq 1 300); do
-    if curl -fsS -o /dev/null -H 'Authorization: Bearer sk_test_local' "$2" 2>/dev/null; then return 0; fi
-    for i in "${!pids[@]}"; do
-      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-        echo "stack: ${names[$i]} exited; last lines of .stack/logs/${names[$i]}.log:" >&2
-        tail -n 20 "$logs/${names[$i]}.log" >&2
-        exit 1
-      fi
-    done
-    sleep 0.1
-  done
-  echo "stack: $1 did not answer on $2 within 30 s (see .stack/logs/$1.log)" >&2
-  exit 1
-}
-wait_for newapi-sim http://127.0.0.1:3000/health
-wait_for kms-sim http://127.0.0.1:8089/health
-wait_for litellm-sim http://127.0.0.1:4000/health/liveliness
-wait_for localstripe http://127.0.0.1:8420/v1/customers
-wait_for key-sync http://127.0.0.1:8081/ready
-wait_for usage-stats http://127.0.0.1:8082/ready
-wait_for billing http://127.0.0.1:8083/ready
-wait_for billing-litellm http://127.0.0.1:8084/ready
+# localstripe wants an API key on every request.
+stripe_auth=(-H 'Authorization: Bearer sk_test_local')
+sv_wait_http newapi-sim http://127.0.0.1:3000/health
+sv_wait_http kms-sim http://127.0.0.1:8089/health
+sv_wait_http litellm-sim http://127.0.0.1:4000/health/liveliness
+sv_wait_http localstripe http://127.0.0.1:8420/v1/customers "${stripe_auth[@]}"
+sv_wait_http key-sync http://127.0.0.1:8081/ready
+sv_wait_http usage-stats http://127.0.0.1:8082/ready
+sv_wait_http billing http://127.0.0.1:8083/ready
+sv_wait_http billing-litellm http://127.0.0.1:8084/ready
 
 # Demo data: each service's seeding step lands here as its features arrive.
 for seed in "$root"/scripts/seed/*.sh; do
@@ -200,12 +161,4 @@ ${STACK_NOTES:-}
 TABLE
 echo "stack: ready"
 
-while true; do
-  for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      echo "stack: ${names[$i]} exited unexpectedly; see .stack/logs/${names[$i]}.log" >&2
-      exit 1
-    fi
-  done
-  sleep 1
-done
+sv_watch

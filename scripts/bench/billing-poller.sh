@@ -78,30 +78,16 @@ admin_token="bench-admin-$(rand 16)"
 master_key="sk-bench-$(rand 16)"
 stripe_key="sk_test_bench$(rand 8)"
 
-pids=()
-names=()
-stop() { # name: stop that process
-  local i
-  for i in "${!names[@]}"; do
-    if [ "${names[$i]}" = "$1" ] && [ -n "${pids[$i]}" ]; then
-      kill -TERM "${pids[$i]}" 2>/dev/null || true
-      wait "${pids[$i]}" 2>/dev/null || true
-      pids[$i]=""
-    fi
-  done
-}
-stop_all() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for name in "${names[@]}"; do stop "$name"; done
+cleanup() {
   if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${db_created:-0}" = 1 ]; then
     psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   echo "results: $out"
-  exit "$rc"
 }
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/supervise.sh
+source "$root/scripts/lib/supervise.sh"
+sv_init "$out" "billing poller bench" cleanup
+sv_unset=(TOLLGATE_CONFIG ALERT_WEBHOOK_URL STRIPE_WEBHOOK_SECRET)
 
 say "recreating database $db"
 psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
@@ -114,25 +100,12 @@ billing_env=(PORT="$billing_port" HOST=127.0.0.1 DATABASE_URL="$pg_url/$db" ADMI
 env -u TOLLGATE_CONFIG "${billing_env[@]}" "$bin/billing" migrate >"$out/migrate.log" 2>&1 ||
   { cat "$out/migrate.log" >&2; die "billing migrate failed"; }
 
-start() { # name, then environment assignments and the command
-  local name=$1; shift
-  env -u TOLLGATE_CONFIG -u ALERT_WEBHOOK_URL -u STRIPE_WEBHOOK_SECRET "$@" >>"$out/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
-wait_for() { # name url
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null --max-time 1 -H "Authorization: Bearer $stripe_key" "$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$1 did not answer $2 (see $out/$1.log)"
-}
-start litellm-sim PORT="$litellm_port" LITELLM_MASTER_KEY="$master_key" RUST_LOG=warn "$bin/litellm-sim"
-start localstripe "$root/.venv/bin/localstripe" --port "$stripe_port" --from-scratch
-start billing "${billing_env[@]}" POLL_INTERVAL_SECS=0 "$bin/billing"
-wait_for litellm-sim "$litellm_url/health/liveliness"
-wait_for localstripe "$stripe_url/v1/customers"
-wait_for billing "$billing_url/ready"
+sv_start litellm-sim PORT="$litellm_port" LITELLM_MASTER_KEY="$master_key" RUST_LOG=warn "$bin/litellm-sim"
+sv_start localstripe "$root/.venv/bin/localstripe" --port "$stripe_port" --from-scratch
+sv_start billing "${billing_env[@]}" POLL_INTERVAL_SECS=0 "$bin/billing"
+sv_wait_http litellm-sim "$litellm_url/health/liveliness"
+sv_wait_http localstripe "$stripe_url/v1/customers" -H "Authorization: Bearer $stripe_key"
+sv_wait_http billing "$billing_url/ready"
 
 say "setup: $real organisations through the org API, $((orgs - real)) written to the database"
 python3 - "$billing_url" "$admin_token" "$litellm_url" "$master_key" "$real" "$orgs" <<'PY'
@@ -171,11 +144,11 @@ count=$(psql "$pg_url/$db" -Atqc "SELECT count(*) FROM organization_balance_conf
 [ "$count" = "$orgs" ] || die "set up $count organisations, not $orgs"
 
 say "restarting billing with POLL_INTERVAL_SECS=$interval"
-stop billing
+sv_stop billing
 xacts() { psql "$pg_url/postgres" -Atqc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
 info_calls() { curl -fsS "$litellm_url/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("/team/info", 0))'; }
-start billing "${billing_env[@]}" POLL_INTERVAL_SECS="$interval" "$bin/billing"
-wait_for billing "$billing_url/ready"
+sv_start billing "${billing_env[@]}" POLL_INTERVAL_SECS="$interval" "$bin/billing"
+sv_wait_http billing "$billing_url/ready"
 settle=11
 sleep "$settle"
 x0=$(xacts); c0=$(info_calls)

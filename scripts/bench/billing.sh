@@ -128,36 +128,21 @@ litellm_key="sk-bench-$(rand 16)"
 alert_token="bench-alert-$(rand 16)"
 org_prefix="bench-$(rand 4)"
 
-pids=()
-names=()
 sampler_pid=
-stop_all() {
-  local rc=$?
-  trap - EXIT INT TERM
+cleanup() {
   if [ -n "$sampler_pid" ]; then
     kill -TERM "$sampler_pid" 2>/dev/null || true
     wait "$sampler_pid" 2>/dev/null || true
-  fi
-  if [ ${#pids[@]} -gt 0 ]; then
-    say "stopping ${names[*]}"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      local alive=0
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ $alive = 0 ] && break
-      sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
   fi
   if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${db_created:-0}" = 1 ]; then
     psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   echo "results: $out"
-  exit "$rc"
 }
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/supervise.sh
+source "$root/scripts/lib/supervise.sh"
+sv_init "$out" "billing bench" cleanup
+sv_unset=(TOLLGATE_CONFIG STRIPE_WEBHOOK_SECRET KMS_WEBHOOK_URL)
 
 say "recreating database $db on $pg_url"
 psql "$pg_url/postgres" -v ON_ERROR_STOP=1 -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
@@ -190,61 +175,33 @@ env -u TOLLGATE_CONFIG -u STRIPE_WEBHOOK_SECRET "${billing_env[@]}" "$bin/billin
   >"$out/billing-migrate.log" 2>&1 ||
   { cat "$out/billing-migrate.log" >&2; die "billing migrate failed"; }
 
-start() { # name, then environment assignments and the command
-  local name=$1; shift
-  env -u TOLLGATE_CONFIG -u STRIPE_WEBHOOK_SECRET -u KMS_WEBHOOK_URL "$@" >"$out/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
 say "starting $quota_sim on :$kms_port, localstripe on :$stripe_port, billing on :$billing_port (logs in $out)"
 # The simulator sends no webhooks or alerts of its own here: loadgen sends them.
 if [ "$backend" = litellm ]; then
-  start litellm-sim PORT="$kms_port" LITELLM_MASTER_KEY="$litellm_key" RUST_LOG=warn "$bin/litellm-sim"
+  sv_start litellm-sim PORT="$kms_port" LITELLM_MASTER_KEY="$litellm_key" RUST_LOG=warn "$bin/litellm-sim"
 else
-  start kms-sim PORT="$kms_port" LITELLM_WEBHOOK_SECRET="$webhook_secret" RUST_LOG=warn "$bin/kms-sim"
+  sv_start kms-sim PORT="$kms_port" LITELLM_WEBHOOK_SECRET="$webhook_secret" RUST_LOG=warn "$bin/kms-sim"
 fi
 if [ "$stripe_persist" = 0 ]; then
   # Stock localstripe, with Store.dump_to_disk made a no-op (diagnostic only).
-  start localstripe "$root/.venv/bin/python" -c 'import sys
+  sv_start localstripe "$root/.venv/bin/python" -c 'import sys
 from localstripe import resources
 resources.Store.dump_to_disk = lambda self: None
 from localstripe.server import start
 sys.argv[0] = "localstripe"
 start()' --port "$stripe_port" --from-scratch
 else
-  start localstripe "$localstripe" --port "$stripe_port" --from-scratch
+  sv_start localstripe "$localstripe" --port "$stripe_port" --from-scratch
 fi
-start billing "${billing_env[@]}" "$bin/billing"
+sv_start billing "${billing_env[@]}" "$bin/billing"
 
-wait_for() { # name url
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null --max-time 1 -H "Authorization: Bearer $stripe_key" "$2" 2>/dev/null && return 0
-    for i in "${!pids[@]}"; do
-      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-        echo "billing bench: ${names[$i]} exited; last lines of its log:" >&2
-        tail -n 20 "$out/${names[$i]}.log" >&2
-        exit 1
-      fi
-    done
-    sleep 0.1
-  done
-  die "$1 did not answer $2 within 30 s"
-}
 if [ "$backend" = litellm ]; then
-  wait_for litellm-sim "$kms_url/health/liveliness"
+  sv_wait_http litellm-sim "$kms_url/health/liveliness"
 else
-  wait_for kms-sim "$kms_url/health"
+  sv_wait_http kms-sim "$kms_url/health"
 fi
-wait_for localstripe "$stripe_url/v1/customers"
-wait_for billing "$billing_url/ready"
-
-pid_of() { # name → pid of a process this script started
-  local i
-  for i in "${!names[@]}"; do
-    if [ "${names[$i]}" = "$1" ]; then echo "${pids[$i]}"; return 0; fi
-  done
-  return 1
-}
+sv_wait_http localstripe "$stripe_url/v1/customers" -H "Authorization: Bearer $stripe_key"
+sv_wait_http billing "$billing_url/ready"
 
 # CPU sampler: every 0.2 s, one line "t machine_busy billing quota-sim localstripe postgres":
 # t from /proc/uptime (s), the rest cumulative clock ticks; postgres is every process named
@@ -253,7 +210,7 @@ clk_tck=$(getconf CLK_TCK)
 uptime_s() { awk '{print $1}' /proc/uptime; }
 sample_cpu() {
   local billing_pid kms_pid stripe_pid
-  billing_pid=$(pid_of billing); kms_pid=$(pid_of "$quota_sim"); stripe_pid=$(pid_of localstripe)
+  billing_pid=$(sv_pid billing); kms_pid=$(sv_pid "$quota_sim"); stripe_pid=$(sv_pid localstripe)
   while :; do
     # shellcheck disable=SC2046 # one word per postgres pid
     awk -v b="/proc/$billing_pid/stat" -v k="/proc/$kms_pid/stat" -v s="/proc/$stripe_pid/stat" '

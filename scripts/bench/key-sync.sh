@@ -91,33 +91,18 @@ webhook_secret="bench-webhook-$(rand 16)"
 jwt_secret="bench-jwt-$(rand 24)"
 key_encryption_key="$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 
-pids=()
-names=()
-stop_all() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ ${#pids[@]} -gt 0 ]; then
-    say "stopping ${names[*]}"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      local alive=0
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ $alive = 0 ] && break
-      sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-  fi
+cleanup() {
   if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${dbs_created:-0}" = 1 ]; then
     for db in "$ks_db" "$na_db"; do
       psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
   fi
   echo "results: $out"
-  exit "$rc"
 }
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib/supervise.sh
+source "$root/scripts/lib/supervise.sh"
+sv_init "$out" "key-sync bench" cleanup
+sv_unset=(SUPABASE_URL TOLLGATE_CONFIG)
 
 say "recreating databases $ks_db and $na_db on $pg_url"
 for db in "$ks_db" "$na_db"; do
@@ -151,33 +136,13 @@ say "migrating $ks_db (key-sync migrate)"
 env -u SUPABASE_URL -u TOLLGATE_CONFIG "${ks_env[@]}" "$bin/key-sync" migrate >"$out/key-sync-migrate.log" 2>&1 ||
   { cat "$out/key-sync-migrate.log" >&2; die "key-sync migrate failed"; }
 
-start() { # name, then environment assignments and the command
-  local name=$1; shift
-  env -u SUPABASE_URL -u TOLLGATE_CONFIG "$@" >"$out/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
 say "starting newapi-sim on :$na_port and key-sync on :$ks_port (logs in $out)"
-start newapi-sim PORT="$na_port" NEWAPI_SIM_DATABASE_URL="$pg_url/$na_db" \
+sv_start newapi-sim PORT="$na_port" NEWAPI_SIM_DATABASE_URL="$pg_url/$na_db" \
   NEWAPI_ADMIN_TOKEN="$newapi_admin_token" RUST_LOG=warn "$bin/newapi-sim"
-start key-sync "${ks_env[@]}" "$bin/key-sync"
+sv_start key-sync "${ks_env[@]}" "$bin/key-sync"
 
-wait_health() { # name url
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null --max-time 1 "$2/health" 2>/dev/null && return 0
-    for i in "${!pids[@]}"; do
-      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-        echo "key-sync bench: ${names[$i]} exited; last lines of its log:" >&2
-        tail -n 20 "$out/${names[$i]}.log" >&2
-        exit 1
-      fi
-    done
-    sleep 0.1
-  done
-  die "$1 did not answer $2/health within 30 s"
-}
-wait_health newapi-sim "$na_url"
-wait_health key-sync "$ks_url"
+sv_wait_http newapi-sim "$na_url/health"
+sv_wait_http key-sync "$ks_url/health"
 
 # loadgen <label> <scenario> <loadgen options…>: table to the terminal and $out/<label>.txt,
 # the JSON line to $out/<label>.json.

@@ -148,67 +148,24 @@ pg_q() { psql "$1" -v ON_ERROR_STOP=1 -qAtc "$2"; }
 
 admin_token="bench-admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-pids=()
-names=()
-stop_pids() {
-  [ ${#pids[@]} -gt 0 ] || return 0
-  say "stopping ${names[*]}"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
-  pids=()
-  names=()
-}
 drop_dbs() {
   mysql_q -e "DROP DATABASE IF EXISTS \`$na_db\`" >/dev/null 2>&1 || true
   for db in "$na_db" "${tg_db_prefix}_mysql" "${tg_db_prefix}_postgres"; do
     psql "$pg_url/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
-stop_all() {
-  local rc=$?
-  trap - EXIT INT TERM
+cleanup() {
   writer_stop
-  stop_pids
   if [ "${BENCH_KEEP_DB:-0}" != 1 ] && [ "${dbs_touched:-0}" = 1 ]; then
     say "dropping the bench databases"
     drop_dbs
   fi
   echo "results: $out"
-  exit "$rc"
 }
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-
-start() { # name, then environment assignments and the command
-  local name=$1; shift
-  env -u TOLLGATE_CONFIG -u NEWAPI_LOG_DATABASE_URL "$@" >"$out/$name.log" 2>&1 &
-  pids+=($!)
-  names+=("$name")
-}
-check_alive() {
-  for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      echo "usage-stats bench: ${names[$i]} exited; last lines of its log:" >&2
-      tail -n 20 "$out/${names[$i]}.log" >&2
-      exit 1
-    fi
-  done
-}
-wait_health() { # name url
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null --max-time 1 "$2/health" 2>/dev/null && return 0
-    check_alive
-    sleep 0.1
-  done
-  die "$1 did not answer $2/health within 30 s"
-}
+# shellcheck source=scripts/lib/supervise.sh
+source "$root/scripts/lib/supervise.sh"
+sv_init "$out" "usage-stats bench" cleanup
+sv_unset=(TOLLGATE_CONFIG NEWAPI_LOG_DATABASE_URL)
 
 # A background writer: one client fed one INSERT every 1/BENCH_WRITE_PER_S s until
 # writer_stop (or exit). Rows are marked by their content.
@@ -267,8 +224,6 @@ ratios() { # backend kind (usage-stats' fixed or sustained run, against the one 
     "throughput \($us.throughput_per_s)/s vs \($sp.throughput_per_s)/s (usage/seed \(r($us.throughput_per_s; $sp.throughput_per_s)))"'
 }
 
-# The pid of the running usage-stats (the last process started).
-service_pid() { echo "${pids[${#pids[@]}-1]}"; }
 # rss_watch <pid> <file>: sample the RSS (KiB) every 0.2 s into <file> until rss_stop.
 rss_pid=
 rss_watch() {
@@ -303,7 +258,7 @@ keys_file() {
 # cold_runs <backend> <na_url> <first> <end> <heavy key>
 cold_runs() {
   local backend=$1 na_url=$2 first=$3 end=$4 key=$5 pid list
-  pid=$(service_pid)
+  pid=$(sv_pid "$backend-usage-stats")
   echo "usage-stats RSS after the backfill: $(rss_now "$pid") KiB" | tee "$out/$backend-rss-idle.txt"
   # First, while the process is fresh: the rise is then the export's own.
   say "[$backend] CSV export of all the heavy token's logs"
@@ -333,11 +288,9 @@ cold_runs() {
       --first "$first" --last "$end" --seed 2 --mix detail=1 --zones UTC=1 --concurrency 1 \
       --requests "$alone_requests" --duration-s 600
   done
-  local seed_pid
-  start "$backend-seed-plan-alone" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
+  sv_start "$backend-seed-plan-alone" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
     NEWAPI_POOL_SIZE=4 "$bin/seed-plan"
-  seed_pid=$(service_pid)
-  wait_health seed-plan "$sp_url"
+  sv_wait_http seed-plan "$sp_url/health"
   for list in spread heaviest; do
     say "[$backend] one at a time, $list keys: the same requests on seed-plan (timeout ${seed_alone_timeout_s} s)"
     local rc=0
@@ -348,9 +301,7 @@ cold_runs() {
     cat "$out/$backend-seed-alone-$list.txt"
     [ $rc = 0 ] || die "loadgen on seed-plan failed (exit $rc)"
   done
-  kill -TERM "$seed_pid" 2>/dev/null || true
-  wait "$seed_pid" 2>/dev/null || true
-  unset 'pids[${#pids[@]}-1]' 'names[${#names[@]}-1]'
+  sv_stop "$backend-seed-plan-alone"
 
   cold_summary "$backend" | tee "$out/$backend-cold-summary.txt"
 }
@@ -438,12 +389,12 @@ bench_backend() { # mysql|postgres
     { cat "$out/$backend-usage-migrate.log" >&2; die "usage-stats migrate failed"; }
   local t0 seen=0 elapsed
   t0=$(date +%s.%N)
-  start "$backend-usage-stats" "${us_env[@]}" "$bin/usage-stats"
-  wait_health usage-stats "$us_url"
+  sv_start "$backend-usage-stats" "${us_env[@]}" "$bin/usage-stats"
+  sv_wait_http usage-stats "$us_url/health"
   while :; do
     seen=$(pg_q "$pg_url/$tg_db" "SELECT COALESCE(MAX(max_seen_id), 0) FROM usage_ingest_state")
     [ "$seen" -ge "$max_id" ] && break
-    check_alive
+    sv_check_alive
     elapsed=$(jq -n "$(date +%s.%N) - $t0 | floor")
     [ "$elapsed" -lt "$backfill_timeout_s" ] || die "ingest not caught up after ${backfill_timeout_s} s ($seen of $max_id)"
     sleep 0.5
@@ -463,7 +414,7 @@ bench_backend() { # mysql|postgres
   first=$(jq -r .start "$out/$backend-datagen.json")
   cold_runs "$backend" "$na_url" "$first" "$end" "$key"
   if [ "$only" = cold ]; then
-    stop_pids
+    sv_stop_all
     [ "${BENCH_KEEP_DB:-0}" = 1 ] || drop_dbs
     return 0
   fi
@@ -487,19 +438,19 @@ bench_backend() { # mysql|postgres
   after=$(count_writes "$backend" "$na_url")
   jq -nc --argjson n $((after - before)) --argjson s "$sustain_s" \
     '{written: $n, per_s: ($n / $s * 10 | round / 10)}' | tee "$out/$backend-writes.json"
-  stop_pids
+  sv_stop_all
 
   say "[$backend] usage-stats with RESULT_CACHE_MB=0 (every request computed)"
-  start "$backend-usage-stats-nocache" "${us_env[@]}" RESULT_CACHE_MB=0 "$bin/usage-stats"
-  wait_health usage-stats "$us_url"
+  sv_start "$backend-usage-stats-nocache" "${us_env[@]}" RESULT_CACHE_MB=0 "$bin/usage-stats"
+  sv_wait_http usage-stats "$us_url/health"
   loadgen "$backend-usage-nocache" get --url "$us_url$q" --header "$auth" \
     --concurrency "$concurrency" --requests 100000000 --warmup "$warmup" --duration-s "$sustain_s"
-  stop_pids
+  sv_stop_all
 
   say "[$backend] seed-plan (GROUP BY over raw logs per request)"
-  start "$backend-seed-plan" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
+  sv_start "$backend-seed-plan" PORT="$sp_port" NEWAPI_DATABASE_URL="$na_url" \
     NEWAPI_POOL_SIZE="$pool_size" "$bin/seed-plan"
-  wait_health seed-plan "$sp_url"
+  sv_wait_http seed-plan "$sp_url/health"
   # One request alone first (its time is the plan's unloaded latency), then the loaded run:
   # no warm-up, no request started after the time limit, and a generous per-request timeout
   # (at 32 concurrent, every request waits for the others' scans).
@@ -531,7 +482,7 @@ bench_backend() { # mysql|postgres
       --concurrency "$concurrency" --requests "$seed_requests" --warmup "$seed_warmup" \
       --duration-s "$seed_duration_s"
   fi
-  stop_pids
+  sv_stop_all
 
   if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
     drop_dbs
