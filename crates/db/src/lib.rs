@@ -9,7 +9,7 @@ pub mod prepared;
 pub mod schema;
 
 pub use migrate::{pending_migrations, run_migrations, MIGRATIONS};
-pub use pool::{connect_pool, ping, DbError, PgPool, PooledConn};
+pub use pool::{connect_pool, ping, CheckoutError, DbError, PgPool, PooledConn, QueryError};
 pub use prepared::{Prepared, PreparedExt};
 
 /// Re-exported so services name one connection type.

@@ -14,6 +14,12 @@ pub type PgPool = Pool<AsyncPgConnection>;
 /// A connection checked out of [`PgPool`].
 pub type PooledConn<'a> = PooledConnection<'a, AsyncPgConnection>;
 
+/// What a query returns on failure (diesel's error), for `From` impls outside this crate.
+pub type QueryError = diesel::result::Error;
+
+/// What a pool checkout returns on failure, for `From` impls outside this crate.
+pub type CheckoutError = bb8::RunError<PoolError>;
+
 /// Database failures, kept coarse: callers map them to 503 or 500.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -28,10 +34,29 @@ pub enum DbError {
     Migration(String),
 }
 
-impl From<bb8::RunError<PoolError>> for DbError {
-    fn from(e: bb8::RunError<PoolError>) -> Self {
+impl From<CheckoutError> for DbError {
+    fn from(e: CheckoutError) -> Self {
         DbError::Unavailable(e.to_string())
     }
+}
+
+/// `impl From<QueryError>` and `impl From<CheckoutError>` for an error type that converts
+/// from [`DbError`], so `?` works on a query or a pool checkout directly instead of
+/// `.map_err(DbError::from)?` (Rust does not chain `From` conversions).
+#[macro_export]
+macro_rules! from_db_errors {
+    ($t:ty) => {
+        impl From<$crate::QueryError> for $t {
+            fn from(e: $crate::QueryError) -> Self {
+                $crate::DbError::from(e).into()
+            }
+        }
+        impl From<$crate::CheckoutError> for $t {
+            fn from(e: $crate::CheckoutError) -> Self {
+                $crate::DbError::from(e).into()
+            }
+        }
+    };
 }
 
 /// Build a pool without connecting yet; connections open on first use. Each checkout is

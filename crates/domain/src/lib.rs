@@ -18,6 +18,7 @@ pub mod gateway_key;
 pub mod ids;
 pub mod key_cipher;
 pub mod money;
+pub mod page;
 pub mod recharge;
 pub mod signature;
 pub mod usage;

@@ -116,6 +116,9 @@ impl From<tollgate_db::DbError> for ApiError {
     }
 }
 
+// `?` on a diesel result or a pool checkout in a handler or service method.
+tollgate_db::from_db_errors!(ApiError);
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -71,18 +71,13 @@ pub async fn authorize(
     c_org: &str,
     need: Need,
 ) -> Result<(OrgRow, OrgRole), ApiError> {
-    let db = |e: diesel::result::Error| ApiError::from(tollgate_db::DbError::from(e));
     match caller {
         Caller::Operator => orgs::find(conn, c_org)
-            .await
-            .map_err(db)?
+            .await?
             .map(|org| (org, OrgRole::Operator))
             .ok_or_else(|| not_found(c_org)),
         Caller::User(user) => {
-            let Some((org, role)) = members::org_and_role(conn, c_org, user.0)
-                .await
-                .map_err(db)?
-            else {
+            let Some((org, role)) = members::org_and_role(conn, c_org, user.0).await? else {
                 return Err(not_found(c_org));
             };
             if need == Need::Write && role == MemberRole::Viewer {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tollgate_db::DbError;
 use tollgate_domain::money::Cents;
 use tollgate_web::ApiError;
 
@@ -76,19 +75,11 @@ impl EventDesk {
         event_id: &str,
     ) -> Result<Option<EventRow>, ApiError> {
         let mut conn = self.pool_conn().await?;
-        Ok(events::find(&mut conn, source, event_id)
-            .await
-            .map_err(DbError::from)?)
+        Ok(events::find(&mut conn, source, event_id).await?)
     }
 
     async fn pool_conn(&self) -> Result<tollgate_db::PooledConn<'_>, ApiError> {
-        Ok(self
-            .auto
-            .recharger()
-            .pool()
-            .get()
-            .await
-            .map_err(DbError::from)?)
+        Ok(self.auto.recharger().pool().get().await?)
     }
 
     /// One delivery: replay or claim → decide and recharge → answer. 404 for a team no
@@ -99,16 +90,11 @@ impl EventDesk {
             return Ok((*answer).clone());
         }
         let mut conn = self.pool_conn().await?;
-        let found = events::find(&mut conn, incoming.source, &incoming.event_id)
-            .await
-            .map_err(DbError::from)?;
+        let found = events::find(&mut conn, incoming.source, &incoming.event_id).await?;
         let row = match found {
             Some(row) => row,
             None => {
-                let Some(org) = orgs::find_by_team(&mut conn, &incoming.team_id)
-                    .await
-                    .map_err(DbError::from)?
-                else {
+                let Some(org) = orgs::find_by_team(&mut conn, &incoming.team_id).await? else {
                     return Err(ApiError::NotFound(format!(
                         "no organisation for team_id {}",
                         incoming.team_id
@@ -123,17 +109,13 @@ impl EventDesk {
                     body_sha256: incoming.body_sha256.clone(),
                     payload: incoming.payload.clone(),
                 };
-                match events::claim_new(&mut conn, &new, LEASE_SECS)
-                    .await
-                    .map_err(DbError::from)?
-                {
+                match events::claim_new(&mut conn, &new, LEASE_SECS).await? {
                     Some(row) => {
                         drop(conn);
                         return self.process(row, incoming).await;
                     }
                     None => events::find(&mut conn, incoming.source, &incoming.event_id)
-                        .await
-                        .map_err(DbError::from)?
+                        .await?
                         .ok_or_else(|| ApiError::Unavailable("webhook event vanished".into()))?,
                 }
             }
@@ -158,9 +140,7 @@ impl EventDesk {
             }
             let mut conn = self.pool_conn().await?;
             if row.claimed_until < chrono::Utc::now()
-                && events::take_over(&mut conn, row.id, LEASE_SECS)
-                    .await
-                    .map_err(DbError::from)?
+                && events::take_over(&mut conn, row.id, LEASE_SECS).await?
             {
                 drop(conn);
                 return self.process(row, incoming).await;
@@ -172,8 +152,7 @@ impl EventDesk {
             tokio::time::sleep(POLL).await;
             let mut conn = self.pool_conn().await?;
             row = events::find(&mut conn, row.source, &row.event_id)
-                .await
-                .map_err(DbError::from)?
+                .await?
                 .ok_or_else(|| ApiError::Unavailable("webhook event vanished".into()))?;
         }
     }
@@ -215,16 +194,13 @@ impl EventDesk {
                     answer.status.as_u16(),
                     &answer.body,
                 )
-                .await
-                .map_err(DbError::from)?;
+                .await?;
                 self.remember(&row, &answer).await;
                 self.metrics.webhooks.with_label_values(&[action]).inc();
                 Ok(answer)
             }
             Ok(None) => {
-                events::release(&mut conn, row.id)
-                    .await
-                    .map_err(DbError::from)?;
+                events::release(&mut conn, row.id).await?;
                 Ok(answers::processing(&row.event_id))
             }
             Err(e) => {
@@ -247,9 +223,7 @@ impl EventDesk {
         // A takeover of an event that already started a recharge answers from that recharge.
         if let Some(recharge) = row.recharge_id {
             let mut conn = self.pool_conn().await?;
-            let record = recharges::find(&mut conn, recharge)
-                .await
-                .map_err(DbError::from)?;
+            let record = recharges::find(&mut conn, recharge).await?;
             return Ok(match record {
                 Some(record) if record.is_final() => {
                     Some(answers::for_record(&row.event_id, &record, None))

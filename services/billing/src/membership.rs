@@ -6,7 +6,7 @@ use std::sync::Arc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::json;
-use tollgate_db::{DbError, PgPool};
+use tollgate_db::PgPool;
 use tollgate_domain::ids::UserId;
 use tollgate_web::ApiError;
 
@@ -24,10 +24,6 @@ pub struct AddMember {
     /// `admin` or `viewer`.
     #[schema(pattern = "^(admin|viewer)$", example = "viewer")]
     pub role: String,
-}
-
-fn db(e: impl Into<DbError>) -> ApiError {
-    ApiError::from(e.into())
 }
 
 /// Parse a user id: 400 unless a UUID.
@@ -58,7 +54,7 @@ impl Memberships {
         let user = parse_user(&input.user_id)?;
         let role = parse_role(&input.role)?;
         let c_org = c_org.to_owned();
-        let mut conn = self.pool.get().await.map_err(db)?;
+        let mut conn = self.pool.get().await?;
         let done = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -84,26 +80,24 @@ impl Memberships {
                 }
                 Ok::<_, diesel::result::Error>(Ok((row, before.is_none())))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         done
     }
 
     /// The organisation's members.
     pub async fn list(&self, c_org: &str) -> Result<Vec<MemberRow>, ApiError> {
-        let mut conn = self.pool.get().await.map_err(db)?;
+        let mut conn = self.pool.get().await?;
         let org = orgs::find(&mut conn, c_org)
-            .await
-            .map_err(db)?
+            .await?
             .ok_or_else(|| ApiError::NotFound(format!("no organisation {c_org}")))?;
-        members::list(&mut conn, org.id).await.map_err(db)
+        Ok(members::list(&mut conn, org.id).await?)
     }
 
     /// Remove a member (404 when not one); they lose access at once.
     pub async fn remove(&self, c_org: &str, user: &str) -> Result<MemberRow, ApiError> {
         let user = parse_user(user)?;
         let c_org = c_org.to_owned();
-        let mut conn = self.pool.get().await.map_err(db)?;
+        let mut conn = self.pool.get().await?;
         let done = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -124,8 +118,7 @@ impl Memberships {
                 .await?;
                 Ok::<_, diesel::result::Error>(Ok(row))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         done
     }
 }

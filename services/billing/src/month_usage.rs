@@ -5,7 +5,6 @@
 //! before the month ended (or now) minus the last reading before it began (none: 0).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use tollgate_db::DbError;
 use tollgate_domain::money::Cents;
 use tollgate_web::ApiError;
 
@@ -82,22 +81,19 @@ pub async fn of(
     month: Month,
     now: DateTime<Utc>,
 ) -> Result<MonthUsage, ApiError> {
-    let db = |e: diesel::result::Error| ApiError::from(DbError::from(e));
     let until = if month.end > now {
         now + chrono::Duration::seconds(1)
     } else {
         month.end
     };
-    let last = usage::before(conn, org, until).await.map_err(db)?;
-    let before = usage::before(conn, org, month.start).await.map_err(db)?;
+    let last = usage::before(conn, org, until).await?;
+    let before = usage::before(conn, org, month.start).await?;
     let at_start = before.map(|(u, _)| u).unwrap_or(Cents(0));
     let usage = match last {
         Some((u, _)) if month.start <= until => Cents(u.0.saturating_sub(at_start.0).max(0)),
         _ => Cents(0),
     };
-    let recharges = recharges::created_between(conn, org, month.start, month.end)
-        .await
-        .map_err(db)?;
+    let recharges = recharges::created_between(conn, org, month.start, month.end).await?;
     let recharged_total = Cents(
         recharges
             .iter()
@@ -105,10 +101,8 @@ pub async fn of(
             .map(|r| r.amount_cents)
             .sum(),
     );
-    let credited_total = recharges::credited_total(conn, org).await.map_err(db)?;
-    let latest = usage::before(conn, org, now + chrono::Duration::seconds(1))
-        .await
-        .map_err(db)?;
+    let credited_total = recharges::credited_total(conn, org).await?;
+    let latest = usage::before(conn, org, now + chrono::Duration::seconds(1)).await?;
     Ok(MonthUsage {
         month,
         usage,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use tollgate_db::DbError;
 use tollgate_domain::money::Cents;
 use tollgate_stripe::{AttachedPaymentMethod, StripeError};
 use tollgate_web::ApiError;
@@ -203,10 +202,6 @@ fn check_settings(
     Ok(())
 }
 
-fn db(e: impl Into<DbError>) -> ApiError {
-    ApiError::from(e.into())
-}
-
 fn stripe_error(e: StripeError) -> ApiError {
     match e {
         StripeError::Card { code, message } => {
@@ -249,7 +244,7 @@ impl Organizations {
     /// The organisation and its figures read in one snapshot (a delivery commits the credit
     /// and the confirmed quota together; a view never shows one without the other).
     async fn view(&self, org: OrgRow, role: OrgRole) -> Result<OrgView, ApiError> {
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let id = org.id;
         let (org, figures) = conn
             .build_transaction()
@@ -260,8 +255,7 @@ impl Organizations {
                 let figures = recharges::figures(conn, id).await?;
                 Ok::<_, diesel::result::Error>((org, figures))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(OrgView { org, figures, role })
     }
 
@@ -272,32 +266,28 @@ impl Organizations {
         c_org: &str,
         need: Need,
     ) -> Result<(OrgRow, OrgRole), ApiError> {
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         authorize(&mut conn, caller, c_org, need).await
     }
 
     /// A page of organisations, newest first, with their figures: every one for the
     /// operator, a user's own (with their role) for a user.
     pub async fn list(&self, caller: &Caller, page: Page) -> Result<Paged<OrgView>, ApiError> {
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let (rows, total): (Vec<(OrgRow, OrgRole)>, i64) = match caller {
             Caller::Operator => {
-                let (rows, total) = orgs::page(&mut conn, page).await.map_err(db)?;
+                let (rows, total) = orgs::page(&mut conn, page).await?;
                 let rows = rows.into_iter().map(|o| (o, OrgRole::Operator)).collect();
                 (rows, total)
             }
             Caller::User(user) => {
-                let (rows, total) = members::page_for_user(&mut conn, user.0, page)
-                    .await
-                    .map_err(db)?;
+                let (rows, total) = members::page_for_user(&mut conn, user.0, page).await?;
                 let rows = rows.into_iter().map(|(o, r)| (o, r.into())).collect();
                 (rows, total)
             }
         };
         let ids: Vec<i64> = rows.iter().map(|(o, _)| o.id).collect();
-        let figures = recharges::figures_by_org(&mut conn, &ids)
-            .await
-            .map_err(db)?;
+        let figures = recharges::figures_by_org(&mut conn, &ids).await?;
         let items = rows
             .into_iter()
             .map(|(org, role)| OrgView {
@@ -317,8 +307,8 @@ impl Organizations {
         page: Page,
     ) -> Result<Paged<RechargeRow>, ApiError> {
         let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let (items, total) = recharges::page(&mut conn, org.id, page).await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
+        let (items, total) = recharges::page(&mut conn, org.id, page).await?;
         Ok(Paged { items, total })
     }
 
@@ -330,8 +320,8 @@ impl Organizations {
         page: Page,
     ) -> Result<Paged<EventRow>, ApiError> {
         let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let (items, total) = events::page(&mut conn, org.id, page).await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
+        let (items, total) = events::page(&mut conn, org.id, page).await?;
         Ok(Paged { items, total })
     }
 
@@ -343,8 +333,8 @@ impl Organizations {
         page: Page,
     ) -> Result<Paged<AuditRow>, ApiError> {
         let (org, _) = self.authorize(caller, c_org, Need::Write).await?;
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        let (items, total) = audit::page(&mut conn, org.id, page).await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
+        let (items, total) = audit::page(&mut conn, org.id, page).await?;
         Ok(Paged { items, total })
     }
 
@@ -358,14 +348,14 @@ impl Organizations {
         let now = chrono::Utc::now();
         let month = Month::parse(month, now)?;
         let (org, _) = self.authorize(caller, c_org, Need::Read).await?;
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         month_usage::of(&mut conn, org.id, month, now).await
     }
 
     /// The poller's newest pass.
     pub async fn last_poll(&self) -> Result<Option<PollerRun>, ApiError> {
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
-        poller::latest(&mut conn).await.map_err(db)
+        let mut conn = self.recharger.pool().get().await?;
+        Ok(poller::latest(&mut conn).await?)
     }
 
     /// Create; 409 when it exists, or when the LiteLLM team to adopt is another's.
@@ -400,7 +390,7 @@ impl Organizations {
             new.max_daily_recharges,
             new.max_monthly_recharge_cents.map(Cents),
         )?;
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let inserted = match orgs::insert(&mut conn, &new).await {
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -410,7 +400,7 @@ impl Organizations {
                     new.litellm_team_id.as_deref().unwrap_or_default(),
                 ))
             }
-            other => other.map_err(db)?,
+            other => other?,
         };
         let org = inserted.ok_or_else(|| ApiError::Conflict {
             code: "organization_exists",
@@ -437,7 +427,7 @@ impl Organizations {
         let (_, role) = self.authorize(caller, c_org, Need::Write).await?;
         let c_org = c_org.to_owned();
         let actor = caller.actor();
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let result = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -490,8 +480,7 @@ impl Organizations {
                 }
                 Ok::<_, diesel::result::Error>(Ok(updated))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         drop(conn);
         self.view(result?, role).await
     }
@@ -518,7 +507,7 @@ impl Organizations {
         }
         let stripe = Arc::clone(self.recharger.stripe());
         let c_org = c_org.to_owned();
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let result = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -582,8 +571,7 @@ impl Organizations {
                 };
                 Ok::<_, diesel::result::Error>(Ok((org, attached)))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         drop(conn);
         let (org, attached) = result?;
         Ok((self.view(org, role).await?, attached))
@@ -598,7 +586,7 @@ impl Organizations {
         let backend = self.backend;
         let policy = self.recharger.kms_retry();
         let c_org = c_org.to_owned();
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let result = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -663,8 +651,7 @@ impl Organizations {
                 .await?;
                 Ok::<_, diesel::result::Error>(Ok((updated, kms_org)))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         drop(conn);
         let (org, kms_org) = result?;
         Ok((self.view(org, role).await?, kms_org))
@@ -689,7 +676,7 @@ impl Organizations {
         let actor = caller.actor();
         let recharger = Arc::clone(&self.recharger);
         let c_org = c_org.to_owned();
-        let mut conn = self.recharger.pool().get().await.map_err(db)?;
+        let mut conn = self.recharger.pool().get().await?;
         let started = conn
             .transaction(async move |conn| {
                 let Some(org) = orgs::lock(conn, &c_org).await? else {
@@ -725,8 +712,7 @@ impl Organizations {
                 .await?;
                 Ok::<_, diesel::result::Error>(Ok((org, record, false)))
             })
-            .await
-            .map_err(db)?;
+            .await?;
         drop(conn);
         let (org, record, replayed) = started?;
         if replayed {
@@ -745,10 +731,9 @@ impl Organizations {
                 replayed: false,
             }),
             Err(PipelineError::PaymentUnknown(_)) => {
-                let mut conn = self.recharger.pool().get().await.map_err(db)?;
+                let mut conn = self.recharger.pool().get().await?;
                 let record = recharges::find(&mut conn, record.id)
-                    .await
-                    .map_err(db)?
+                    .await?
                     .unwrap_or(record);
                 Ok(ManualRecharge {
                     record,

@@ -156,7 +156,7 @@ impl PaymentEvents {
         let policy = self.recharger.kms_retry();
         let alerts = Arc::clone(self.recharger.alerts());
         let id = record.id;
-        let mut conn = self.recharger.pool().get().await.map_err(DbError::from)?;
+        let mut conn = self.recharger.pool().get().await?;
         let lowered = conn
             .transaction(async move |conn| {
                 let org = orgs::lock_id(conn, record.organization_id).await?;
@@ -262,7 +262,7 @@ impl PaymentEvents {
                 "amount": Cents(amount),
             }),
         };
-        let mut conn = self.recharger.pool().get().await.map_err(DbError::from)?;
+        let mut conn = self.recharger.pool().get().await?;
         conn.transaction(async move |conn| {
             orgs::pause(conn, record.organization_id, &pause).await?;
             recharges::mark_disputed(conn, record.id).await?;

@@ -80,11 +80,7 @@ pub enum PipelineError {
     PaymentUnknown(String),
 }
 
-impl From<diesel::result::Error> for PipelineError {
-    fn from(e: diesel::result::Error) -> Self {
-        PipelineError::Db(DbError::Query(e))
-    }
-}
+tollgate_db::from_db_errors!(PipelineError);
 
 /// Runs recharges.
 pub struct Recharger {
@@ -224,7 +220,7 @@ impl Recharger {
                 .as_deref()
                 .or(org.default_payment_method_id.as_deref()),
         ) else {
-            let mut conn = self.pool.get().await.map_err(DbError::from)?;
+            let mut conn = self.pool.get().await?;
             recharges::mark_unpaid(
                 &mut conn,
                 record.id,
@@ -265,7 +261,7 @@ impl Recharger {
         record: RechargeRow,
         outcome: Result<ChargeOutcome, StripeError>,
     ) -> Result<Finished, PipelineError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         match outcome {
             Ok(ChargeOutcome::Succeeded(intent)) => {
                 recharges::mark_charged(&mut conn, record.id, &intent.id).await?;
@@ -421,7 +417,7 @@ impl Recharger {
             }),
         };
         let (id, alerts, message) = (record.id, Arc::clone(&self.alerts), message.to_owned());
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         conn.transaction(async move |conn| {
             if recharges::mark_requires_action(
                 conn,
@@ -444,7 +440,7 @@ impl Recharger {
     /// The holder completed a charge that needed them (or Stripe reports money taken for a
     /// record that ended without it): `charged`, then delivered like any charge.
     pub async fn complete_action(&self, id: Uuid, intent: &str) -> Result<Finished, PipelineError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         let Some(record) = recharges::find(&mut conn, id).await? else {
             return Err(diesel::result::Error::NotFound.into());
         };
@@ -467,7 +463,7 @@ impl Recharger {
     ) -> Result<Finished, PipelineError> {
         let alerts = Arc::clone(&self.alerts);
         let (code, message) = (code.to_owned(), message.to_owned());
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         conn.transaction(async move |conn| {
             let Some(record) = recharges::find(conn, id).await? else {
                 return Ok(());
@@ -492,7 +488,7 @@ impl Recharger {
 
     /// Step 3 for a `charged` record: credit and set the quota, or refund past the budget.
     pub async fn deliver(&self, id: Uuid) -> Result<Finished, PipelineError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         let kms = self.kms.clone();
         let policy = self.kms_retry;
         let result = conn
@@ -558,7 +554,7 @@ impl Recharger {
         attempts: u32,
         why: &str,
     ) -> Result<Finished, PipelineError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         let Some(record) = recharges::find(&mut conn, id).await? else {
             return Err(PipelineError::Db(DbError::Query(
                 diesel::result::Error::NotFound,
@@ -610,7 +606,7 @@ impl Recharger {
     }
 
     async fn finished(&self, id: Uuid, quota: Option<Cents>) -> Result<Finished, PipelineError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         let record = recharges::find(&mut conn, id)
             .await?
             .ok_or(diesel::result::Error::NotFound)?;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tollgate_db::{DbError, PgPool};
+use tollgate_db::PgPool;
 use tollgate_web::ApiError;
 use uuid::Uuid;
 
@@ -110,16 +110,12 @@ impl StripeWebhooks {
             body_sha256: hex::encode(Sha256::digest(body)),
             payload,
         };
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
-        let row = match events::claim_new(&mut conn, &new, LEASE_SECS)
-            .await
-            .map_err(DbError::from)?
-        {
+        let mut conn = self.pool.get().await?;
+        let row = match events::claim_new(&mut conn, &new, LEASE_SECS).await? {
             Some(row) => row,
             None => {
                 let existing = events::find(&mut conn, EventSource::Stripe, &event.id)
-                    .await
-                    .map_err(DbError::from)?
+                    .await?
                     .ok_or_else(|| ApiError::Unavailable("webhook event vanished".into()))?;
                 if existing.status == EventStatus::Answered {
                     return Ok(existing
@@ -127,11 +123,7 @@ impl StripeWebhooks {
                         .unwrap_or_else(|| received(&event.id, None)));
                 }
                 let expired = existing.claimed_until < chrono::Utc::now();
-                if !(expired
-                    && events::take_over(&mut conn, existing.id, LEASE_SECS)
-                        .await
-                        .map_err(DbError::from)?)
-                {
+                if !(expired && events::take_over(&mut conn, existing.id, LEASE_SECS).await?) {
                     // Another delivery is applying it; Stripe retries a 503.
                     return Err(ApiError::Unavailable(format!(
                         "event {} is being applied",
@@ -143,18 +135,14 @@ impl StripeWebhooks {
         };
         drop(conn);
         let applied = self.apply(&event).await;
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         match applied {
             Ok((applied, org)) => {
                 if let Some(org) = org {
-                    events::set_organization(&mut conn, row.id, org)
-                        .await
-                        .map_err(DbError::from)?;
+                    events::set_organization(&mut conn, row.id, org).await?;
                 }
                 let answer = received(&event.id, Some(applied));
-                events::answer(&mut conn, row.id, applied.as_str(), 200, &answer)
-                    .await
-                    .map_err(DbError::from)?;
+                events::answer(&mut conn, row.id, applied.as_str(), 200, &answer).await?;
                 Ok(answer)
             }
             Err(e) => {

@@ -17,6 +17,7 @@ use crate::store::events::{EventRow, EventSource, EventStatus};
 use crate::store::members::{MemberRole, MemberRow};
 use crate::store::poller::PollerRun;
 use crate::store::recharges::{RechargeRow, RechargeStatus, TriggeredBy};
+use crate::store::Page;
 
 /// A saved card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -515,12 +516,12 @@ pub fn month_usage(c_org: &str, u: &MonthUsage) -> MonthUsageAnswer {
 }
 
 /// A page of items.
-pub fn page<T>(items: Vec<T>, total: i64, page: i64, page_size: i64) -> PageOf<T> {
+pub fn page<T>(items: Vec<T>, total: i64, page: Page) -> PageOf<T> {
     PageOf {
         success: true,
         items,
         total,
-        page,
-        page_size,
+        page: page.number,
+        page_size: page.size,
     }
 }

@@ -9,12 +9,13 @@ use tollgate_db::{DbError, PgPool};
 use tollgate_domain::api_key::ApiKey;
 use tollgate_domain::ids::UserId;
 use tollgate_domain::key_cipher::KeyCipher;
+use tollgate_domain::page::Page;
 use tollgate_domain::user_keys::{KeyStatus, UserKey, UserKeys};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
 use crate::signups::Signups;
-use crate::store::{self, Change, Changed, KeyRow, LimitReached, NewKey, Rotated};
+use crate::store::{self, Change, Changed, KeyRow, LimitReached, NewKey, Rotated, SyncFilter};
 use crate::sync::{Attempt, Syncer};
 use crate::users_store::{self, Deleted};
 
@@ -177,6 +178,16 @@ impl Keys {
         let mut conn = self.pool.get().await?;
         let rows = store::list_for_user(&mut conn, user.0).await?;
         Ok(rows.into_iter().map(|row| self.owned(row)).collect())
+    }
+
+    /// One page of every user's keys, newest first, and how many match `filter`.
+    pub async fn admin_page(
+        &self,
+        filter: Option<SyncFilter>,
+        page: Page,
+    ) -> Result<(Vec<KeyRow>, i64), DbError> {
+        let mut conn = self.pool.get().await?;
+        Ok(store::admin_page(&mut conn, filter, page).await?)
     }
 
     /// What other services may know of the user's keys (no key material), every status.

@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tollgate_db::schema::api_keys;
+use tollgate_domain::page::Page;
 use uuid::Uuid;
 
 /// A row of `api_keys`.
@@ -603,8 +604,7 @@ pub async fn revoke_all_of_user(conn: &mut AsyncPgConnection, user: Uuid) -> Que
 pub async fn admin_page(
     conn: &mut AsyncPgConnection,
     filter: Option<SyncFilter>,
-    page: i64,
-    page_size: i64,
+    page: Page,
 ) -> QueryResult<(Vec<KeyRow>, i64)> {
     let filtered = || {
         let mut q = api_keys::table.into_boxed();
@@ -627,9 +627,8 @@ pub async fn admin_page(
     let total = filtered().count().get_result(conn).await?;
     let rows = filtered()
         .order((api_keys::created_at.desc(), api_keys::id.desc()))
-        .limit(page_size)
-        // A page far past the end is an empty page, not an overflow (found by schemathesis).
-        .offset((page - 1).saturating_mul(page_size))
+        .limit(page.size)
+        .offset(page.offset())
         .select(KeyRow::as_select())
         .load(conn)
         .await?;

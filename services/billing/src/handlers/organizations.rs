@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tollgate_domain::money::Cents;
 use tollgate_web::error::ErrorBody;
-use tollgate_web::{Admin, ApiError};
+use tollgate_web::{Admin, ApiError, Paging};
 
 use super::caller::CallerOf;
 
@@ -17,7 +17,6 @@ use crate::organizations::{
 };
 use crate::state::AppState;
 use crate::store::recharges::{RechargeRow, RechargeStatus};
-use crate::store::Page;
 use crate::views::{
     self, AuditEntry, BackendOrg, CallerKind, CardView, EventView, MemberAnswer, MemberList,
     MonthUsageAnswer, OrganizationAnswer, OrganizationList, PageOf, RechargeAction, RechargeAnswer,
@@ -44,49 +43,25 @@ fn org_id(path: &web::Path<String>) -> Result<&str, ApiError> {
     Ok(path.as_str())
 }
 
-/// Paging query.
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<i64>,
-    page_size: Option<i64>,
-}
-
-impl PageQuery {
-    fn parse(&self) -> Result<Page, ApiError> {
-        let page = Page {
-            page: self.page.unwrap_or(1),
-            page_size: self.page_size.unwrap_or(20),
-        };
-        if page.page < 1 || !(1..=100).contains(&page.page_size) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "page must be >= 1 and page_size 1 to 100",
-            ));
-        }
-        Ok(page)
-    }
-}
-
 /// `GET /api/organizations`.
 #[utoipa::path(
     get,
     path = "/api/organizations",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(Paging),
     responses(
         (status = 200, description = "The organisations the caller may see (all of them for the operator).", body = OrganizationList),
-        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100, page × page_size ≤ 1000000).", body = ErrorBody),
         (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
     )
 )]
 pub async fn list(
     CallerOf(caller): CallerOf,
-    query: web::Query<PageQuery>,
+    Paging(page): Paging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.parse()?;
     let listed = state.organizations.list(&caller, page).await?;
     let backend = state.organizations.backend();
     let poller = state.organizations.last_poll().await?;
@@ -98,8 +73,8 @@ pub async fn list(
             .map(|v| views::organization(v, backend))
             .collect(),
         total: listed.total,
-        page: page.page,
-        page_size: page.page_size,
+        page: page.number,
+        page_size: page.size,
         quota_backend: backend,
         caller: match caller {
             Caller::Operator => CallerKind::Operator,
@@ -362,10 +337,10 @@ fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
     path = "/api/organizations/{id}/recharge-history",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), Paging),
     responses(
         (status = 200, description = "Recharges, newest first.", body = PageOf<RechargeView>),
-        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100, page × page_size ≤ 1000000).", body = ErrorBody),
         (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
         (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
@@ -374,16 +349,15 @@ fn recharge_response(record: &RechargeRow, replayed: bool) -> HttpResponse {
 pub async fn recharge_history(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    Paging(page): Paging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.parse()?;
     let listed = state
         .organizations
         .recharge_history(&caller, org_id(&path)?, page)
         .await?;
     let items = listed.items.iter().map(views::recharge).collect();
-    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page)))
 }
 
 /// `GET /api/organizations/{id}/webhook-events?page&page_size`.
@@ -392,10 +366,10 @@ pub async fn recharge_history(
     path = "/api/organizations/{id}/webhook-events",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), Paging),
     responses(
         (status = 200, description = "Events received for the organisation, newest first.", body = PageOf<EventView>),
-        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100, page × page_size ≤ 1000000).", body = ErrorBody),
         (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
         (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
@@ -404,16 +378,15 @@ pub async fn recharge_history(
 pub async fn webhook_events(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    Paging(page): Paging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.parse()?;
     let listed = state
         .organizations
         .webhook_events(&caller, org_id(&path)?, page)
         .await?;
     let items = listed.items.iter().map(views::event).collect();
-    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page)))
 }
 
 /// `GET /api/organizations/{id}/audit?page&page_size` (admins and the operator).
@@ -422,10 +395,10 @@ pub async fn webhook_events(
     path = "/api/organizations/{id}/audit",
     tag = "organizations",
     security(("admin_token" = []), ("supabase_jwt" = [])),
-    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Items per page, 1 to 100; default 20.")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_.:-]{1,128}$", example = "demo-org", description = "The organisation's `c_organization_id`."), Paging),
     responses(
         (status = 200, description = "Changes to the organisation, newest first.", body = PageOf<AuditEntry>),
-        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100).", body = ErrorBody),
+        (status = 400, description = "`invalid_organization_id` or `invalid_query` (page ≥ 1, page_size 1 to 100, page × page_size ≤ 1000000).", body = ErrorBody),
         (status = 401, description = "Neither the ADMIN_TOKEN nor a valid Supabase access token.", body = ErrorBody),
         (status = 404, description = "No such organisation (or the caller is not its member).", body = ErrorBody),
         (status = 503, description = "The database is unavailable.", body = ErrorBody),
@@ -434,16 +407,15 @@ pub async fn webhook_events(
 pub async fn audit(
     CallerOf(caller): CallerOf,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    Paging(page): Paging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.parse()?;
     let listed = state
         .organizations
         .audit(&caller, org_id(&path)?, page)
         .await?;
     let items = listed.items.iter().map(views::audit_entry).collect();
-    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page.page, page.page_size)))
+    Ok(HttpResponse::Ok().json(views::page(items, listed.total, page)))
 }
 
 /// `GET /api/organizations/{id}/usage?month=YYYY-MM`.

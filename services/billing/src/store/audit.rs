@@ -56,7 +56,7 @@ pub async fn page(
     let rows = audit::table
         .filter(audit::organization_id.eq(org))
         .order(audit::id.desc())
-        .limit(page.page_size)
+        .limit(page.size)
         .offset(page.offset())
         .select(AuditRow::as_select())
         .load(conn)

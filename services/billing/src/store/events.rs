@@ -223,7 +223,7 @@ pub async fn page(
     let rows = events::table
         .filter(events::organization_id.eq(org))
         .order((events::received_at.desc(), events::id.desc()))
-        .limit(page.page_size)
+        .limit(page.size)
         .offset(page.offset())
         .select(EventRow::as_select())
         .load(conn)

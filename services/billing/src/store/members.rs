@@ -125,7 +125,7 @@ pub async fn page_for_user(
         .inner_join(members::table)
         .filter(members::user_id.eq(user))
         .order(orgs::id.desc())
-        .limit(page.page_size)
+        .limit(page.size)
         .offset(page.offset())
         .select((OrgRow::as_select(), members::role))
         .load(conn)

@@ -323,7 +323,7 @@ pub async fn reset_payment_failures(conn: &mut AsyncPgConnection, id: i64) -> Qu
 pub async fn page(conn: &mut AsyncPgConnection, page: Page) -> QueryResult<(Vec<OrgRow>, i64)> {
     let rows = orgs::table
         .order(orgs::id.desc())
-        .limit(page.page_size)
+        .limit(page.size)
         .offset(page.offset())
         .select(OrgRow::as_select())
         .load(conn)

@@ -641,7 +641,7 @@ pub async fn page(
     let rows = records::table
         .filter(records::organization_id.eq(org))
         .order((records::created_at.desc(), records::id.desc()))
-        .limit(page.page_size)
+        .limit(page.size)
         .offset(page.offset())
         .select(RechargeRow::as_select())
         .load(conn)

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tollgate_web::error::ErrorBody;
-use tollgate_web::{Admin, ApiError};
+use tollgate_web::{Admin, ApiError, Paging};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use crate::handlers::lifecycle;
 use crate::handlers::views::{self, ResyncAnswer, SyncState};
 use crate::keys::{Reconciled, Resync};
 use crate::state::AppState;
-use crate::store::{self, SyncFilter};
+use crate::store::SyncFilter;
 use crate::sync::Attempt;
 
 /// Query of `GET /admin/keys`.
@@ -21,13 +21,10 @@ pub struct ListQuery {
     /// Only keys in this sync state.
     #[param(inline)]
     sync: Option<SyncState>,
-    /// 1-based page (default 1).
-    #[param(minimum = 1)]
-    page: Option<i64>,
-    /// Keys per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    page_size: Option<i64>,
 }
+
+/// `page_size` defaults to 50 and may reach 200 here.
+type KeyPaging = Paging<50, 200>;
 
 /// `GET /admin/keys?sync=pending|failed|synced&page&page_size`.
 #[utoipa::path(
@@ -36,7 +33,7 @@ pub struct ListQuery {
     operation_id = "admin_list",
     tag = "admin",
     security(("admin_token" = [])),
-    params(ListQuery),
+    params(ListQuery, KeyPaging),
     responses(
         (status = 200, description = "One page of every user's keys (no key material), newest first.", body = views::AdminKeyPage),
         (status = 400, description = "`invalid_query`: a bad `sync`, `page` or `page_size`.", body = ErrorBody),
@@ -47,6 +44,7 @@ pub struct ListQuery {
 pub async fn list(
     _: Admin,
     query: web::Query<ListQuery>,
+    Paging(page): KeyPaging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.sync.map(|state| match state {
@@ -54,22 +52,11 @@ pub async fn list(
         SyncState::Failed => SyncFilter::Failed,
         SyncState::Synced => SyncFilter::Synced,
     });
-    let page = query.page.unwrap_or(1);
-    let page_size = query.page_size.unwrap_or(50);
-    if page < 1 || !(1..=200).contains(&page_size) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "page must be >= 1 and page_size 1 to 200",
-        ));
-    }
-    let mut conn = state.pool.get().await.map_err(tollgate_db::DbError::from)?;
-    let (rows, total) = store::admin_page(&mut conn, filter, page, page_size)
-        .await
-        .map_err(tollgate_db::DbError::from)?;
+    let (rows, total) = state.keys.admin_page(filter, page).await?;
     Ok(HttpResponse::Ok().json(views::AdminKeyPage {
         keys: rows.iter().map(views::admin).collect(),
-        page,
-        page_size,
+        page: page.number,
+        page_size: page.size,
         total,
     }))
 }

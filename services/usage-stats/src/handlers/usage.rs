@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::TryStreamExt;
 use tollgate_domain::zone::Unit;
 use tollgate_web::error::ErrorBody;
-use tollgate_web::ApiError;
+use tollgate_web::{ApiError, Paging};
 
 use crate::query::views::{Answer, Chart, Detail, Granularity, LogsPage};
 
@@ -120,8 +120,7 @@ pub async fn chart(
         ("start" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "First second (unix, inclusive); default `end` minus 30 days."),
         ("end" = Option<i64>, Query, minimum = 0, maximum = 253402300799.0, description = "Last second (unix, inclusive); default now."),
         ("tz" = Option<String>, Query, description = "An IANA zone (`Asia/Kathmandu`) or `±HH:MM`; default `UTC`. Days and hours are local."),
-        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; default 1."),
-        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Logs per page, 1 to 100; default 20."),
+        Paging,
         ("model" = Option<String>, Query, description = "Only this model's logs."),
     ),
     responses(
@@ -135,10 +134,10 @@ pub async fn chart(
 pub async fn logs(
     auth: KeyAuth,
     q: web::Query<RawQuery>,
+    Paging(page): Paging,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let range = q.range(now())?;
-    let page = q.page()?;
     let usage = Usage::of_key(&state, auth.0.id).await?;
     usage.logs(range, page, q.model()).await.map(json)
 }

@@ -12,7 +12,7 @@ use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use futures_util::Stream;
-use tollgate_db::{DbError, PgPool, PreparedExt};
+use tollgate_db::{PgPool, PreparedExt};
 use tollgate_domain::zone::Zone;
 
 use super::cache::KeyLabel;
@@ -123,7 +123,7 @@ impl Export {
 
     /// Read the next `CHUNK` rows of `c`'s token below its position.
     async fn refill(&self, c: &mut Cursor) -> Result<(), QueryError> {
-        let mut conn = self.pool.get().await.map_err(DbError::from)?;
+        let mut conn = self.pool.get().await?;
         let (at, id) = c.after.unwrap_or((i64::MAX, i64::MAX));
         let query = diesel::sql_query(
             "SELECT token_id, created_at, log_id, model_name, quota, prompt_tokens, \

@@ -98,3 +98,9 @@ pub enum QueryError {
     #[error("a shared load failed: {0}")]
     Shared(String),
 }
+
+impl From<tollgate_db::CheckoutError> for QueryError {
+    fn from(e: tollgate_db::CheckoutError) -> Self {
+        QueryError::Pool(e.into())
+    }
+}

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use tollgate_domain::zone::{Unit, Zone, ZoneError};
 use tollgate_web::ApiError;
 
-use super::range::{Page, Range};
+use super::range::Range;
 
 /// Longest range, in days.
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -12,8 +12,6 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 pub const MAX_HOURLY_DAYS: i64 = 31;
 /// Default range when `start` is not given.
 pub const DEFAULT_DAYS: i64 = 30;
-/// Largest page.
-pub const MAX_PAGE_SIZE: i64 = 100;
 /// Latest accepted `start`/`end`: 9999-12-31T23:59:59Z. Calendar arithmetic is only
 /// defined within chrono's range; a larger second once made the chart walk forever
 /// (found by schemathesis).
@@ -26,8 +24,6 @@ pub struct RawQuery {
     end: Option<String>,
     tz: Option<String>,
     granularity: Option<String>,
-    page: Option<String>,
-    page_size: Option<String>,
     model: Option<String>,
     key_id: Option<String>,
 }
@@ -89,31 +85,6 @@ impl RawQuery {
         Ok(g)
     }
 
-    /// `page` (≥ 1, default 1) and `page_size` (1–100, default 20).
-    pub fn page(&self) -> Result<Page, ApiError> {
-        let number = |name: &str, v: Option<&str>, default: i64| match v.map(str::trim) {
-            None | Some("") => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .map_err(|_| bad(format!("{name} must be a whole number"))),
-        };
-        let page = number("page", self.page.as_deref(), 1)?;
-        let size = number("page_size", self.page_size.as_deref(), 20)?;
-        if page < 1 {
-            return Err(bad("page must be at least 1"));
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(bad(format!("page_size must be 1 to {MAX_PAGE_SIZE}")));
-        }
-        // Deep pages are read with OFFSET: keep them within what a person pages through.
-        if page.saturating_mul(size) > 1_000_000 {
-            return Err(bad(
-                "page * page_size must be at most 1000000 (narrow the range)",
-            ));
-        }
-        Ok(Page { number: page, size })
-    }
-
     /// `key_id` (one of the signed-in user's keys), if any.
     pub fn key_id(&self) -> Result<Option<uuid::Uuid>, ApiError> {
         match self.key_id.as_deref().map(str::trim) {
@@ -147,8 +118,6 @@ mod tests {
                 "end" => r.end = v,
                 "tz" => r.tz = v,
                 "granularity" => r.granularity = v,
-                "page" => r.page = v,
-                "page_size" => r.page_size = v,
                 _ => r.model = v,
             }
         }
@@ -196,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn granularity_and_pages() {
+    fn granularity() {
         let r = Range {
             start: 0,
             end: 40 * 86_400,
@@ -205,19 +174,5 @@ mod tests {
         assert_eq!(q(&[]).granularity(&r).unwrap(), Unit::Day);
         assert!(q(&[("granularity", "hour")]).granularity(&r).is_err());
         assert!(q(&[("granularity", "week")]).granularity(&r).is_err());
-        assert_eq!(q(&[]).page().unwrap(), Page::first(20));
-        assert_eq!(
-            q(&[("page", "3"), ("page_size", "7")])
-                .page()
-                .unwrap()
-                .offset(),
-            14
-        );
-        assert!(q(&[("page", "0")]).page().is_err());
-        assert!(q(&[("page_size", "101")]).page().is_err());
-        assert!(q(&[("page_size", "abc")]).page().is_err());
-        assert!(q(&[("page", "20000"), ("page_size", "100")])
-            .page()
-            .is_err());
     }
 }

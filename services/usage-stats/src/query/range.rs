@@ -20,23 +20,4 @@ impl Range {
     }
 }
 
-/// One page of a newest-first list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Page {
-    /// 1-based page number.
-    pub number: i64,
-    /// Items per page.
-    pub size: i64,
-}
-
-impl Page {
-    /// The first page of `size` items.
-    pub fn first(size: i64) -> Self {
-        Self { number: 1, size }
-    }
-
-    /// Items before this page.
-    pub fn offset(&self) -> i64 {
-        (self.number - 1) * self.size
-    }
-}
+pub use tollgate_domain::page::Page;
