@@ -2,7 +2,8 @@
 //!
 //! A simulator wraps its app in [`middleware`] and registers [`control_routes`];
 //! tests (or a person with curl) then set faults with
-//! `POST /_sim/faults {"mode":"error","status":503,"path_prefix":"/api/token/import","count":3}`,
+//! `POST /_sim/faults {"mode":"error","status":503,"path_prefix":"/api/token/import","count":3}`
+//! (optionally `"method":"PUT"`: only requests with that method match),
 //! read them with `GET /_sim/faults` and clear them with `DELETE /_sim/faults`.
 //! In-process tests can hold the [`Faults`] handle and call [`Faults::push`] directly.
 //!
@@ -55,6 +56,9 @@ pub struct FaultRule {
     /// Only requests whose path starts with this prefix match (default: all).
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Only requests with this HTTP method match, compared case-insensitively (default: all).
+    #[serde(default)]
+    pub method: Option<String>,
     /// Apply to this many matching requests, then remove the rule (default: until cleared).
     #[serde(default)]
     pub count: Option<u32>,
@@ -68,6 +72,7 @@ impl FaultRule {
             status: None,
             delay_ms: None,
             path_prefix: None,
+            method: None,
             count: None,
         }
     }
@@ -75,6 +80,12 @@ impl FaultRule {
     /// Restrict the rule to paths starting with `prefix`.
     pub fn path(mut self, prefix: &str) -> Self {
         self.path_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Restrict the rule to requests with this HTTP method.
+    pub fn method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_owned());
         self
     }
 
@@ -96,10 +107,14 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, path: &str) -> bool {
+    fn matches(&self, method: &str, path: &str) -> bool {
         self.path_prefix
             .as_deref()
             .is_none_or(|prefix| path.starts_with(prefix))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -137,13 +152,13 @@ impl Faults {
         self.lock().clone()
     }
 
-    /// The first rule matching `path`, consuming one use of a counted rule.
-    pub fn take(&self, path: &str) -> Option<FaultRule> {
+    /// The first rule matching `method` and `path`, consuming one use of a counted rule.
+    pub fn take(&self, method: &str, path: &str) -> Option<FaultRule> {
         if path.starts_with("/_sim/") {
             return None;
         }
         let mut rules = self.lock();
-        let index = rules.iter().position(|r| r.matches(path))?;
+        let index = rules.iter().position(|r| r.matches(method, path))?;
         let rule = rules[index].clone();
         if let Some(left) = rules[index].count.as_mut() {
             *left -= 1;
@@ -181,7 +196,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let rule = req
         .app_data::<web::Data<Faults>>()
-        .and_then(|faults| faults.take(req.path()));
+        .and_then(|faults| faults.take(req.method().as_str(), req.path()));
     let Some(rule) = rule else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
@@ -264,18 +279,39 @@ mod tests {
     fn counted_rules_expire_and_prefixes_match() {
         let faults = Faults::default();
         faults.push(FaultRule::new(FaultMode::Error).path("/api/").times(2));
-        assert!(faults.take("/v1/models").is_none());
-        assert!(faults.take("/api/token/import").is_some());
-        assert!(faults.take("/api/token/import").is_some());
-        assert!(faults.take("/api/token/import").is_none());
+        assert!(faults.take("GET", "/v1/models").is_none());
+        assert!(faults.take("POST", "/api/token/import").is_some());
+        assert!(faults.take("GET", "/api/token/import").is_some());
+        assert!(faults.take("POST", "/api/token/import").is_none());
+    }
+
+    #[test]
+    fn a_method_narrows_the_rule() {
+        let faults = Faults::default();
+        faults.push(
+            FaultRule::new(FaultMode::Error)
+                .path("/organizations/")
+                .method("put"),
+        );
+        assert!(faults.take("POST", "/organizations/").is_none());
+        assert!(faults.take("GET", "/organizations/o-1").is_none());
+        assert!(faults.take("PUT", "/organizations/o-1/quota").is_some());
+        let parsed: FaultRule = serde_json::from_str(
+            r#"{"mode":"drop","method":"PUT","path_prefix":"/organizations/"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.method.as_deref(), Some("PUT"));
     }
 
     #[test]
     fn control_paths_are_never_faulted() {
         let faults = Faults::default();
         faults.push(FaultRule::new(FaultMode::Drop));
-        assert!(faults.take("/_sim/faults").is_none());
-        assert_eq!(faults.take("/x").map(|r| r.mode), Some(FaultMode::Drop));
+        assert!(faults.take("POST", "/_sim/faults").is_none());
+        assert_eq!(
+            faults.take("GET", "/x").map(|r| r.mode),
+            Some(FaultMode::Drop)
+        );
     }
 
     #[test]
