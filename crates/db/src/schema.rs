@@ -66,6 +66,7 @@ diesel::table! {
         consecutive_payment_failures -> Int4,
         kms_quota_cents -> Nullable<Int8>,
         kms_synced_at -> Nullable<Timestamptz>,
+        kms_reassert_after -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         max_monthly_recharge_cents -> Nullable<Int8>,

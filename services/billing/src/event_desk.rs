@@ -55,14 +55,26 @@ pub struct EventDesk {
 
 impl EventDesk {
     /// `answer_within`: the longest a delivery waits for its outcome before answering
-    /// "processing" (the work goes on, and a redelivery gets the outcome).
-    pub fn new(auto: Arc<AutoRecharge>, answer_within: Duration, metrics: Metrics) -> Self {
+    /// "processing" (the work goes on, and a redelivery gets the outcome). `cache_bytes`
+    /// bounds the answers kept for replays by their size (`WEBHOOK_ANSWER_CACHE_MB`): a
+    /// count alone let memory grow with every distinct event up to 100 000 of them.
+    pub fn new(
+        auto: Arc<AutoRecharge>,
+        answer_within: Duration,
+        cache_bytes: u64,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             auto,
             metrics,
             answer_within,
             answered: moka::future::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(cache_bytes)
+                .weigher(|key: &(EventSource, String), answer: &Arc<Answer>| {
+                    // The body as stored, the key, and the entry's own bookkeeping.
+                    let bytes = answer.body.to_string().len() + key.1.len() + 128;
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .time_to_live(Duration::from_secs(24 * 3600))
                 .build(),
         }

@@ -120,6 +120,8 @@ pub struct RechargerParts {
 enum DeliverError {
     Db(diesel::result::Error),
     Kms(KmsError, u32),
+    /// An earlier delivery gave up on this record: it is refunded, never delivered.
+    RefundDecided,
 }
 
 impl From<diesel::result::Error> for DeliverError {
@@ -504,6 +506,9 @@ impl Recharger {
                 if record.status != RechargeStatus::Charged {
                     return Ok((None, 0));
                 }
+                if record.refund_decided() {
+                    return Err(DeliverError::RefundDecided);
+                }
                 recharges::add_credit(conn, &record).await?;
                 let total = recharges::credited_total(conn, org.id).await?;
                 let holder = kms
@@ -540,30 +545,102 @@ impl Recharger {
                 self.finished(id, quota).await
             }
             Err(DeliverError::Db(e)) => Err(e.into()),
+            Err(DeliverError::RefundDecided) => self.refund_undelivered(id).await,
             Err(DeliverError::Kms(e, attempts)) => {
-                tracing::error!(recharge = %id, attempts, error = %e, "quota not delivered; refunding");
-                self.refund_undelivered(id, attempts, &e.to_string()).await
+                if self.decide_refund(id, attempts, &e.to_string()).await? {
+                    tracing::error!(recharge = %id, attempts, error = %e, "quota not delivered; refunding");
+                    self.refund_undelivered(id).await
+                } else {
+                    // Another delivery finished it meanwhile (reconcile, a Stripe event).
+                    self.finished(id, None).await
+                }
             }
         }
     }
 
-    /// Refund a `charged` record whose quota could not be delivered.
-    async fn refund_undelivered(
+    /// Record, under the organisation's lock, that `id` is to be refunded rather than
+    /// delivered; false when it is no longer `charged` (another delivery finished it while
+    /// this one waited on the quota backend). From then on no delivery touches the quota for
+    /// it (`RechargeRow::refund_decided`): without this, a delivery queued behind the failing
+    /// one on the lock could deliver the quota while this one refunded the money.
+    async fn decide_refund(
         &self,
         id: Uuid,
         attempts: u32,
         why: &str,
-    ) -> Result<Finished, PipelineError> {
+    ) -> Result<bool, PipelineError> {
+        let mut conn = self.pool.get().await?;
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let message =
+            format!("quota not delivered after {attempts} KMS attempts ({why}); charge refunded");
+        let decided = conn
+            .transaction(async move |conn| {
+                let Some(record) = recharges::find(conn, id).await? else {
+                    return Err(diesel::result::Error::NotFound);
+                };
+                orgs::lock_id(conn, record.organization_id).await?;
+                recharges::note_delivery_failure(conn, id, attempts, &message).await
+            })
+            .await?;
+        Ok(decided)
+    }
+
+    /// Set organisation `org`'s quota to its credited total again, if still asked for
+    /// (`orgs::mark_reassert`). True when done (or nothing was left to do); false when the
+    /// backend failed again, and the request stays for the next pass.
+    pub async fn reassert_quota(&self, org: i64) -> Result<bool, PipelineError> {
+        let mut conn = self.pool.get().await?;
+        let kms = self.kms.clone();
+        let policy = self.kms_retry;
+        let done = conn
+            .transaction(async move |conn| {
+                let org = orgs::lock_id(conn, org).await?;
+                if !orgs::reassert_pending(conn, org.id).await? {
+                    return Ok::<_, diesel::result::Error>(true);
+                }
+                let total = recharges::credited_total(conn, org.id).await?;
+                let holder = kms
+                    .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
+                    .to_owned();
+                let (result, attempts) = with_retries(policy, || {
+                    let kms = kms.clone();
+                    let holder = holder.clone();
+                    async move { kms.set_quota(&holder, total).await }
+                })
+                .await;
+                match result {
+                    Ok(confirmed) => {
+                        orgs::set_kms_state(conn, org.id, &confirmed.l_team_id, confirmed.quota.0)
+                            .await?;
+                        orgs::clear_reassert(conn, org.id).await?;
+                        tracing::info!(org = %org.c_organization_id, quota = %confirmed.quota, "quota set again to the credited total");
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        tracing::warn!(org = %org.c_organization_id, attempts, error = %e, "quota not set again; next pass retries");
+                        Ok(false)
+                    }
+                }
+            })
+            .await?;
+        Ok(done)
+    }
+
+    /// Refund a `charged` record whose delivery was given up (`decide_refund`).
+    async fn refund_undelivered(&self, id: Uuid) -> Result<Finished, PipelineError> {
         let mut conn = self.pool.get().await?;
         let Some(record) = recharges::find(&mut conn, id).await? else {
             return Err(PipelineError::Db(DbError::Query(
                 diesel::result::Error::NotFound,
             )));
         };
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        let message =
-            format!("quota not delivered after {attempts} KMS attempts ({why}); charge refunded");
-        recharges::note_delivery_failure(&mut conn, id, attempts, &message).await?;
+        if record.status != RechargeStatus::Charged {
+            drop(conn);
+            return self.finished(id, None).await;
+        }
+        let attempts = record.kms_attempts;
+        let message = record.failure_message.clone().unwrap_or_default();
+        let why = message.clone();
         let Some(intent) = record.payment_intent_id.as_deref() else {
             return Err(PipelineError::PaymentUnknown(
                 "charged record without a payment intent".into(),
@@ -584,12 +661,15 @@ impl Recharger {
         match refund {
             Ok(refund) => {
                 let alerts = Arc::clone(&self.alerts);
-                let why = why.to_owned();
+                let org = record.organization_id;
                 conn.transaction(async move |conn| {
                     if recharges::mark_refunded(conn, id, &refund.id, &message).await? {
                         for alert in undelivered_alerts(&record, attempts, &why) {
                             alerts.raise(conn, &alert).await?;
                         }
+                        // A timed-out quota write may still land: set the quota back to
+                        // what was paid for once it has had the time to.
+                        orgs::mark_reassert(conn, org).await?;
                     }
                     Ok::<_, diesel::result::Error>(())
                 })
@@ -598,7 +678,7 @@ impl Recharger {
                 self.finished(id, None).await
             }
             Err(e) => {
-                // Stays `charged`: reconcile delivers it (the KMS may be back) or refunds it.
+                // Stays `charged`, its refund decided: reconcile tries the refund again.
                 tracing::error!(recharge = %id, error = %e, "refund failed; reconcile will retry");
                 Err(PipelineError::PaymentUnknown(format!("refund failed: {e}")))
             }

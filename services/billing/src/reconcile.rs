@@ -4,7 +4,9 @@
 //! - `pending`: find the charge at Stripe by the recorded PaymentIntent or by
 //!   `metadata.recharge_id`; succeeded → deliver (or refund); declined or 3DS → record it;
 //!   none at all, long after any charge call must have ended → `canceled`;
-//! - `charged`: deliver, or refund past the KMS budget.
+//! - `charged`: deliver, or refund past the KMS budget;
+//! - an organisation whose delivery was refunded after a timeout: set its quota to the
+//!   credited total again, in case the timed-out write landed after all.
 //!
 //! One pass at a time across replicas (a transaction-scoped advisory lock), and only
 //! records untouched for the grace period, so live pipelines are left alone.
@@ -37,6 +39,8 @@ pub struct Report {
     pub examined: usize,
     /// Records that reached a final status.
     pub resolved: usize,
+    /// Organisations whose quota was set again to their credited total.
+    pub reasserted: usize,
 }
 
 /// Resolves unfinished recharges.
@@ -92,6 +96,7 @@ impl Reconciler {
         let mut report = Report {
             examined: expired,
             resolved: expired,
+            reasserted: 0,
         };
         for record in records {
             report.examined += 1;
@@ -99,6 +104,19 @@ impl Reconciler {
                 Ok(true) => report.resolved += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "reconcile of a recharge failed"),
+            }
+        }
+        // After the records: a refund this pass made is re-asserted in a later one, past the
+        // grace, when any write still in flight has landed.
+        let due = {
+            let mut conn = self.recharger.pool().get().await?;
+            orgs::due_reassert(&mut conn, older_than, BATCH).await?
+        };
+        for org in due {
+            match self.recharger.reassert_quota(org).await {
+                Ok(true) => report.reasserted += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "quota re-assert failed"),
             }
         }
         Ok(report)

@@ -111,6 +111,10 @@ pub struct BillingSettings {
     /// work still running then goes on and is answered to the event's replays.
     #[serde(default = "defaults::webhook_answer_ms")]
     pub webhook_answer_ms: u64,
+    /// `WEBHOOK_ANSWER_CACHE_MB`: memory for answered events kept for their replays, by the
+    /// size of their answers (default 16; 0 keeps none: replays read the database).
+    #[serde(default = "defaults::webhook_answer_cache_mb")]
+    pub webhook_answer_cache_mb: u64,
     /// `RECONCILE_INTERVAL_SECS`: how often unfinished recharges are resolved; the first pass
     /// runs at start-up (default 60).
     #[serde(default = "defaults::reconcile_interval_secs")]
@@ -142,6 +146,9 @@ mod defaults {
     }
     pub fn currency() -> String {
         "usd".into()
+    }
+    pub fn webhook_answer_cache_mb() -> u64 {
+        16
     }
     pub fn webhook_answer_ms() -> u64 {
         4_500

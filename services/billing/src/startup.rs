@@ -80,6 +80,7 @@ pub async fn build_with(
     let desk = Arc::new(EventDesk::new(
         auto.clone(),
         Duration::from_millis(b.webhook_answer_ms),
+        b.webhook_answer_cache_mb.saturating_mul(1 << 20),
         metrics,
     ));
     let state = web::Data::new(AppState {

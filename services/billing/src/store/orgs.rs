@@ -273,6 +273,51 @@ pub async fn set_kms_state(
         .await
 }
 
+/// Have reconcile set the quota to the credited total again: a delivery gave up without
+/// knowing whether its last quota write landed (or still will), and was refunded. An earlier
+/// request stays in force.
+pub async fn mark_reassert(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(orgs::table.find(id))
+        .filter(orgs::kms_reassert_after.is_null())
+        .set(orgs::kms_reassert_after.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Organisations whose quota is to be set again, asked for at or before `before`.
+pub async fn due_reassert(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    orgs::table
+        .filter(orgs::kms_reassert_after.le(before))
+        .order(orgs::kms_reassert_after.asc())
+        .limit(limit)
+        .select(orgs::id)
+        .load(conn)
+        .await
+}
+
+/// Whether a re-assert is still asked for (read under the caller's lock).
+pub async fn reassert_pending(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    orgs::table
+        .find(id)
+        .select(orgs::kms_reassert_after.is_not_null())
+        .first(conn)
+        .await
+}
+
+/// The quota was set to the credited total: nothing left to re-assert.
+pub async fn clear_reassert(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(orgs::table.find(id))
+        .set(orgs::kms_reassert_after.eq(None::<DateTime<Utc>>))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Count a failed payment; at `max_failures` in a row switch auto-recharge off with `reason`.
 /// Returns whether it was switched off by this call.
 pub async fn record_payment_failure(

@@ -64,6 +64,8 @@ text_enum!(
 
 const PENDING: RechargeStatus = RechargeStatus::Pending;
 const CHARGED: RechargeStatus = RechargeStatus::Charged;
+/// `failure_code` of a `charged` record whose delivery was given up: refund it.
+const REFUND_DECIDED: &str = "kms_unavailable";
 const SUCCEEDED: RechargeStatus = RechargeStatus::Succeeded;
 const REFUNDED: RechargeStatus = RechargeStatus::Refunded;
 const CANCELED: RechargeStatus = RechargeStatus::Canceled;
@@ -137,6 +139,12 @@ impl RechargeRow {
     /// No further step of the pipeline will change it.
     pub fn is_final(&self) -> bool {
         self.status.is_final()
+    }
+
+    /// A delivery gave up on this `charged` record: it is refunded, never delivered.
+    pub fn refund_decided(&self) -> bool {
+        self.status == RechargeStatus::Charged
+            && self.failure_code.as_deref() == Some(REFUND_DECIDED)
     }
 }
 
@@ -561,23 +569,25 @@ pub async fn mark_succeeded(
         .map(|n| n == 1)
 }
 
-/// A delivery attempt failed: count the KMS calls and say why (stays `charged`).
+/// Delivery given up: count the KMS calls, say why, and mark the record to be refunded
+/// (it stays `charged` until the refund is recorded). False if it was no longer `charged`.
+/// Call it holding the organisation's lock, as deliveries do.
 pub async fn note_delivery_failure(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     kms_attempts: i32,
     message: &str,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     diesel::update(records::table.find(id).filter(records::status.eq(CHARGED)))
         .set((
             records::kms_attempts.eq(records::kms_attempts + kms_attempts),
-            records::failure_code.eq("kms_unavailable"),
+            records::failure_code.eq(REFUND_DECIDED),
             records::failure_message.eq(message),
             records::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
         .await
-        .map(drop)
+        .map(|n| n == 1)
 }
 
 /// `charged` → `refunded`. False if it was not charged.

@@ -4,7 +4,7 @@
 use crate::support;
 
 use serde_json::json;
-use support::{spawn, Env};
+use support::{spawn, spawn_with, Env};
 use tollgate_domain::signature::sign_sha256;
 use tollgate_testkit::WEBHOOK_SECRET;
 
@@ -125,7 +125,17 @@ async fn huge_bodies_are_413() {
 
 #[tokio::test]
 async fn replays_get_the_first_answer() {
-    let env = spawn().await;
+    replays_answer_as_the_first(16).await;
+}
+
+/// With no answer kept in memory (`WEBHOOK_ANSWER_CACHE_MB=0`) replays read the database.
+#[tokio::test]
+async fn replays_get_the_first_answer_without_the_answer_cache() {
+    replays_answer_as_the_first(0).await;
+}
+
+async fn replays_answer_as_the_first(cache_mb: u64) {
+    let env = spawn_with(|b| b.webhook_answer_cache_mb = cache_mb).await;
     let team = env.ready_org("replay", "pm_card_visa", json!({})).await;
     let (s1, first) = env.send_limit(&team, 520.0, Some("evt-1")).await;
     assert_eq!(first["action"], "auto_recharged");

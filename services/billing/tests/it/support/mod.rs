@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use billing::settings::{BillingSettings, QuotaBackend, Settings};
+use billing::views::{OrganizationAnswer, OrganizationView, PageOf, RechargeView};
 use kms_sim::SimHandle;
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -75,6 +76,7 @@ pub fn billing_settings(kms: &str, stripe: &str) -> BillingSettings {
         recharge_fee_fixed: "0".into(),
         recharge_currency: "usd".into(),
         webhook_answer_ms: 4_500,
+        webhook_answer_cache_mb: 16,
         reconcile_interval_secs: 3_600,
         reconcile_grace_secs: 60,
     }
@@ -235,7 +237,7 @@ impl Env {
         }
         let r = self.admin_post("/api/organizations", body).await;
         assert_eq!(r.status(), 201);
-        r.json().await.unwrap()
+        answer_of::<OrganizationAnswer>(r.json().await.unwrap())
     }
 
     /// Save `pm` as the organisation's default card.
@@ -249,7 +251,7 @@ impl Env {
         let status = r.status();
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, 200, "{body}");
-        body
+        answer_of::<OrganizationAnswer>(body)
     }
 
     /// Sync to the KMS; returns the team id.
@@ -382,11 +384,18 @@ impl Env {
         self.kms.organization(id).map(|o| o.quota_cents)
     }
 
-    /// The organisation as the API shows it.
+    /// The organisation as the API shows it, read as billing's own type.
+    pub async fn org_view(&self, id: &str) -> OrganizationView {
+        let r = self.admin_get(&format!("/api/organizations/{id}")).await;
+        assert_eq!(r.status(), 200);
+        r.json::<OrganizationAnswer>().await.unwrap().organization
+    }
+
+    /// The organisation as the API shows it, as JSON (checked to be billing's own type).
     pub async fn org(&self, id: &str) -> Value {
         let r = self.admin_get(&format!("/api/organizations/{id}")).await;
         assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["organization"].clone()
+        answer_of::<OrganizationAnswer>(r.json::<Value>().await.unwrap())["organization"].clone()
     }
 
     /// Recharge history items.
@@ -397,7 +406,7 @@ impl Env {
             ))
             .await;
         assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["items"]
+        answer_of::<PageOf<RechargeView>>(r.json::<Value>().await.unwrap())["items"]
             .as_array()
             .cloned()
             .unwrap()
@@ -407,6 +416,15 @@ impl Env {
     pub async fn count(&self, table: &str) -> i64 {
         count_rows(self.app.db.url(), table).await
     }
+}
+
+/// `answer`, after checking that it reads as billing's own type `T` (the type the handler
+/// answers with): the JSON helpers of these tests never accept a shape billing does not send.
+pub fn answer_of<T: serde::de::DeserializeOwned>(answer: Value) -> Value {
+    if let Err(e) = serde_json::from_value::<T>(answer.clone()) {
+        panic!("not a {}: {e}: {answer}", std::any::type_name::<T>());
+    }
+    answer
 }
 
 /// LiteLLM 1.110's `WebhookEvent` for `team` (as litellm-sim sends it).

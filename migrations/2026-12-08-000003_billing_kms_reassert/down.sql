@@ -1,0 +1,2 @@
+DROP INDEX organization_balance_config_kms_reassert;
+ALTER TABLE organization_balance_config DROP COLUMN kms_reassert_after;
