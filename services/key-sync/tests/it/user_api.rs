@@ -14,13 +14,14 @@ async fn users_see_only_their_own_keys() {
     );
     post_signup(&env.app, &signup(&a)).await;
     post_signup(&env.app, &signup(&b)).await;
-    let keys_a = my_keys(&env.app, &a).await;
-    let keys_b = my_keys(&env.app, &b).await;
+    let keys_a = owned_keys(&env.app, &a).await;
+    let keys_b = owned_keys(&env.app, &b).await;
     assert_eq!((keys_a.len(), keys_b.len()), (1, 1));
-    assert_ne!(keys_a[0]["id"], keys_b[0]["id"]);
-    assert_ne!(keys_a[0]["key"], keys_b[0]["key"]);
+    assert_ne!(keys_a[0].id, keys_b[0].id);
+    assert_ne!(keys_a[0].key, keys_b[0].key);
+    assert!(keys_a[0].key.is_some() && keys_b[0].key.is_some());
     let stranger = uuid::Uuid::new_v4().to_string();
-    assert!(my_keys(&env.app, &stranger).await.is_empty());
+    assert!(owned_keys(&env.app, &stranger).await.is_empty());
 }
 
 #[tokio::test]

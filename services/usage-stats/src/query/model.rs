@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tollgate_newapi_schema::NewapiDbError;
 
 /// Figures of one model counted at one instant (the start of the unit they belong to).
@@ -47,7 +47,7 @@ impl Figures {
 }
 
 /// One consume log as its key holder sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogView {
     /// `logs.id`.
     pub id: i64,

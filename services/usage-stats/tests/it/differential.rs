@@ -22,10 +22,10 @@ use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
 use tollgate_testkit::{newapi_db, TestApp};
+use usage_stats::query::views::{Answer, Chart, Detail, Granularity, LogsPage};
 
 const DAY: i64 = 86_400;
 const DEFAULT_SEED: u64 = 0x7011_6a7e_2026_1206;
@@ -576,7 +576,12 @@ fn label_key(label: &str, hourly: bool) -> String {
     format!("{}|{off}", &label[..13])
 }
 
-async fn api(env: &Env, key: &str, path: &str) -> Result<Value, String> {
+/// GET `path` and read the answer as usage-stats' own type for it.
+async fn api<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    key: &str,
+    path: &str,
+) -> Result<T, String> {
     let res = env
         .app
         .client
@@ -588,7 +593,9 @@ async fn api(env: &Env, key: &str, path: &str) -> Result<Value, String> {
     if res.status() != 200 {
         return Err(format!("{path}: {}", res.status()));
     }
-    res.json().await.map_err(|e| e.to_string())
+    let answer: Answer<T> = res.json().await.map_err(|e| format!("{path}: {e}"))?;
+    ensure(answer.success, || format!("{path}: success false"))?;
+    Ok(answer.data)
 }
 
 fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -601,23 +608,6 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 
 fn tz_param(zone: &str) -> String {
     zone.replace('+', "%2B")
-}
-
-/// A series' points as (label, start, [requests, quota, tokens]).
-fn points(series: &Value, label: &str) -> Vec<(String, i64, [i64; 3])> {
-    let int = |p: &Value, f: &str| p[f].as_i64().unwrap();
-    series
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p[label].as_str().unwrap().to_owned(),
-                int(p, "start"),
-                [int(p, "requests"), int(p, "quota"), int(p, "tokens")],
-            )
-        })
-        .collect()
 }
 
 /// Points (label, start, [requests, quota, tokens]) must be every unit the range touches, in
@@ -671,7 +661,7 @@ async fn check_detail(
     tg: &mut AsyncPgConnection,
     zone: &str,
 ) -> Result<(), String> {
-    let body = api(
+    let data: Detail = api(
         env,
         key,
         &format!(
@@ -682,45 +672,34 @@ async fn check_detail(
         ),
     )
     .await?;
-    let data = &body["data"];
     let models = sql.by_model(None).await;
     let sum = |i: usize| models.values().map(|v| v[i]).sum::<i64>();
     let (requests, quota, tokens, use_time) = (sum(0), sum(1), sum(2), sum(3));
-    let summary = &data["summary"];
+    let summary = &data.summary;
     let latency = if requests == 0 {
         0
     } else {
         (use_time * 1000 + requests / 2) / requests
     };
     ensure(
-        summary["total_requests"] == requests
-            && summary["total_quota"] == quota
-            && summary["total_tokens"] == tokens
-            && summary["avg_latency_ms"] == latency,
-        || format!("summary {summary} != {requests} {quota} {tokens} {latency}"),
+        (
+            summary.total_requests,
+            summary.total_quota,
+            summary.total_tokens,
+            summary.avg_latency_ms,
+        ) == (requests, quota, tokens, latency),
+        || format!("summary {summary:?} != {requests} {quota} {tokens} {latency}"),
     )?;
-    let usd = summary["total_quota_usd"].as_f64().unwrap_or(-1.0);
+    let usd = summary.total_quota_usd;
     ensure((usd - quota as f64 / 500_000.0).abs() < 1e-6, || {
         format!("usd {usd} for quota {quota}")
     })?;
     let want_tz = if zone.is_empty() { "UTC" } else { zone };
-    ensure(data["range"]["tz"] == want_tz, || {
-        format!("tz {}", data["range"])
-    })?;
-    let got: Vec<(String, [i64; 3])> = data["by_model"]
-        .as_array()
-        .unwrap()
+    ensure(data.range.tz == want_tz, || format!("tz {:?}", data.range))?;
+    let got: Vec<(String, [i64; 3])> = data
+        .by_model
         .iter()
-        .map(|m| {
-            (
-                m["model_name"].as_str().unwrap().to_owned(),
-                [
-                    m["requests"].as_i64().unwrap(),
-                    m["quota"].as_i64().unwrap(),
-                    m["tokens"].as_i64().unwrap(),
-                ],
-            )
-        })
+        .map(|m| (m.model_name.clone(), [m.requests, m.quota, m.tokens]))
         .collect();
     let mut want: Vec<(String, [i64; 3])> = models
         .iter()
@@ -728,14 +707,13 @@ async fn check_detail(
         .collect();
     want.sort_by(|a, b| b.1[1].cmp(&a.1[1]).then_with(|| a.0.cmp(&b.0)));
     ensure(got == want, || format!("by_model {got:?} != {want:?}"))?;
-    let days = points(&data["by_day"], "date");
-    check_series(tg, sql, zone, false, &days).await?;
-    let recent: Vec<i64> = data["recent_logs"]
-        .as_array()
-        .unwrap()
+    let days: Vec<(String, i64, [i64; 3])> = data
+        .by_day
         .iter()
-        .map(|l| l["id"].as_i64().unwrap())
+        .map(|d| (d.date.clone(), d.start, [d.requests, d.quota, d.tokens]))
         .collect();
+    check_series(tg, sql, zone, false, &days).await?;
+    let recent: Vec<i64> = data.recent_logs.iter().map(|l| l.id).collect();
     let want_recent: Vec<i64> = sql.page(None, 0, 20).await.iter().map(|l| l.id).collect();
     ensure(recent == want_recent, || {
         format!("recent_logs {recent:?} != {want_recent:?}")
@@ -750,7 +728,7 @@ async fn check_chart(
     zone: &str,
     unit: &str,
 ) -> Result<(), String> {
-    let body = api(
+    let chart: Chart = api(
         env,
         key,
         &format!(
@@ -761,11 +739,21 @@ async fn check_chart(
         ),
     )
     .await?;
-    ensure(body["data"]["granularity"] == unit, || {
-        format!("granularity {}", body["data"]["granularity"])
+    let hourly = unit == "hour";
+    let want = if hourly {
+        Granularity::Hour
+    } else {
+        Granularity::Day
+    };
+    ensure(chart.granularity == want, || {
+        format!("granularity {:?}", chart.granularity)
     })?;
-    let points = points(&body["data"]["points"], "label");
-    check_series(tg, sql, zone, unit == "hour", &points).await
+    let points: Vec<(String, i64, [i64; 3])> = chart
+        .points
+        .iter()
+        .map(|p| (p.label.clone(), p.start, [p.requests, p.quota, p.tokens]))
+        .collect();
+    check_series(tg, sql, zone, hourly, &points).await
 }
 
 async fn check_logs(
@@ -778,7 +766,7 @@ async fn check_logs(
     model: Option<&str>,
 ) -> Result<(), String> {
     let model_param = model.map_or(String::new(), |m| format!("&model={m}"));
-    let body = api(
+    let data: LogsPage = api(
         env,
         key,
         &format!(
@@ -789,31 +777,28 @@ async fn check_logs(
         ),
     )
     .await?;
-    let data = &body["data"];
     let total: i64 = sql.by_model(model).await.values().map(|v| v[0]).sum();
-    ensure(data["total"] == total, || {
-        format!("total {} != {total}", data["total"])
+    ensure(data.total == total, || {
+        format!("total {} != {total}", data.total)
     })?;
-    ensure(
-        data["page"] == page && data["page_size"] == page_size,
-        || "page echo".into(),
-    )?;
+    ensure(data.page == page && data.page_size == page_size, || {
+        "page echo".into()
+    })?;
     let want = sql.page(model, (page - 1) * page_size, page_size).await;
-    let items = data["items"].as_array().unwrap();
-    ensure(items.len() == want.len(), || {
-        format!("{} items != {}", items.len(), want.len())
+    ensure(data.items.len() == want.len(), || {
+        format!("{} items != {}", data.items.len(), want.len())
     })?;
-    for (got, w) in items.iter().zip(&want) {
+    for (got, w) in data.items.iter().zip(&want) {
         ensure(
-            got["id"] == w.id
-                && got["created_at"] == w.created_at
-                && got["model_name"] == w.model_name.as_str()
-                && got["quota"] == w.quota
-                && got["prompt_tokens"] == w.prompt_tokens
-                && got["completion_tokens"] == w.completion_tokens
-                && got["tokens"] == w.prompt_tokens + w.completion_tokens
-                && got["use_time"] == w.use_time,
-            || format!("item {got} != {w:?}"),
+            got.id == w.id
+                && got.created_at == w.created_at
+                && got.model_name == w.model_name
+                && got.quota == w.quota
+                && got.prompt_tokens == w.prompt_tokens
+                && got.completion_tokens == w.completion_tokens
+                && got.tokens == w.prompt_tokens + w.completion_tokens
+                && got.use_time == w.use_time,
+            || format!("item {got:?} != {w:?}"),
         )?;
     }
     Ok(())

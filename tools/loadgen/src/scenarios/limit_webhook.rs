@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use billing::views::OrganizationAnswer;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, StatusCode, Url};
@@ -166,21 +167,11 @@ pub struct SignedEvent {
     pub event_id: Option<HeaderValue>,
 }
 
+/// billing stores its webhook answers as JSON and replays them, so they have no Rust type.
 #[derive(Deserialize)]
 struct WebhookAnswer {
     #[serde(default)]
     action: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct OrgAnswer {
-    organization: OrgView,
-}
-
-#[derive(Deserialize)]
-struct OrgView {
-    #[serde(default)]
-    litellm_team_id: Option<String>,
 }
 
 /// The admin calls of the setup phase.
@@ -235,7 +226,7 @@ impl OrgApi {
                 StatusCode::OK,
             )
             .await?;
-        let answer: OrgAnswer = parse_json(&answer)
+        let answer: OrganizationAnswer = parse_json(&answer)
             .map_err(|f| anyhow::anyhow!("sync of {id}: {}: {}", f.kind, f.detail))?;
         match answer.organization.litellm_team_id {
             Some(team) if !team.trim().is_empty() => Ok(team),

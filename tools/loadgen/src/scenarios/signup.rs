@@ -10,6 +10,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use key_sync::handlers::views::{OwnerKeyList, SignupAnswer};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Url};
 use serde::{Deserialize, Serialize};
@@ -51,22 +52,6 @@ pub struct UserClaims {
     pub exp: u64,
     /// Issued at (unix seconds).
     pub iat: u64,
-}
-
-#[derive(Deserialize)]
-struct WebhookAnswer {
-    key_id: serde_json::Value,
-    synced: bool,
-}
-
-#[derive(Deserialize)]
-struct KeysAnswer {
-    keys: Vec<KeyEntry>,
-}
-
-#[derive(Deserialize)]
-struct KeyEntry {
-    key: Option<String>,
 }
 
 impl Signup {
@@ -155,13 +140,7 @@ impl Scenario for Signup {
             )
             .await?;
             expect_status(status, 200, &body)?;
-            let answer: WebhookAnswer = parse_json(&body)?;
-            if answer.key_id.is_null() {
-                return Err(Fail::new(
-                    "no_key_id",
-                    String::from_utf8_lossy(&body).into_owned(),
-                ));
-            }
+            let answer: SignupAnswer = parse_json(&body)?;
             Ok(answer.synced)
         })
         .await?;
@@ -179,7 +158,7 @@ impl Scenario for Signup {
             )
             .await?;
             expect_status(status, 200, &body)?;
-            let answer: KeysAnswer = parse_json(&body)?;
+            let answer: OwnerKeyList = parse_json(&body)?;
             match answer.keys.into_iter().next().and_then(|k| k.key) {
                 Some(key) if key.starts_with("sk-") => {
                     bearer(&key).map_err(|_| Fail::new("bad_key", "the key is not a header value"))

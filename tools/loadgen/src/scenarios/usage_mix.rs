@@ -11,10 +11,11 @@ use rand::{Rng, SeedableRng};
 use reqwest::header::HeaderValue;
 use reqwest::{Client, Url};
 
-use super::{bearer, exchange, expect_status, step};
+use super::{bearer, exchange, expect_status, parse_json, step, Fail};
 use crate::report::{Failure, StepLog};
 use crate::runner::Scenario;
 use crate::target::local_endpoint;
+use usage_stats::query::views::{Answer, Chart, Detail, LogsPage};
 
 /// One kind of request, with its share of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,16 @@ impl Kind {
                 "unknown request kind {other:?} (detail, chart-day, chart-hour, logs)"
             ),
         })
+    }
+
+    /// Parse the answer as usage-stats' own type for this kind: a `bad_json` failure when it
+    /// does not fit.
+    fn check_answer(self, body: &[u8]) -> Result<(), Fail> {
+        match self {
+            Kind::Detail => parse_json::<Answer<Detail>>(body).map(drop),
+            Kind::ChartDay | Kind::ChartHour => parse_json::<Answer<Chart>>(body).map(drop),
+            Kind::Logs => parse_json::<Answer<LogsPage>>(body).map(drop),
+        }
     }
 
     fn note(self) -> &'static str {
@@ -265,7 +276,8 @@ impl Scenario for UsageMix {
                 .get(input.url)
                 .header(reqwest::header::AUTHORIZATION, self.auth[input.key].clone());
             let (status, body) = exchange(request).await?;
-            expect_status(status, 200, &body)
+            expect_status(status, 200, &body)?;
+            input.kind.check_answer(&body)
         })
         .await
     }

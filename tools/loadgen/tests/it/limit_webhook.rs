@@ -9,8 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use billing::access::OrgRole;
+use billing::settings::QuotaBackend;
+use billing::views::{OrganizationAnswer, OrganizationView};
 use common::{assert_report, bearer, loadgen, serve, Fake};
 use serde_json::{json, Value};
+use tollgate_domain::money::Cents;
 
 const ADMIN_TOKEN: &str = "bench-admin-token";
 const WEBHOOK_SECRET: &str = "bench-litellm-secret";
@@ -57,8 +61,43 @@ async fn create(
         return HttpResponse::Conflict().json(json!({"success": false, "error": "exists"}));
     }
     orgs.insert(id.to_owned(), (false, None));
-    HttpResponse::Created()
-        .json(json!({"success": true, "organization": {"c_organization_id": id}}))
+    HttpResponse::Created().json(org_answer(id, None))
+}
+
+/// billing's own answer for an organisation (figures at zero).
+fn org_answer(id: &str, team: Option<String>) -> OrganizationAnswer {
+    let now = chrono::Utc::now();
+    OrganizationAnswer {
+        success: true,
+        organization: OrganizationView {
+            c_organization_id: id.to_owned(),
+            role: OrgRole::Operator,
+            litellm_team_id: team,
+            stripe_customer_id: Some(format!("cus_{id}")),
+            minimum_balance: Cents(10_000),
+            target_balance: Cents(50_000),
+            minimum_recharge_amount: Cents(20_000),
+            max_daily_recharges: 5,
+            auto_recharge_enabled: true,
+            auto_recharge_disabled_reason: None,
+            auto_recharge_paused_reason: None,
+            max_monthly_recharge_amount: None,
+            automatic_recharged_this_month: Cents(0),
+            consecutive_payment_failures: 0,
+            payment_method: None,
+            credited_total: Cents(0),
+            pending_credit: Cents(0),
+            quota_backend: QuotaBackend::Kms,
+            kms_quota: None,
+            last_usage: None,
+            last_usage_at: None,
+            kms_synced_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+        payment_method: None,
+        kms: None,
+    }
 }
 
 async fn payment_method(
@@ -102,11 +141,8 @@ async fn sync(
         .teams
         .lock()
         .unwrap()
-        .insert(team.clone(), path.into_inner());
-    HttpResponse::Ok().json(json!({
-        "success": true,
-        "organization": {"litellm_team_id": team},
-    }))
+        .insert(team.clone(), path.to_string());
+    HttpResponse::Ok().json(org_answer(&path, Some(team)))
 }
 
 async fn webhook(req: HttpRequest, billing: web::Data<Billing>, body: web::Bytes) -> HttpResponse {

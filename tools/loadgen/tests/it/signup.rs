@@ -10,6 +10,9 @@ use std::sync::Mutex;
 use actix_web::{web, HttpRequest, HttpResponse};
 use common::{assert_report, bearer, key48, loadgen, serve, Fake};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use key_sync::handlers::views::{
+    KeyStatus, OwnerKey, OwnerKeyList, SignupAnswer, SyncState, SyncView,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -58,7 +61,42 @@ async fn webhook(req: HttpRequest, world: web::Data<World>, body: web::Bytes) ->
     let key = format!("sk-{}", key48());
     world.issued.lock().unwrap().insert(key.clone());
     world.keys.lock().unwrap().insert(id, key);
-    HttpResponse::Ok().json(json!({"key_id": uuid::Uuid::new_v4(), "synced": true}))
+    HttpResponse::Ok().json(signed_up(true))
+}
+
+/// key-sync's own answer to a signup webhook.
+fn signed_up(synced: bool) -> SignupAnswer {
+    SignupAnswer {
+        key_id: uuid::Uuid::new_v4(),
+        synced,
+        created: true,
+    }
+}
+
+/// key-sync's own view of a user's default key.
+fn owner_key(key: &str) -> OwnerKey {
+    OwnerKey {
+        id: uuid::Uuid::new_v4(),
+        name: "default".into(),
+        default: true,
+        key: Some(key.to_owned()),
+        hint: format!("sk-…{}", &key[key.len() - 4..]),
+        status: KeyStatus::Active,
+        synced: true,
+        sync: SyncView {
+            state: SyncState::Synced,
+            newapi_token_id: Some(1),
+            attempts: 1,
+            error: None,
+            next_attempt_at: None,
+            synced_at: Some(chrono::Utc::now()),
+        },
+        created_at: chrono::Utc::now(),
+        revoked_at: None,
+        replaced_by: None,
+        takes_effect: None,
+        replaces: None,
+    }
 }
 
 async fn list_keys(req: HttpRequest, world: web::Data<World>) -> HttpResponse {
@@ -80,10 +118,10 @@ async fn list_keys(req: HttpRequest, world: web::Data<World>) -> HttpResponse {
         return HttpResponse::Forbidden().json(json!({"code": "bad_role"}));
     }
     let keys = match world.keys.lock().unwrap().get(&claims.sub) {
-        Some(key) => vec![json!({"id": uuid::Uuid::new_v4(), "name": "default", "key": key})],
+        Some(key) => vec![owner_key(key)],
         None => vec![],
     };
-    HttpResponse::Ok().json(json!({ "keys": keys }))
+    HttpResponse::Ok().json(OwnerKeyList { keys })
 }
 
 async fn models(req: HttpRequest, world: web::Data<World>) -> HttpResponse {
@@ -237,12 +275,11 @@ async fn keys_that_are_not_synced_are_noted() {
     let key_sync = serve(|cfg| {
         cfg.route(
             "/webhooks/supabase/users",
-            web::post()
-                .to(|| async { HttpResponse::Ok().json(json!({"key_id": "k1", "synced": false})) }),
+            web::post().to(|| async { HttpResponse::Ok().json(signed_up(false)) }),
         )
         .route(
             "/v1/keys",
-            web::get().to(|| async { HttpResponse::Ok().json(json!({"keys": []})) }),
+            web::get().to(|| async { HttpResponse::Ok().json(OwnerKeyList { keys: vec![] }) }),
         );
     });
     let out = loadgen(&[

@@ -8,6 +8,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use jsonwebtoken::{encode, EncodingKey, Header};
+use key_sync::handlers::views::{OwnerKey, OwnerKeyList};
 use key_sync::settings::{KeySyncSettings, Settings};
 use serde_json::{json, Value};
 use tollgate_testkit::{
@@ -223,8 +224,8 @@ pub fn token_with(claims: Value) -> String {
     .unwrap()
 }
 
-/// `GET /v1/keys` as `sub`.
-pub async fn my_keys(app: &TestApp, sub: &str) -> Vec<Value> {
+/// `GET /v1/keys` as `sub`, read as key-sync's own type.
+pub async fn owned_keys(app: &TestApp, sub: &str) -> Vec<OwnerKey> {
     let res = app
         .client
         .get(app.url("/v1/keys"))
@@ -233,10 +234,17 @@ pub async fn my_keys(app: &TestApp, sub: &str) -> Vec<Value> {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["keys"]
-        .as_array()
-        .unwrap()
-        .clone()
+    res.json::<OwnerKeyList>().await.unwrap().keys
+}
+
+/// `GET /v1/keys` as `sub`, as JSON (read as key-sync's own type first, so the answer is
+/// checked to be one).
+pub async fn my_keys(app: &TestApp, sub: &str) -> Vec<Value> {
+    owned_keys(app, sub)
+        .await
+        .into_iter()
+        .map(|k| serde_json::to_value(k).unwrap())
+        .collect()
 }
 
 /// Status of `GET /v1/models` on the gateway with `key`.
