@@ -626,63 +626,60 @@ impl Recharger {
         Ok(done)
     }
 
-    /// Refund a `charged` record whose delivery was given up (`decide_refund`).
+    /// Refund a `charged` record whose delivery was given up (`decide_refund`). The
+    /// record's row is locked from the check to the recorded refund, so two deliveries
+    /// giving up at once (the pipeline and reconcile) refund once: the second finds it
+    /// refunded. (Stripe would also answer both from the one `Idempotency-Key`; the fake
+    /// does not.)
     async fn refund_undelivered(&self, id: Uuid) -> Result<Finished, PipelineError> {
         let mut conn = self.pool.get().await?;
-        let Some(record) = recharges::find(&mut conn, id).await? else {
-            return Err(PipelineError::Db(DbError::Query(
-                diesel::result::Error::NotFound,
-            )));
-        };
-        if record.status != RechargeStatus::Charged {
-            drop(conn);
-            return self.finished(id, None).await;
-        }
-        let attempts = record.kms_attempts;
-        let message = record.failure_message.clone().unwrap_or_default();
-        let why = message.clone();
-        let Some(intent) = record.payment_intent_id.as_deref() else {
-            return Err(PipelineError::PaymentUnknown(
-                "charged record without a payment intent".into(),
-            ));
-        };
-        let rid = id.to_string();
-        let refund = self
-            .stripe
-            .refund(
-                intent,
-                &format!("refund:{id}"),
-                &[
-                    ("recharge_id", rid.as_str()),
-                    ("reason", "quota_not_delivered"),
-                ],
-            )
-            .await;
-        match refund {
-            Ok(refund) => {
-                let alerts = Arc::clone(&self.alerts);
-                let org = record.organization_id;
-                conn.transaction(async move |conn| {
-                    if recharges::mark_refunded(conn, id, &refund.id, &message).await? {
-                        for alert in undelivered_alerts(&record, attempts, &why) {
-                            alerts.raise(conn, &alert).await?;
-                        }
-                        // A timed-out quota write may still land: set the quota back to
-                        // what was paid for once it has had the time to.
-                        orgs::mark_reassert(conn, org).await?;
-                    }
-                    Ok::<_, diesel::result::Error>(())
-                })
-                .await?;
-                drop(conn);
-                self.finished(id, None).await
+        let stripe = Arc::clone(&self.stripe);
+        let alerts = Arc::clone(&self.alerts);
+        conn.transaction(async move |conn| {
+            let Some(record) = recharges::lock(conn, id).await? else {
+                return Err(PipelineError::Db(DbError::Query(
+                    diesel::result::Error::NotFound,
+                )));
+            };
+            if record.status != RechargeStatus::Charged {
+                return Ok(());
             }
-            Err(e) => {
-                // Stays `charged`, its refund decided: reconcile tries the refund again.
-                tracing::error!(recharge = %id, error = %e, "refund failed; reconcile will retry");
-                Err(PipelineError::PaymentUnknown(format!("refund failed: {e}")))
+            let attempts = record.kms_attempts;
+            let message = record.failure_message.clone().unwrap_or_default();
+            let Some(intent) = record.payment_intent_id.as_deref() else {
+                return Err(PipelineError::PaymentUnknown(
+                    "charged record without a payment intent".into(),
+                ));
+            };
+            let rid = id.to_string();
+            let refund = stripe
+                .refund(
+                    intent,
+                    &format!("refund:{id}"),
+                    &[
+                        ("recharge_id", rid.as_str()),
+                        ("reason", "quota_not_delivered"),
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    // Stays `charged`, its refund decided: reconcile tries the refund again.
+                    tracing::error!(recharge = %id, error = %e, "refund failed; reconcile will retry");
+                    PipelineError::PaymentUnknown(format!("refund failed: {e}"))
+                })?;
+            if recharges::mark_refunded(conn, id, &refund.id, &message).await? {
+                for alert in undelivered_alerts(&record, attempts, &message) {
+                    alerts.raise(conn, &alert).await?;
+                }
+                // A timed-out quota write may still land: set the quota back to what was
+                // paid for once it has had the time to.
+                orgs::mark_reassert(conn, record.organization_id).await?;
             }
-        }
+            Ok(())
+        })
+        .await?;
+        drop(conn);
+        self.finished(id, None).await
     }
 
     async fn finished(&self, id: Uuid, quota: Option<Cents>) -> Result<Finished, PipelineError> {

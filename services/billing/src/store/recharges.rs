@@ -199,6 +199,17 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
+/// By id, locked until the caller's transaction ends.
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<RechargeRow>> {
+    records::table
+        .find(id)
+        .select(RechargeRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The manual recharge an organisation made with this `Idempotency-Key`.
 pub async fn find_by_request_key(
     conn: &mut AsyncPgConnection,
