@@ -84,7 +84,11 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> anyhow::Result<S
     let flusher = (!sim.spend_flush.is_zero()).then(|| {
         let sim = Arc::clone(&sim);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(sim.spend_flush);
+            // The first write one period from now, as LiteLLM's batch writer does: a plain
+            // `interval` ticks at once, and when this task ran late (a loaded machine) it
+            // wrote spend recorded after start-up straight away.
+            let first = tokio::time::Instant::now() + sim.spend_flush;
+            let mut tick = tokio::time::interval_at(first, sim.spend_flush);
             loop {
                 tick.tick().await;
                 sim.store.flush_spend();
