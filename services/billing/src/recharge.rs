@@ -19,7 +19,7 @@ use tollgate_stripe::{ChargeOutcome, ChargeRequest, PaymentGateway, StripeError}
 use uuid::Uuid;
 
 use crate::alerts::{Alert, AlertEvent, Alerts};
-use crate::kms::{with_retries, Kms, KmsError, RetryPolicy};
+use crate::kms::{with_retries, Kms, KmsError, KmsOrg, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::store::orgs::{self, OrgRow};
 use crate::store::recharges::{self, NewRecharge, RechargeRow, RechargeStatus, TriggeredBy};
@@ -511,21 +511,7 @@ impl Recharger {
                 }
                 recharges::add_credit(conn, &record).await?;
                 let total = recharges::credited_total(conn, org.id).await?;
-                let holder = kms
-                    .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
-                    .to_owned();
-                let (result, attempts) = with_retries(policy, || {
-                    let kms = kms.clone();
-                    let holder = holder.clone();
-                    async move {
-                        match kms.set_quota(&holder, total).await {
-                            // Never synced: create it with the credited total.
-                            Err(KmsError::NotFound) => kms.create(&holder, total).await,
-                            other => other,
-                        }
-                    }
-                })
-                .await;
+                let (result, attempts) = set_total(&kms, policy, &org, total).await;
                 let confirmed = result.map_err(|e| DeliverError::Kms(e, attempts))?;
                 let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
                 recharges::mark_succeeded(conn, record.id, attempts).await?;
@@ -599,15 +585,7 @@ impl Recharger {
                     return Ok::<_, diesel::result::Error>(true);
                 }
                 let total = recharges::credited_total(conn, org.id).await?;
-                let holder = kms
-                    .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
-                    .to_owned();
-                let (result, attempts) = with_retries(policy, || {
-                    let kms = kms.clone();
-                    let holder = holder.clone();
-                    async move { kms.set_quota(&holder, total).await }
-                })
-                .await;
+                let (result, attempts) = set_total(&kms, policy, &org, total).await;
                 match result {
                     Ok(confirmed) => {
                         orgs::set_kms_state(conn, org.id, &confirmed.l_team_id, confirmed.quota.0)
@@ -731,6 +709,31 @@ async fn count_failure(
 }
 
 /// The alerts of a charge refunded because its quota was not delivered.
+/// Set `org`'s quota at the backend to `total` with `policy`'s retries (creating the
+/// organisation there if it was never synced); the outcome and the attempts made.
+async fn set_total(
+    kms: &Arc<dyn Kms>,
+    policy: RetryPolicy,
+    org: &OrgRow,
+    total: Cents,
+) -> (Result<KmsOrg, KmsError>, u32) {
+    let holder = kms
+        .holder(&org.c_organization_id, org.litellm_team_id.as_deref())
+        .to_owned();
+    with_retries(policy, || {
+        let kms = Arc::clone(kms);
+        let holder = holder.clone();
+        async move {
+            match kms.set_quota(&holder, total).await {
+                // Never synced: create it with the credited total.
+                Err(KmsError::NotFound) => kms.create(&holder, total).await,
+                other => other,
+            }
+        }
+    })
+    .await
+}
+
 fn undelivered_alerts(record: &RechargeRow, attempts: i32, why: &str) -> [Alert; 2] {
     let c_org = record.c_organization_id.clone();
     let figures = serde_json::json!({
