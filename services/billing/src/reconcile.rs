@@ -254,10 +254,11 @@ pub async fn run(
 ) {
     loop {
         match reconciler.pass().await {
-            Ok(Some(report)) if report.examined > 0 => {
+            Ok(Some(report)) if report.examined > 0 || report.reasserted > 0 => {
                 tracing::info!(
                     examined = report.examined,
                     resolved = report.resolved,
+                    reasserted = report.reasserted,
                     "reconcile pass"
                 )
             }
