@@ -5,6 +5,7 @@
 //! Server addresses come from `TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`)
 //! and `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`).
 
+pub mod answers;
 mod app;
 pub mod chromium;
 mod closed_port;
@@ -17,6 +18,7 @@ pub mod sims;
 mod stripe;
 mod tcp_gate;
 
+pub use answers::{answer, error, error_code};
 pub use app::TestApp;
 pub use closed_port::ClosedPort;
 pub use pg::TestDb;

@@ -111,7 +111,7 @@ pub struct ReadyAnswer {
 }
 
 /// `GET /ready`'s answer when a dependency does not: the error shape plus every check.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NotReadyAnswer {
     /// Always `false`.
     pub success: bool,

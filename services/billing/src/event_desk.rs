@@ -72,7 +72,8 @@ impl EventDesk {
                 .max_capacity(cache_bytes)
                 .weigher(|key: &(EventSource, String), answer: &Arc<Answer>| {
                     // The body as stored, the key, and the entry's own bookkeeping.
-                    let bytes = answer.body.to_string().len() + key.1.len() + 128;
+                    let body = serde_json::to_vec(&answer.body).map_or(0, |b| b.len());
+                    let bytes = body + key.1.len() + 128;
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .time_to_live(Duration::from_secs(24 * 3600))
@@ -146,7 +147,7 @@ impl EventDesk {
         let deadline = tokio::time::Instant::now() + self.answer_within;
         let mut row = row;
         loop {
-            if let Some(answer) = answers::stored(&row) {
+            if let Some(answer) = answers::stored(&row)? {
                 self.remember(&row, &answer).await;
                 return Ok(answer);
             }
@@ -198,7 +199,8 @@ impl EventDesk {
         let outcome = self.decide_and_recharge(&row, incoming).await;
         let mut conn = self.pool_conn().await?;
         match outcome {
-            Ok(Some((action, answer))) => {
+            Ok(Some(answer)) => {
+                let action = answer.action();
                 events::answer(
                     &mut conn,
                     row.id,
@@ -223,12 +225,12 @@ impl EventDesk {
         }
     }
 
-    /// The answer and its action, or `None` when a recharge it started is still unresolved.
+    /// The answer, or `None` when a recharge it started is still unresolved.
     async fn decide_and_recharge(
         &self,
         row: &EventRow,
         incoming: Incoming,
-    ) -> Result<Option<(&'static str, Answer)>, ApiError> {
+    ) -> Result<Option<Answer>, ApiError> {
         let org_id = row
             .organization_id
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("event without organisation")))?;

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollgate_domain::backoff::Backoff;
 use tollgate_domain::money::Cents;
 
@@ -137,7 +137,10 @@ impl Kms for KmsClient {
     }
 
     fn create<'a>(&'a self, id: &'a str, quota: Cents) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
-        let body = json!({ "c_organization_id": id, "quota": quota.as_dollars_f64() });
+        let body = CreateBody {
+            c_organization_id: id,
+            quota: quota.as_dollars_f64(),
+        };
         let url = format!("{}/organizations/", self.base);
         Box::pin(self.send(self.http.post(url).json(&body)))
     }
@@ -147,10 +150,25 @@ impl Kms for KmsClient {
         id: &'a str,
         quota: Cents,
     ) -> BoxFuture<'a, Result<KmsOrg, KmsError>> {
-        let body = json!({ "new_quota": quota.as_dollars_f64() });
+        let body = QuotaBody {
+            new_quota: quota.as_dollars_f64(),
+        };
         let url = self.org_url(id, Some("quota"));
         Box::pin(self.send(self.http.put(url).json(&body)))
     }
+}
+
+/// `POST /organizations/`: the KMS takes dollars as a JSON number.
+#[derive(Serialize)]
+struct CreateBody<'a> {
+    c_organization_id: &'a str,
+    quota: f64,
+}
+
+/// `PUT /organizations/{id}/quota`.
+#[derive(Serialize)]
+struct QuotaBody {
+    new_quota: f64,
 }
 
 #[derive(Deserialize)]

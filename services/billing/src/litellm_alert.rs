@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tollgate_domain::money::Cents;
 use tollgate_domain::signature::secrets_equal;
@@ -25,6 +25,7 @@ use crate::event_desk::{EventDesk, Incoming};
 use crate::litellm::spend_to_cents;
 use crate::recharge::Trigger;
 use crate::store::events::EventSource;
+use crate::views::EventAnswer;
 
 /// The team events that mean "the budget is (nearly) spent".
 const TEAM_EVENTS: [&str; 3] = ["budget_crossed", "max_budget_alert", "threshold_crossed"];
@@ -185,12 +186,13 @@ impl LitellmAlerts {
 fn ignored(event: &str, event_group: &str) -> Answer {
     Answer {
         status: actix_web::http::StatusCode::OK,
-        body: json!({
-            "success": true,
-            "ignored": true,
-            "event": event,
-            "event_group": event_group,
-        }),
+        body: EventAnswer {
+            success: true,
+            ignored: true,
+            event: Some(event.to_owned()),
+            event_group: Some(event_group.to_owned()),
+            ..EventAnswer::default()
+        },
     }
 }
 

@@ -19,7 +19,10 @@ use crate::store::orgs;
 use crate::store::recharges::{self, RechargeRow, RechargeStatus};
 
 /// What applying an event did (the webhook answer's `action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Applied {
     /// The holder's completed payment was credited and the quota raised.
     Credited,

@@ -224,12 +224,11 @@ impl Reconciler {
     async fn answer_event(&self, finished: &Finished) -> Result<(), DbError> {
         let mut conn = self.recharger.pool().get().await?;
         if let Some(row) = events::find_by_recharge(&mut conn, finished.record.id).await? {
-            let (action, answer) =
-                answers::for_record(&row.event_id, &finished.record, finished.quota);
+            let answer = answers::for_record(&row.event_id, &finished.record, finished.quota);
             events::answer(
                 &mut conn,
                 row.id,
-                action,
+                answer.action(),
                 answer.status.as_u16(),
                 &answer.body,
             )

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tollgate_db::PgPool;
 use tollgate_web::ApiError;
@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::payment_events::{Applied, PaymentEvents};
 use crate::recharge::PipelineError;
 use crate::store::events::{self, EventSource, EventStatus, NewEvent};
+use crate::views::StripeAnswer;
 
 /// Tolerance on the signature timestamp.
 const TOLERANCE_SECS: i64 = 300;
@@ -72,7 +73,11 @@ impl StripeWebhooks {
     }
 
     /// Verify, claim once, apply, answer.
-    pub async fn handle(&self, body: &[u8], signature: Option<&str>) -> Result<Value, ApiError> {
+    pub async fn handle(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<StripeAnswer, ApiError> {
         let Some(secret) = self.secret.as_ref().map(|s| s.expose_secret()) else {
             return Err(ApiError::Unavailable(
                 "STRIPE_WEBHOOK_SECRET is not configured".into(),
@@ -118,8 +123,10 @@ impl StripeWebhooks {
                     .await?
                     .ok_or_else(|| ApiError::Unavailable("webhook event vanished".into()))?;
                 if existing.status == EventStatus::Answered {
+                    // A stored answer is one this code wrote: read as the type it was.
                     return Ok(existing
                         .response
+                        .and_then(|r| serde_json::from_value(r).ok())
                         .unwrap_or_else(|| received(&event.id, None)));
                 }
                 let expired = existing.claimed_until < chrono::Utc::now();
@@ -232,11 +239,11 @@ impl StripeWebhooks {
 }
 
 /// The answer: `{"success", "received", "event_id", "action"}`.
-fn received(event_id: &str, applied: Option<Applied>) -> Value {
-    json!({
-        "success": true,
-        "received": true,
-        "event_id": event_id,
-        "action": applied.map(Applied::as_str),
-    })
+fn received(event_id: &str, applied: Option<Applied>) -> StripeAnswer {
+    StripeAnswer {
+        success: true,
+        received: true,
+        event_id: event_id.to_owned(),
+        action: applied,
+    }
 }

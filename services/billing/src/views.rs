@@ -5,12 +5,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_domain::money::Cents;
+use tollgate_domain::recharge::AutoDecision;
+use tollgate_web::error::ErrorDetail;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::access::OrgRole;
 use crate::month_usage::MonthUsage;
 use crate::organizations::OrgView;
+use crate::payment_events::Applied;
 use crate::settings::QuotaBackend;
 use crate::store::audit::AuditRow;
 use crate::store::events::{EventRow, EventSource, EventStatus};
@@ -382,6 +385,121 @@ pub struct RemovedAnswer {
     pub success: bool,
     /// The member removed.
     pub removed: MemberView,
+}
+
+/// What billing did with a limit event or a budget alert: its answer's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// Charged and delivered.
+    AutoRecharged,
+    /// The card asks for 3-D Secure: the recharge waits for the holder.
+    RequiresAction,
+    /// The charge failed.
+    PaymentFailed,
+    /// Charged, but the quota backend refused the quota: refunded (503).
+    Refunded,
+    /// The first copy of the event is still being worked on (202).
+    Processing,
+    /// Auto-recharge is off.
+    None,
+    /// Auto-recharge is paused by a dispute.
+    Paused,
+    /// The balance is above the minimum.
+    NotNeeded,
+    /// No saved card.
+    NoPaymentMethod,
+    /// The day's automatic recharges are used up.
+    DailyLimitReached,
+    /// The month's cap would be passed.
+    MonthlyLimitReached,
+}
+
+impl EventAction {
+    /// The name stored in `webhook_events.action` and used as a metric label (the JSON
+    /// name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::AutoRecharged => "auto_recharged",
+            EventAction::RequiresAction => "requires_action",
+            EventAction::PaymentFailed => "payment_failed",
+            EventAction::Refunded => "refunded",
+            EventAction::Processing => "processing",
+            EventAction::None => "none",
+            EventAction::Paused => "paused",
+            EventAction::NotNeeded => "not_needed",
+            EventAction::NoPaymentMethod => "no_payment_method",
+            EventAction::DailyLimitReached => "daily_limit_reached",
+            EventAction::MonthlyLimitReached => "monthly_limit_reached",
+        }
+    }
+
+    /// The action of a decision; a decision to recharge is `auto_recharged`.
+    pub fn of(decision: &AutoDecision) -> Self {
+        match decision {
+            AutoDecision::Disabled => EventAction::None,
+            AutoDecision::Paused => EventAction::Paused,
+            AutoDecision::NotNeeded => EventAction::NotNeeded,
+            AutoDecision::NoPaymentMethod => EventAction::NoPaymentMethod,
+            AutoDecision::DailyLimitReached => EventAction::DailyLimitReached,
+            AutoDecision::MonthlyLimitReached => EventAction::MonthlyLimitReached,
+            AutoDecision::Recharge(_) => EventAction::AutoRecharged,
+        }
+    }
+}
+
+/// The answer to a limit event or a budget alert, stored with the event and given again to
+/// each of its copies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventAnswer {
+    /// `false` only when the charge was refunded (`refunded`, 503).
+    pub success: bool,
+    /// What billing did; absent when an alert was ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<EventAction>,
+    /// The event's id (the sender's, or `sha256:` of the body); absent for an ignored alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The organisation it was about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// The recharge it started, once final or waiting for 3-D Secure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recharge: Option<RechargeView>,
+    /// On delivery: the quota the backend confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Cents>,
+    /// On delivery: the quota added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recharged_amount: Option<Cents>,
+    /// `refunded`: why (`quota_not_delivered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// `processing`: what to do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `true` for an alert billing does not act on (not a team's budget).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+    /// An ignored alert's `event`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// An ignored alert's `event_group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_group: Option<String>,
+}
+
+/// `POST /webhooks/stripe`'s answer, stored with the event and given again to its copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StripeAnswer {
+    /// Always `true`.
+    pub success: bool,
+    /// Always `true`.
+    pub received: bool,
+    /// Stripe's `evt_…`.
+    pub event_id: String,
+    /// What the event did; `null` when it was answered before this was recorded.
+    pub action: Option<Applied>,
 }
 
 /// An organisation with its balance figures, on `backend`.

@@ -59,7 +59,9 @@ pub enum Resync {
 }
 
 /// What a reconcile pass did.
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Reconciled {
     /// Default keys created for users who had none.
     pub created: usize,

@@ -5,6 +5,7 @@ use tollgate_web::error::ErrorBody;
 use tollgate_web::ApiError;
 
 use crate::state::AppState;
+use crate::views::{EventAnswer, StripeAnswer};
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -19,13 +20,13 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     params(("X-Webhook-Id" = Option<String>, Header, description = "The delivery's id: copies of one event get its first answer.")),
     request_body(content = Object, description = "The KMS's limit event (docs/contracts.md#kms)."),
     responses(
-        (status = 200, description = "What the event did (`auto_recharged`, `not_needed`, `payment_failed`, …); a copy gets the first answer.", body = Object),
-        (status = 202, description = "The first copy of this event is still being worked on.", body = Object),
+        (status = 200, description = "What the event did (`auto_recharged`, `not_needed`, `payment_failed`, …); a copy gets the first answer.", body = EventAnswer),
+        (status = 202, description = "The first copy of this event is still being worked on (`processing`).", body = EventAnswer),
         (status = 400, description = "`invalid_json` or an invalid event.", body = ErrorBody),
         (status = 401, description = "A missing or wrong signature.", body = ErrorBody),
         (status = 404, description = "No such organisation.", body = ErrorBody),
         (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
-        (status = 503, description = "`quota_not_delivered` (charged and refunded), or a dependency is unavailable.", body = Object),
+        (status = 503, description = "`refunded` with error `quota_not_delivered` (charged and refunded), or a dependency is unavailable (the common error body, which this schema also describes).", body = EventAnswer),
     )
 )]
 pub async fn limit_exceeded(
@@ -52,13 +53,13 @@ pub async fn limit_exceeded(
     security(("alert_token" = [])),
     request_body(content = Object, description = "LiteLLM's budget alert (`budget_crossed`; docs/contracts.md#litellm-proxy)."),
     responses(
-        (status = 200, description = "What the alert did, or why it was ignored.", body = Object),
-        (status = 202, description = "The first copy of this alert is still being worked on.", body = Object),
+        (status = 200, description = "What the alert did, or `ignored` when it is not about a team's budget.", body = EventAnswer),
+        (status = 202, description = "The first copy of this alert is still being worked on (`processing`).", body = EventAnswer),
         (status = 400, description = "`invalid_json` or an invalid alert.", body = ErrorBody),
         (status = 401, description = "A missing or wrong token.", body = ErrorBody),
         (status = 404, description = "No such organisation.", body = ErrorBody),
         (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
-        (status = 503, description = "`quota_not_delivered`, or LITELLM_ALERT_TOKEN or a dependency is unavailable.", body = Object),
+        (status = 503, description = "`refunded` with error `quota_not_delivered`, or LITELLM_ALERT_TOKEN or a dependency is unavailable (the common error body, which this schema also describes).", body = EventAnswer),
     )
 )]
 pub async fn litellm_budget(
@@ -81,7 +82,7 @@ pub async fn litellm_budget(
     security(("stripe_signature" = [])),
     request_body(content = Object, description = "A Stripe event (payment_intent.*, charge.refunded, charge.dispute.*)."),
     responses(
-        (status = 200, description = "Applied, or ignored (an event type billing does not act on).", body = Object),
+        (status = 200, description = "Applied, or ignored (an event type billing does not act on).", body = StripeAnswer),
         (status = 400, description = "`invalid_json`, a bad signature or timestamp, or not a Stripe event.", body = ErrorBody),
         (status = 413, description = "Body over REQUEST_BODY_LIMIT.", body = ErrorBody),
         (status = 503, description = "STRIPE_WEBHOOK_SECRET is not set, or the database is unavailable: Stripe retries.", body = ErrorBody),

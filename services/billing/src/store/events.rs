@@ -199,14 +199,16 @@ pub async fn answer(
     id: i64,
     action: &str,
     http_status: u16,
-    response: &Value,
+    response: &impl serde::Serialize,
 ) -> QueryResult<()> {
+    let response = serde_json::to_value(response)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     diesel::update(events::table.find(id).filter(events::status.eq(PROCESSING)))
         .set((
             events::status.eq(ANSWERED),
             events::action.eq(action),
             events::http_status.eq(i32::from(http_status)),
-            events::response.eq(response),
+            events::response.eq(&response),
             events::answered_at.eq(diesel::dsl::now),
         ))
         .execute(conn)

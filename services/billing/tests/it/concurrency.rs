@@ -2,6 +2,7 @@
 
 use crate::support;
 
+use billing::views::{EventAction, RechargeAnswer};
 use futures_util::future::join_all;
 use serde_json::json;
 use support::spawn;
@@ -13,10 +14,10 @@ async fn fifty_copies_of_one_event_charge_once() {
     let sends = (0..50).map(|_| env.send_limit(&team, 520.0, Some("evt-same")));
     let answers = join_all(sends).await;
     for (status, answer) in &answers {
-        assert_eq!(*status, 200, "{answer}");
+        assert_eq!(*status, 200, "{answer:?}");
         assert_eq!(answer, &answers[0].1);
     }
-    assert_eq!(answers[0].1["action"], "auto_recharged");
+    assert_eq!(answers[0].1.action, Some(EventAction::AutoRecharged));
     assert_eq!(env.charges().await, 1);
     assert_eq!(env.count("recharge_records").await, 1);
     assert_eq!(env.count("webhook_events").await, 1);
@@ -33,8 +34,8 @@ async fn twenty_distinct_events_for_one_org_charge_once() {
     let mut actions: Vec<&str> = answers
         .iter()
         .map(|(s, a)| {
-            assert_eq!(*s, 200, "{a}");
-            a["action"].as_str().unwrap()
+            assert_eq!(*s, 200, "{a:?}");
+            a.action.unwrap().as_str()
         })
         .collect();
     actions.sort_unstable();
@@ -74,8 +75,9 @@ async fn concurrent_manual_recharges_with_one_key_charge_once() {
         // record still in progress (202), later ones see it done (201, replayed).
         assert!(matches!(r.status().as_u16(), 201 | 202), "{}", r.status());
         created += usize::from(r.status() == 201);
-        let body: serde_json::Value = r.json().await.unwrap();
-        ids.insert(body["recharge"]["id"].as_str().unwrap().to_owned());
+        let status = r.status().as_u16();
+        let body: RechargeAnswer = tollgate_testkit::answer(r, status).await;
+        ids.insert(body.recharge.id);
     }
     assert!(created >= 1);
     assert_eq!(ids.len(), 1);

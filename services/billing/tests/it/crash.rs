@@ -10,11 +10,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use serde_json::{json, Value};
+use billing::store::recharges::RechargeStatus;
+use billing::views::{EventAction, EventAnswer, OrganizationAnswer, PageOf, RechargeView};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tollgate_domain::signature::sign_sha256;
 use tollgate_testkit::{
-    free_listener, kms_sim, wait_until_up, LocalStripe, TestDb, ADMIN_TOKEN, WEBHOOK_SECRET,
+    answer, free_listener, kms_sim, wait_until_up, LocalStripe, TestDb, ADMIN_TOKEN, WEBHOOK_SECRET,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_billing");
@@ -100,7 +102,7 @@ async fn killed_between_charge_and_record_is_completed_after_restart() {
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let admin = |method: reqwest::Method, path: &str, body: Value| {
+    let admin = |method: reqwest::Method, path: &str, body: serde_json::Value| {
         http.request(method, format!("{base}{path}"))
             .bearer_auth(ADMIN_TOKEN)
             .json(&body)
@@ -118,20 +120,15 @@ async fn killed_between_charge_and_record_is_completed_after_restart() {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    let r: Value = admin(
+    let r = admin(
         reqwest::Method::POST,
         "/api/organizations/crash/sync",
         json!({}),
     )
     .await
-    .unwrap()
-    .json()
-    .await
     .unwrap();
-    let team = r["organization"]["litellm_team_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let synced: OrganizationAnswer = answer(r, 200).await;
+    let team = synced.organization.litellm_team_id.unwrap();
 
     let body = support::Env::limit_body(&team, 520.0);
     let sig = sign_sha256(WEBHOOK_SECRET.as_bytes(), &body);
@@ -178,25 +175,23 @@ async fn killed_between_charge_and_record_is_completed_after_restart() {
     wait_until_up(&format!("{base}/ready"), Duration::from_secs(20))
         .await
         .unwrap();
-    let mut status = Value::Null;
+    let mut status = None;
     for _ in 0..100 {
-        let h: Value = admin(
+        let r = admin(
             reqwest::Method::GET,
             "/api/organizations/crash/recharge-history",
             json!({}),
         )
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-        status = h["items"][0]["status"].clone();
-        if status == "succeeded" {
+        let history: PageOf<RechargeView> = answer(r, 200).await;
+        status = history.items.first().map(|r| r.status);
+        if status == Some(RechargeStatus::Succeeded) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status, "succeeded");
+    assert_eq!(status, Some(RechargeStatus::Succeeded));
     assert_eq!(kms.organization("crash").unwrap().quota_cents, 102_000);
     let pis = support::stripe_payment_intents(&http2, &stripe.base_url()).await;
     assert_eq!(pis.len(), 1, "no second charge");
@@ -211,9 +206,8 @@ async fn killed_between_charge_and_record_is_completed_after_restart() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let answer: Value = r.json().await.unwrap();
-    assert_eq!(answer["action"], "auto_recharged");
+    let redelivered: EventAnswer = answer(r, 200).await;
+    assert_eq!(redelivered.action, Some(EventAction::AutoRecharged));
     assert_eq!(
         support::stripe_payment_intents(&http2, &stripe.base_url())
             .await

@@ -5,8 +5,11 @@ use crate::support;
 
 use std::time::Duration;
 
+use billing::store::recharges::RechargeStatus;
+use billing::views::EventAction;
 use serde_json::json;
 use sim_faults::{FaultMode, FaultRule};
+use support::usd;
 use support::{spawn, spawn_with};
 use tollgate_domain::money::Cents;
 
@@ -20,9 +23,9 @@ async fn kms_blips_are_retried_and_delivered() {
             .times(2),
     );
     let (status, answer) = env.send_limit(&team, 520.0, None).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["action"], "auto_recharged");
-    assert_eq!(answer["recharge"]["kms_attempts"], 3);
+    assert_eq!(status, 200, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::AutoRecharged));
+    assert_eq!(answer.recharge.as_ref().unwrap().kms_attempts, 3);
     assert_eq!(env.kms_quota("blip"), Some(102_000));
     assert!(env.refunds().await.is_empty());
 }
@@ -35,13 +38,13 @@ async fn kms_down_past_the_budget_refunds_the_charge() {
         .faults()
         .push(FaultRule::new(FaultMode::Error).path("/organizations/"));
     let (status, answer) = env.send_limit(&team, 520.0, Some("evt-kms")).await;
-    assert_eq!(status, 503, "{answer}");
-    assert_eq!(answer["action"], "refunded");
-    assert_eq!(answer["error"]["code"], "quota_not_delivered");
-    let record = &answer["recharge"];
-    assert_eq!(record["status"], "refunded");
-    assert_eq!(record["kms_attempts"], 3);
-    let refund_id = record["refund_id"].as_str().unwrap();
+    assert_eq!(status, 503, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::Refunded));
+    assert_eq!(answer.error.as_ref().unwrap().code, "quota_not_delivered");
+    let record = answer.recharge.as_ref().unwrap();
+    assert_eq!(record.status, RechargeStatus::Refunded);
+    assert_eq!(record.kms_attempts, 3);
+    let refund_id = record.refund_id.as_deref().unwrap();
     assert!(refund_id.starts_with("re_"));
 
     let refunds = env.refunds().await;
@@ -52,8 +55,8 @@ async fn kms_down_past_the_budget_refunds_the_charge() {
     assert_eq!(env.kms_quota("kmsdown"), Some(0));
     assert_eq!(env.count("credit_ledger").await, 0);
     let org = env.org("kmsdown").await;
-    assert_eq!(org["credited_total"], 0.0);
-    assert_eq!(org["pending_credit"], 0.0);
+    assert_eq!(org.credited_total, usd(0.0));
+    assert_eq!(org.pending_credit, usd(0.0));
 
     // A replay gets the same answer and moves no money.
     env.kms.faults().clear();
@@ -82,8 +85,8 @@ async fn a_late_quota_write_after_a_refund_is_undone() {
             .delay(Duration::from_millis(800)),
     );
     let (status, answer) = env.send_limit(&team, 520.0, Some("evt-late")).await;
-    assert_eq!(status, 503, "{answer}");
-    assert_eq!(answer["action"], "refunded");
+    assert_eq!(status, 503, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::Refunded));
     assert_eq!(env.refunds().await.len(), 1);
     // The writes billing gave up on land anyway.
     let landed = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -108,7 +111,7 @@ async fn a_late_quota_write_after_a_refund_is_undone() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let org = env.org_view("late").await;
+    let org = env.org("late").await;
     assert_eq!(
         (org.credited_total, org.kms_quota),
         (Cents(0), Some(Cents(0)))
@@ -143,25 +146,25 @@ async fn a_refund_and_a_delivery_never_both_happen() {
                 .times(3),
         );
         let (status, answer) = env.send_limit(&team, 520.0, None).await;
-        assert!(matches!(status, 200 | 503), "{status} {answer}");
+        assert!(matches!(status, 200 | 503), "{status} {answer:?}");
         // Let reconcile and the late writes finish, then compare the three ledgers.
         tokio::time::sleep(Duration::from_secs(3)).await;
         env.kms.faults().clear();
         let records = env.history(&id).await;
         assert_eq!(records.len(), 1, "{records:?}");
-        let refunded = records[0]["status"] == "refunded";
-        let delivered = records[0]["status"] == "succeeded";
-        assert!(refunded || delivered, "{}", records[0]);
+        let refunded = records[0].status == RechargeStatus::Refunded;
+        let delivered = records[0].status == RechargeStatus::Succeeded;
+        assert!(refunded || delivered, "{:?}", records[0]);
         let refunds_for_it = env
             .refunds()
             .await
             .iter()
-            .filter(|r| r["payment_intent"] == records[0]["payment_intent_id"])
+            .filter(|r| r["payment_intent"].as_str() == records[0].payment_intent_id.as_deref())
             .count();
-        assert_eq!(refunds_for_it, usize::from(refunded), "{}", records[0]);
-        let org = env.org_view(&id).await;
+        assert_eq!(refunds_for_it, usize::from(refunded), "{:?}", records[0]);
+        let org = env.org(&id).await;
         let want = if delivered { 102_000 } else { 0 };
-        assert_eq!(org.credited_total, Cents(want), "{}", records[0]);
+        assert_eq!(org.credited_total, Cents(want), "{:?}", records[0]);
     }
 }
 
@@ -176,15 +179,15 @@ async fn stripe_unreachable_charges_nothing_and_answers_processing() {
         ..env
     };
     let (status, answer) = env.send_limit(&team, 520.0, Some("evt-nostripe")).await;
-    assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["action"], "processing");
+    assert_eq!(status, 202, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::Processing));
     let history = env.history("nostripe").await;
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0]["status"], "pending");
+    assert_eq!(history[0].status, RechargeStatus::Pending);
     assert_eq!(env.kms_quota("nostripe"), Some(0));
     // A second, distinct event sees the pending recharge and does not charge again.
     let (_, other) = env.send_limit(&team, 520.0, Some("evt-other")).await;
-    assert_eq!(other["action"], "not_needed");
+    assert_eq!(other.action, Some(EventAction::NotNeeded));
     assert_eq!(env.count("recharge_records").await, 1);
 }
 
@@ -194,8 +197,8 @@ async fn database_down_is_503_and_charges_nothing() {
     let team = env.ready_org("nodb", "pm_card_visa", json!({})).await;
     env.app.db.drop_now().await;
     let (status, answer) = env.send_limit(&team, 520.0, None).await;
-    assert_eq!(status, 503, "{answer}");
-    assert_eq!(answer["success"], false);
+    assert_eq!(status, 503, "{answer:?}");
+    assert!(!answer.success);
     assert!(env.payment_intents().await.is_empty());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(env.kms_quota("nodb"), Some(0));

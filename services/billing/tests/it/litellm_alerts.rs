@@ -10,9 +10,14 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use billing::settings::QuotaBackend;
+use billing::store::events::EventSource;
+use billing::store::recharges::{RechargeStatus, TriggeredBy};
+use billing::views::{EventAction, EventAnswer, EventView, PageOf};
 use litellm_sim::{Request, SimConfig, SimHandle};
-use serde_json::{json, Value};
+use serde_json::json;
+use support::usd;
 use support::{alert_body, spawn_with, Env, ALERT_TOKEN};
+use tollgate_testkit::error_code;
 
 const MASTER: &str = "sk-litellm-master-test";
 
@@ -80,26 +85,24 @@ async fn litellms_alert_recharges_once_and_raises_the_team_budget() {
     assert_eq!(env.charges().await, 1);
     let history = env.history("lt_alert").await;
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0]["triggered_by"], "litellm_alert");
-    assert_eq!(history[0]["status"], "succeeded");
-    assert_eq!(history[0]["amount"], 1020.0);
-    assert_eq!(env.org("lt_alert").await["credited_total"], 1020.0);
+    assert_eq!(history[0].triggered_by, TriggeredBy::LitellmAlert);
+    assert_eq!(history[0].status, RechargeStatus::Succeeded);
+    assert_eq!(history[0].amount, usd(1020.0));
+    assert_eq!(env.org("lt_alert").await.credited_total, usd(1020.0));
     assert_eq!(litellm.team(&team).unwrap().max_budget, Some(1020.0));
     // The team works again.
     assert!(matches!(litellm.request(&team, 10.0), Request::Served(_)));
 
-    let events: Value = env
-        .admin_get("/api/organizations/lt_alert/webhook-events")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let event = &events["items"][0];
-    assert_eq!(events["total"], 1, "{events}");
-    assert_eq!(event["source"], "litellm_alert");
-    assert_eq!(event["event_type"], "budget_crossed");
-    assert_eq!(event["action"], "auto_recharged");
-    assert_eq!(event["response"]["recharged_amount"], 1020.0);
+    let events: PageOf<EventView> = env
+        .admin_read("/api/organizations/lt_alert/webhook-events")
+        .await;
+    assert_eq!(events.total, 1, "{events:?}");
+    let event = &events.items[0];
+    assert_eq!(event.source, EventSource::LitellmAlert);
+    assert_eq!(event.event_type, "budget_crossed");
+    assert_eq!(event.action.as_deref(), Some("auto_recharged"));
+    let stored: EventAnswer = serde_json::from_value(event.response.clone().unwrap()).unwrap();
+    assert_eq!(stored.recharged_amount, Some(usd(1020.0)));
 }
 
 #[tokio::test]
@@ -109,8 +112,11 @@ async fn an_adopted_team_is_synced_and_topped_up_the_same_way() {
     let org = env
         .create_org("lt_adopt", json!({ "litellm_team_id": "their-team" }))
         .await;
-    assert_eq!(org["organization"]["litellm_team_id"], "their-team");
-    assert_eq!(org["organization"]["quota_backend"], "litellm");
+    assert_eq!(
+        org.organization.litellm_team_id.as_deref(),
+        Some("their-team")
+    );
+    assert_eq!(org.organization.quota_backend, QuotaBackend::Litellm);
     env.add_card("lt_adopt", "pm_card_visa").await;
     assert_eq!(env.sync("lt_adopt").await, "their-team");
     let held = litellm.team("their-team").unwrap();
@@ -124,20 +130,12 @@ async fn an_adopted_team_is_synced_and_topped_up_the_same_way() {
             json!({ "c_organization_id": "lt_other", "litellm_team_id": "their-team" }),
         )
         .await;
-    assert_eq!(r.status(), 409);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "team_taken"
-    );
+    assert_eq!(error_code(r, 409).await, "team_taken");
     env.create_org("their-team", json!({})).await;
     let r = env
         .admin_post("/api/organizations/their-team/sync", json!({}))
         .await;
-    assert_eq!(r.status(), 409);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "team_taken"
-    );
+    assert_eq!(error_code(r, 409).await, "team_taken");
 
     // A team that does not exist is not created under the adopted name.
     env.create_org("lt_typo", json!({ "litellm_team_id": "no-such-team" }))
@@ -145,17 +143,13 @@ async fn an_adopted_team_is_synced_and_topped_up_the_same_way() {
     let r = env
         .admin_post("/api/organizations/lt_typo/sync", json!({}))
         .await;
-    assert_eq!(r.status(), 409);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "team_not_found"
-    );
+    assert_eq!(error_code(r, 409).await, "team_not_found");
     assert!(litellm.team("no-such-team").is_none());
 
     spend_past_budget(&litellm, "their-team", 520.0).await;
     assert_eq!(env.charges().await, 1);
     assert_eq!(litellm.team("their-team").unwrap().max_budget, Some(1020.0));
-    assert_eq!(env.org("lt_adopt").await["credited_total"], 1020.0);
+    assert_eq!(env.org("lt_adopt").await.credited_total, usd(1020.0));
 }
 
 #[tokio::test]
@@ -167,11 +161,7 @@ async fn adopting_a_team_is_refused_on_the_kms_backend() {
             json!({ "c_organization_id": "k1", "litellm_team_id": "t" }),
         )
         .await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "team_adoption_unsupported"
-    );
+    assert_eq!(error_code(r, 400).await, "team_adoption_unsupported");
     assert_eq!(env.count("organization_balance_config").await, 0);
 }
 
@@ -183,8 +173,8 @@ async fn bad_tokens_malformed_alerts_and_other_events_change_nothing() {
 
     for token in ["wrong-token-0123456789abcdef", ""] {
         let (status, body) = env.send_alert(token, &crossed).await;
-        assert_eq!(status, 401, "{body}");
-        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(status, 401, "{body:?}");
+        assert_eq!(body.error.as_ref().unwrap().code, "unauthorized");
     }
     let r = env
         .http
@@ -204,8 +194,8 @@ async fn bad_tokens_malformed_alerts_and_other_events_change_nothing() {
         let (status, body) = env
             .send_alert(ALERT_TOKEN, &alert_body(&team, event, group, 520.0))
             .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["ignored"], true, "{event}/{group}: {body}");
+        assert_eq!(status, 200, "{body:?}");
+        assert!(body.ignored, "{event}/{group}: {body:?}");
     }
 
     let mut no_spend = crossed.clone();
@@ -220,8 +210,8 @@ async fn bad_tokens_malformed_alerts_and_other_events_change_nothing() {
     ] {
         let (status, answer) = env.send_alert(ALERT_TOKEN, &body).await;
         assert_eq!(
-            (status, answer["error"]["code"].as_str()),
-            (400, Some(code))
+            (status, answer.error.as_ref().unwrap().code.as_str()),
+            (400, code)
         );
     }
     let r = env
@@ -232,11 +222,7 @@ async fn bad_tokens_malformed_alerts_and_other_events_change_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "invalid_json"
-    );
+    assert_eq!(error_code(r, 400).await, "invalid_json");
 
     let (status, body) = env
         .send_alert(
@@ -244,7 +230,7 @@ async fn bad_tokens_malformed_alerts_and_other_events_change_nothing() {
             &alert_body("nobodys-team", "budget_crossed", "team", 520.0),
         )
         .await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 404, "{body:?}");
 
     assert_eq!(env.count("webhook_events").await, 0);
     assert_eq!(env.count("recharge_records").await, 0);
@@ -257,8 +243,8 @@ async fn an_identical_alert_is_a_replay_within_the_window_and_decided_afresh_aft
     let team = env.ready_org("lt_replay", "pm_card_visa", json!({})).await;
     let crossed = alert_body(&team, "budget_crossed", "team", 520.0);
     let (status, first) = env.send_alert(ALERT_TOKEN, &crossed).await;
-    assert_eq!(status, 200, "{first}");
-    assert_eq!(first["action"], "auto_recharged");
+    assert_eq!(status, 200, "{first:?}");
+    assert_eq!(first.action, Some(EventAction::AutoRecharged));
     let (status, again) = env.send_alert(ALERT_TOKEN, &crossed).await;
     assert_eq!(
         (status, &again),
@@ -272,9 +258,13 @@ async fn an_identical_alert_is_a_replay_within_the_window_and_decided_afresh_aft
     // a second): a new event, decided by the balance, which the first recharge covers.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let (status, later) = env.send_alert(ALERT_TOKEN, &crossed).await;
-    assert_eq!(status, 200, "{later}");
-    assert_eq!(later["action"], "not_needed", "{later} / first {first}");
-    assert_ne!(later["event_id"], first["event_id"]);
+    assert_eq!(status, 200, "{later:?}");
+    assert_eq!(
+        later.action,
+        Some(EventAction::NotNeeded),
+        "{later:?} / first {first:?}"
+    );
+    assert_ne!(later.event_id, first.event_id);
     assert_eq!(env.count("webhook_events").await, 2);
     assert_eq!(env.charges().await, 1);
 
@@ -285,7 +275,7 @@ async fn an_identical_alert_is_a_replay_within_the_window_and_decided_afresh_aft
             &alert_body(&team, "budget_crossed", "team", 1500.0),
         )
         .await;
-    assert_eq!(more["action"], "auto_recharged", "{more}");
+    assert_eq!(more.action, Some(EventAction::AutoRecharged), "{more:?}");
     assert_eq!(env.charges().await, 2);
 }
 
@@ -298,9 +288,10 @@ async fn the_limit_webhook_and_an_alert_for_one_need_charge_once() {
         env.send_alert(ALERT_TOKEN, &crossed),
         env.send_limit(&team, 520.0, Some("evt-both")),
     );
-    let actions = [a.1["action"].clone(), b.1["action"].clone()];
+    let actions = [a.1.action, b.1.action];
     assert!(
-        actions.contains(&json!("auto_recharged")) && actions.contains(&json!("not_needed")),
+        actions.contains(&Some(EventAction::AutoRecharged))
+            && actions.contains(&Some(EventAction::NotNeeded)),
         "{actions:?}"
     );
     assert_eq!(env.charges().await, 1);

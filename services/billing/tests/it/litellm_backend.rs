@@ -8,9 +8,12 @@ use crate::support;
 use std::net::TcpListener;
 
 use billing::settings::QuotaBackend;
+use billing::store::recharges::RechargeStatus;
+use billing::views::EventAction;
 use litellm_sim::{SimConfig, SimHandle};
 use serde_json::json;
 use sim_faults::{FaultMode, FaultRule};
+use support::usd;
 use support::{spawn_with, Env};
 
 const MASTER: &str = "sk-litellm-master-test";
@@ -48,12 +51,12 @@ async fn sync_creates_the_team_and_recharges_set_its_budget() {
     );
 
     let (status, answer) = env.send_limit(&team, 520.0, None).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["action"], "auto_recharged");
-    assert_eq!(answer["recharged_amount"], 1020.0);
+    assert_eq!(status, 200, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::AutoRecharged));
+    assert_eq!(answer.recharged_amount, Some(usd(1020.0)));
     assert_eq!(litellm.team("lt_org").unwrap().max_budget, Some(1020.0));
     let org = env.org("lt_org").await;
-    assert_eq!(org["credited_total"], 1020.0);
+    assert_eq!(org.credited_total, usd(1020.0));
     assert_eq!(env.charges().await, 1);
 
     // A manual recharge sets the budget to the new credited total.
@@ -83,13 +86,16 @@ async fn litellm_down_after_the_charge_refunds_it() {
         .faults()
         .push(FaultRule::new(FaultMode::Error).status(503).path("/team/"));
     let (status, answer) = env.send_limit(&team, 520.0, Some("evt-lt")).await;
-    assert_eq!(status, 503, "{answer}");
-    assert_eq!(answer["action"], "refunded");
-    assert_eq!(answer["recharge"]["status"], "refunded");
+    assert_eq!(status, 503, "{answer:?}");
+    assert_eq!(answer.action, Some(EventAction::Refunded));
+    assert_eq!(
+        answer.recharge.as_ref().unwrap().status,
+        RechargeStatus::Refunded
+    );
     assert_eq!(env.refunds().await.len(), 1);
     assert_eq!(litellm.team("lt_down").unwrap().max_budget, Some(0.0));
     let org = env.org("lt_down").await;
-    assert_eq!(org["credited_total"], 0.0);
+    assert_eq!(org.credited_total, usd(0.0));
 }
 
 #[tokio::test]

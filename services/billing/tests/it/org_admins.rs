@@ -5,9 +5,16 @@
 
 use crate::support;
 
+use billing::access::OrgRole;
+use billing::views::{
+    AuditEntry, EventAction, MemberList, MonthUsageAnswer, OrganizationAnswer, OrganizationList,
+    PageOf,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{jwt, jwt_signed, spawn, user_jwt, Env};
+use support::{jwt, jwt_signed, spawn, usd, user_jwt, Env};
+use tollgate_testkit::{answer, error};
+use tollgate_web::error::ErrorDetail;
 
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -56,6 +63,30 @@ async fn status_and_body(r: reqwest::Response) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `method path` as the holder of `token`, answered `status` with billing's type `T`.
+async fn read_as<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> T {
+    answer(env.call_as(token, method, path, body).await, status).await
+}
+
+/// `method path` as the holder of `token`, refused with `status`: the error.
+async fn refused_as(
+    env: &Env,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: u16,
+) -> ErrorDetail {
+    error(env.call_as(token, method, path, body).await, status).await
+}
+
 #[tokio::test]
 async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
     let env = spawn().await;
@@ -69,81 +100,60 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
     let (ta, tb, tc) = (user_jwt(&a), user_jwt(&b), user_jwt(&c));
 
     // A lists exactly A's organisations, with A's role in each.
-    let (status, list) = status_and_body(
-        env.call_as(&ta, Method::GET, "/api/organizations", None)
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{list}");
-    let mut seen: Vec<(String, String)> = list["items"]
-        .as_array()
-        .unwrap()
+    let list: OrganizationList =
+        read_as(&env, &ta, Method::GET, "/api/organizations", None, 200).await;
+    let mut seen: Vec<(&str, OrgRole)> = list
+        .items
         .iter()
-        .map(|o| {
-            (
-                o["c_organization_id"].as_str().unwrap().into(),
-                o["role"].as_str().unwrap().into(),
-            )
-        })
+        .map(|o| (o.c_organization_id.as_str(), o.role))
         .collect();
-    seen.sort();
+    seen.sort_by_key(|s| s.0);
     assert_eq!(
         seen,
-        vec![
-            ("org-x".into(), "admin".into()),
-            ("org-z".into(), "viewer".into())
-        ]
+        vec![("org-x", OrgRole::Admin), ("org-z", OrgRole::Viewer)]
     );
-    assert_eq!(list["total"], 2);
-    let (_, none) = status_and_body(
-        env.call_as(&tc, Method::GET, "/api/organizations", None)
-            .await,
-    )
-    .await;
-    assert_eq!(none["total"], 0, "{none}");
+    assert_eq!(list.total, 2);
+    let none: OrganizationList =
+        read_as(&env, &tc, Method::GET, "/api/organizations", None, 200).await;
+    assert_eq!((none.total, none.items.len()), (0, 0), "{none:?}");
 
     // A reads X and steers it.
-    let (status, x) = status_and_body(
-        env.call_as(&ta, Method::GET, "/api/organizations/org-x", None)
-            .await,
+    let x: OrganizationAnswer = read_as(
+        &env,
+        &ta,
+        Method::GET,
+        "/api/organizations/org-x",
+        None,
+        200,
     )
     .await;
-    assert_eq!(
-        (status, x["organization"]["role"].clone()),
-        (200, json!("admin"))
-    );
+    assert_eq!(x.organization.role, OrgRole::Admin);
     for on in [false, true] {
-        let (status, body) = status_and_body(
-            env.call_as(
-                &ta,
-                Method::PATCH,
-                "/api/organizations/org-x",
-                Some(json!({ "auto_recharge_enabled": on })),
-            )
-            .await,
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["organization"]["auto_recharge_enabled"], on);
-    }
-    let before = env.org("org-x").await;
-    let (status, body) = status_and_body(
-        env.call_as(
+        let body: OrganizationAnswer = read_as(
+            &env,
             &ta,
             Method::PATCH,
             "/api/organizations/org-x",
-            Some(json!({ "minimum_balance": 900, "target_balance": 800 })),
+            Some(json!({ "auto_recharge_enabled": on })),
+            200,
         )
-        .await,
+        .await;
+        assert_eq!(body.organization.auto_recharge_enabled, on);
+    }
+    let before = env.org("org-x").await;
+    let refused = refused_as(
+        &env,
+        &ta,
+        Method::PATCH,
+        "/api/organizations/org-x",
+        Some(json!({ "minimum_balance": 900, "target_balance": 800 })),
+        400,
     )
     .await;
+    assert_eq!(refused.code, "invalid_settings");
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_settings"))
-    );
-    assert_eq!(
-        env.org("org-x").await["minimum_balance"],
-        before["minimum_balance"],
+        env.org("org-x").await.minimum_balance,
+        before.minimum_balance,
         "nothing saved"
     );
     let (status, _) = status_and_body(
@@ -184,65 +194,54 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
     }
 
     // B reads X; every write is 403 and changes nothing; the audit trail is for admins.
-    let (status, x) = status_and_body(
-        env.call_as(&tb, Method::GET, "/api/organizations/org-x", None)
-            .await,
+    let x: OrganizationAnswer = read_as(
+        &env,
+        &tb,
+        Method::GET,
+        "/api/organizations/org-x",
+        None,
+        200,
     )
     .await;
-    assert_eq!(
-        (status, x["organization"]["role"].clone()),
-        (200, json!("viewer"))
-    );
+    assert_eq!(x.organization.role, OrgRole::Viewer);
     let org_before = env.org("org-x").await;
     let audit_before = env.count("organization_audit").await;
     for (method, path, body) in routes("org-x") {
-        let (status, answer) =
-            status_and_body(env.call_as(&tb, method.clone(), &path, body.clone()).await).await;
-        let expected = if method == Method::GET && !path.ends_with("/audit") {
-            200
+        let res = env.call_as(&tb, method.clone(), &path, body.clone()).await;
+        if method == Method::GET && !path.ends_with("/audit") {
+            assert_eq!(res.status(), 200, "{method} {path}");
         } else {
-            403
-        };
-        assert_eq!(status, expected, "{method} {path}: {answer}");
-        if expected == 403 {
-            assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
+            let e = error(res, 403).await;
+            assert_eq!(e.code, "forbidden", "{method} {path}");
         }
     }
     let org_after = env.org("org-x").await;
     assert_eq!(
-        org_after["auto_recharge_enabled"],
-        org_before["auto_recharge_enabled"]
+        org_after.auto_recharge_enabled,
+        org_before.auto_recharge_enabled
     );
-    assert_eq!(org_after["credited_total"], org_before["credited_total"]);
+    assert_eq!(org_after.credited_total, org_before.credited_total);
     assert_eq!(env.charges().await, 1);
     assert_eq!(env.count("organization_audit").await, audit_before);
 
     // C on X, and A and C on Y: 404 for every route, as for an organisation that does not exist.
     let missing = {
-        let (status, body) = status_and_body(
-            env.call_as(&ta, Method::GET, "/api/organizations/no-such-org", None)
-                .await,
+        let e = refused_as(
+            &env,
+            &ta,
+            Method::GET,
+            "/api/organizations/no-such-org",
+            None,
+            404,
         )
         .await;
-        assert_eq!(status, 404);
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("no-such-org", "")
+        e.message.replace("no-such-org", "")
     };
     for (token, org) in [(&tc, "org-x"), (&ta, "org-y"), (&tc, "org-y")] {
         for (method, path, body) in routes(org) {
-            let (status, answer) =
-                status_and_body(env.call_as(token, method.clone(), &path, body).await).await;
-            assert_eq!(status, 404, "{method} {path}: {answer}");
-            assert_eq!(answer["error"]["code"], "not_found");
-            assert_eq!(
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .replace(org, ""),
-                missing
-            );
+            let e = refused_as(&env, token, method.clone(), &path, body, 404).await;
+            assert_eq!(e.code, "not_found", "{method} {path}");
+            assert_eq!(e.message.replace(org, ""), missing, "{method} {path}");
         }
     }
     // Membership and creation stay with the operator.
@@ -268,9 +267,8 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
             Some(json!({ "c_organization_id": "by-a" })),
         ),
     ] {
-        let (status, answer) =
-            status_and_body(env.call_as(&ta, method.clone(), &path, body).await).await;
-        assert_eq!(status, 401, "{method} {path}: {answer}");
+        let e = refused_as(&env, &ta, method.clone(), &path, body, 401).await;
+        assert_eq!(e.code, "unauthorized", "{method} {path}");
     }
 
     // Bad tokens: expired, wrongly signed, another audience.
@@ -284,88 +282,83 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
         jwt(json!({ "sub": a, "aud": "anon", "exp": now + 600 })),
         "not-a-jwt".to_owned(),
     ] {
-        let (status, answer) = status_and_body(
-            env.call_as(&token, Method::GET, "/api/organizations/org-x", None)
-                .await,
+        let e = refused_as(
+            &env,
+            &token,
+            Method::GET,
+            "/api/organizations/org-x",
+            None,
+            401,
         )
         .await;
-        assert_eq!(status, 401, "{answer}");
-        assert_eq!(answer["error"]["code"], "unauthorized");
+        assert_eq!(e.code, "unauthorized");
     }
 
     // Usage passes the balance; the limit webhook recharges; the month shows both.
     let (_, answer) = env.send_limit(&team, 520.0, None).await;
-    assert_eq!(answer["action"], "auto_recharged", "{answer}");
-    let (status, usage) = status_and_body(
-        env.call_as(&ta, Method::GET, "/api/organizations/org-x/usage", None)
-            .await,
+    assert_eq!(
+        answer.action,
+        Some(EventAction::AutoRecharged),
+        "{answer:?}"
+    );
+    let usage: MonthUsageAnswer = read_as(
+        &env,
+        &ta,
+        Method::GET,
+        "/api/organizations/org-x/usage",
+        None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{usage}");
-    assert_eq!(
-        usage["month"],
-        chrono::Utc::now().format("%Y-%m").to_string()
-    );
-    assert_eq!(usage["usage"], 520.0);
-    assert!(usage["usage_read_at"].is_string());
-    let recharges = usage["recharges"].as_array().unwrap();
-    assert_eq!(recharges.len(), 2, "{usage}");
-    let auto = answer["recharged_amount"].as_f64().unwrap();
-    assert_eq!(usage["recharged_total"].as_f64().unwrap(), 25.0 + auto);
-    assert_eq!(usage["credited_total"].as_f64().unwrap(), 25.0 + auto);
-    assert_eq!(usage["balance"].as_f64().unwrap(), 25.0 + auto - 520.0);
-    let (status, past) = status_and_body(
-        env.call_as(
-            &tb,
-            Method::GET,
-            "/api/organizations/org-x/usage?month=2020-01",
-            None,
-        )
-        .await,
+    assert_eq!(usage.month, chrono::Utc::now().format("%Y-%m").to_string());
+    assert_eq!(usage.usage, usd(520.0));
+    assert!(usage.usage_read_at.is_some());
+    assert_eq!(usage.recharges.len(), 2, "{usage:?}");
+    let auto = answer.recharged_amount.unwrap().0;
+    assert_eq!(usage.recharged_total.0, 2_500 + auto);
+    assert_eq!(usage.credited_total.0, 2_500 + auto);
+    assert_eq!(usage.balance.map(|b| b.0), Some(2_500 + auto - 52_000));
+    let past: MonthUsageAnswer = read_as(
+        &env,
+        &tb,
+        Method::GET,
+        "/api/organizations/org-x/usage?month=2020-01",
+        None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        (past["usage"].clone(), past["recharged_total"].clone()),
-        (json!(0.0), json!(0.0))
-    );
+    assert_eq!((past.usage, past.recharged_total), (usd(0.0), usd(0.0)));
     for bad in ["2026-13", "2026-1", "december"] {
-        let (status, body) = status_and_body(
-            env.call_as(
-                &ta,
-                Method::GET,
-                &format!("/api/organizations/org-x/usage?month={bad}"),
-                None,
-            )
-            .await,
+        let e = refused_as(
+            &env,
+            &ta,
+            Method::GET,
+            &format!("/api/organizations/org-x/usage?month={bad}"),
+            None,
+            400,
         )
         .await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (400, Some("invalid_month")),
-            "{bad}"
-        );
+        assert_eq!(e.code, "invalid_month", "{bad}");
     }
 
     // The audit trail: A's changes with A's id, the operator's membership changes.
-    let (_, audit) = status_and_body(
-        env.call_as(
-            &ta,
-            Method::GET,
-            "/api/organizations/org-x/audit?page_size=100",
-            None,
-        )
-        .await,
+    let audit: PageOf<AuditEntry> = read_as(
+        &env,
+        &ta,
+        Method::GET,
+        "/api/organizations/org-x/audit?page_size=100",
+        None,
+        200,
     )
     .await;
-    let entries = audit["items"].as_array().unwrap();
+    let entries = &audit.items;
     let by = |actor: &str, action: &str| {
         entries
             .iter()
-            .filter(|e| e["actor"] == actor && e["action"] == action)
+            .filter(|e| e.actor == actor && e.action == action)
             .count()
     };
-    assert_eq!(by(&a, "settings"), 3, "off, on, thresholds: {audit}");
+    assert_eq!(by(&a, "settings"), 3, "off, on, thresholds: {audit:?}");
     assert_eq!(by(&a, "recharge"), 1);
     assert_eq!(by("operator", "member_added"), 2);
     assert_eq!(
@@ -376,26 +369,25 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
     assert_eq!(by("operator", "sync"), 1);
     let thresholds = entries
         .iter()
-        .find(|e| e["actor"] == a.as_str() && e["changes"]["minimum_balance"].is_object())
+        .find(|e| e.actor == a && e.changes["minimum_balance"].is_object())
         .unwrap();
     assert_eq!(
-        thresholds["changes"]["minimum_balance"],
+        thresholds.changes["minimum_balance"],
         json!({ "old": 100.0, "new": 150.0 })
     );
     assert_eq!(
-        thresholds["changes"]["target_balance"],
+        thresholds.changes["target_balance"],
         json!({ "old": 500.0, "new": 600.0 })
     );
     let switched = entries
         .iter()
-        .filter(|e| e["changes"]["auto_recharge_enabled"].is_object())
+        .filter(|e| e.changes["auto_recharge_enabled"].is_object())
         .count();
     assert_eq!(switched, 2);
 
     // The operator lists and removes; A loses X at once.
-    let (_, members) =
-        status_and_body(env.admin_get("/api/organizations/org-x/members").await).await;
-    assert_eq!(members["items"].as_array().unwrap().len(), 2, "{members}");
+    let members: MemberList = env.admin_read("/api/organizations/org-x/members").await;
+    assert_eq!(members.items.len(), 2, "{members:?}");
     let r = env
         .call_as(
             tollgate_testkit::ADMIN_TOKEN,
@@ -406,20 +398,16 @@ async fn admins_steer_viewers_read_and_nobody_else_sees_anything() {
         .await;
     assert_eq!(r.status(), 200);
     for (method, path, body) in routes("org-x") {
-        let (status, _) =
-            status_and_body(env.call_as(&ta, method.clone(), &path, body).await).await;
-        assert_eq!(status, 404, "{method} {path}");
+        let e = refused_as(&env, &ta, method.clone(), &path, body, 404).await;
+        assert_eq!(e.code, "not_found", "{method} {path}");
     }
-    let (_, audit) = status_and_body(
-        env.admin_get("/api/organizations/org-x/audit?page_size=100")
-            .await,
-    )
-    .await;
-    assert!(audit["items"]
-        .as_array()
-        .unwrap()
+    let audit: PageOf<AuditEntry> = env
+        .admin_read("/api/organizations/org-x/audit?page_size=100")
+        .await;
+    assert!(audit
+        .items
         .iter()
-        .any(|e| e["action"] == "member_removed" && e["actor"] == "operator"));
+        .any(|e| e.action == "member_removed" && e.actor == "operator"));
 }
 
 #[tokio::test]
@@ -440,15 +428,14 @@ async fn membership_input_is_checked() {
         ),
         (json!({ "user_id": user }), 400, ""),
     ] {
-        let (s, answer) = status_and_body(
+        let e = error(
             env.admin_post("/api/organizations/org-m/members", body)
                 .await,
+            status,
         )
         .await;
-        assert_eq!(s, status, "{answer}");
-        assert_eq!(answer["success"], false);
         if !code.is_empty() {
-            assert_eq!(answer["error"]["code"], code, "{answer}");
+            assert_eq!(e.code, code);
         }
     }
     assert_eq!(add_member(&env, "no-such-org", &user, "admin").await, 404);

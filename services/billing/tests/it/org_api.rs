@@ -3,13 +3,14 @@
 
 use crate::support;
 
-use serde_json::{json, Value};
+use billing::store::recharges::{RechargeStatus, TriggeredBy};
+use billing::views::{
+    EventAction, EventView, OrganizationList, PageOf, RechargeAnswer, RechargeView,
+};
+use serde_json::json;
 use support::spawn;
-use tollgate_testkit::ADMIN_TOKEN;
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
-}
+use support::usd;
+use tollgate_testkit::{answer, error_code, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn every_route_needs_the_admin_token() {
@@ -36,9 +37,8 @@ async fn every_route_needs_the_admin_token() {
                 req = req.bearer_auth(t);
             }
             let r = req.send().await.unwrap();
-            assert_eq!(r.status(), 401, "{method} {path} {token:?}");
-            let body: Value = r.json().await.unwrap();
-            assert_eq!(code(&body), "unauthorized");
+            let got = error_code(r, 401).await;
+            assert_eq!(got, "unauthorized", "{method} {path} {token:?}");
         }
     }
     assert_eq!(env.count("organization_balance_config").await, 1);
@@ -51,13 +51,13 @@ async fn create_read_update() {
     let created = env
         .create_org("org-1", json!({ "minimum_balance": 12.5 }))
         .await;
-    let org = &created["organization"];
-    assert_eq!(org["c_organization_id"], "org-1");
-    assert_eq!(org["minimum_balance"], 12.5);
-    assert_eq!(org["target_balance"], 500.0);
-    assert_eq!(org["max_daily_recharges"], 5);
-    assert_eq!(org["credited_total"], 0.0);
-    assert!(org["litellm_team_id"].is_null());
+    let org = &created.organization;
+    assert_eq!(org.c_organization_id, "org-1");
+    assert_eq!(org.minimum_balance, usd(12.5));
+    assert_eq!(org.target_balance, usd(500.0));
+    assert_eq!(org.max_daily_recharges, 5);
+    assert_eq!(org.credited_total, usd(0.0));
+    assert!(org.litellm_team_id.is_none());
 
     let r = env
         .admin_post(
@@ -65,8 +65,7 @@ async fn create_read_update() {
             json!({ "c_organization_id": "org-1" }),
         )
         .await;
-    assert_eq!(r.status(), 409);
-    assert_eq!(code(&r.json().await.unwrap()), "organization_exists");
+    assert_eq!(error_code(r, 409).await, "organization_exists");
 
     let r = env
         .admin_patch(
@@ -76,18 +75,13 @@ async fn create_read_update() {
         .await;
     assert_eq!(r.status(), 200);
     let org = env.org("org-1").await;
-    assert_eq!(org["target_balance"], 750.25);
-    assert_eq!(org["max_daily_recharges"], 2);
-    assert_eq!(org["minimum_balance"], 12.5);
+    assert_eq!(org.target_balance, usd(750.25));
+    assert_eq!(org.max_daily_recharges, 2);
+    assert_eq!(org.minimum_balance, usd(12.5));
 
-    let list: Value = env
-        .admin_get("/api/organizations")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["total"], 1);
-    assert_eq!(list["items"][0]["c_organization_id"], "org-1");
+    let list: OrganizationList = env.admin_read("/api/organizations").await;
+    assert_eq!(list.total, 1);
+    assert_eq!(list.items[0].c_organization_id, "org-1");
 }
 
 #[tokio::test]
@@ -141,10 +135,7 @@ async fn invalid_settings_are_400_and_change_nothing() {
     ];
     for (body, expected) in bad_creates {
         let r = env.admin_post("/api/organizations", body.clone()).await;
-        assert_eq!(r.status(), 400, "{body}");
-        let answer: Value = r.json().await.unwrap();
-        assert_eq!(code(&answer), expected, "{body}: {answer}");
-        assert_eq!(answer["success"], false);
+        assert_eq!(error_code(r, 400).await, expected, "{body}");
     }
     let r = env
         .http
@@ -155,8 +146,7 @@ async fn invalid_settings_are_400_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(code(&r.json().await.unwrap()), "invalid_json");
+    assert_eq!(error_code(r, 400).await, "invalid_json");
     let r = env
         .http
         .post(env.app.url("/api/organizations"))
@@ -184,9 +174,9 @@ async fn invalid_settings_are_400_and_change_nothing() {
     }
     assert_eq!(env.count("organization_balance_config").await, 1);
     let after = env.org("valid").await;
-    assert_eq!(before["minimum_balance"], after["minimum_balance"]);
-    assert_eq!(before["target_balance"], after["target_balance"]);
-    assert_eq!(before["updated_at"], after["updated_at"]);
+    assert_eq!(before.minimum_balance, after.minimum_balance);
+    assert_eq!(before.target_balance, after.target_balance);
+    assert_eq!(before.updated_at, after.updated_at);
 }
 
 #[tokio::test]
@@ -225,8 +215,7 @@ async fn unknown_organisations_are_404() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 404, "{method} {path}");
-        assert_eq!(code(&r.json().await.unwrap()), "not_found");
+        assert_eq!(error_code(r, 404).await, "not_found");
     }
     assert!(env.kms.organization("ghost").is_none());
     assert!(env.payment_intents().await.is_empty());
@@ -248,25 +237,18 @@ async fn payment_methods() {
                 json!({ "payment_method_id": pm }),
             )
             .await;
-        assert_eq!(r.status(), 400, "{pm}");
-        assert_eq!(code(&r.json().await.unwrap()), expected, "{pm}");
+        assert_eq!(error_code(r, 400).await, expected, "{pm}");
     }
-    assert!(env.org("cards").await["payment_method"].is_null());
+    assert!(env.org("cards").await.payment_method.is_none());
     let first = env.add_card("cards", "pm_card_visa").await;
-    let customer = first["organization"]["stripe_customer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let pm1 = first["payment_method"]["id"].as_str().unwrap().to_owned();
+    let customer = first.organization.stripe_customer_id.clone().unwrap();
+    let pm1 = first.payment_method.as_ref().unwrap().id.clone();
     assert!(customer.starts_with("cus_"));
-    assert_eq!(first["organization"]["payment_method"]["id"], pm1.as_str());
+    assert_eq!(first.organization.payment_method.unwrap().id, pm1);
     // A second card: same customer, new default.
     let second = env.add_card("cards", "pm_card_visa").await;
-    assert_eq!(
-        second["organization"]["stripe_customer_id"],
-        customer.as_str()
-    );
-    assert_ne!(second["organization"]["payment_method"]["id"], pm1.as_str());
+    assert_eq!(second.organization.stripe_customer_id, Some(customer));
+    assert_ne!(second.organization.payment_method.as_ref().unwrap().id, pm1);
     // Attach without making it the default.
     let r = env
         .admin_post(
@@ -276,8 +258,8 @@ async fn payment_methods() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
-        env.org("cards").await["payment_method"]["id"],
-        second["organization"]["payment_method"]["id"]
+        env.org("cards").await.payment_method.as_ref().unwrap().id,
+        second.organization.payment_method.as_ref().unwrap().id
     );
     let r = env
         .admin_post(
@@ -311,8 +293,7 @@ async fn sync_creates_then_sets_and_is_repeatable() {
     let r = env
         .admin_post("/api/organizations/synced/sync", json!({}))
         .await;
-    assert_eq!(r.status(), 503);
-    assert_eq!(code(&r.json().await.unwrap()), "unavailable");
+    assert_eq!(error_code(r, 503).await, "unavailable");
 }
 
 #[tokio::test]
@@ -325,8 +306,7 @@ async fn manual_recharges() {
             json!({ "amount": 10 }),
         )
         .await;
-    assert_eq!(r.status(), 409);
-    assert_eq!(code(&r.json().await.unwrap()), "no_payment_method");
+    assert_eq!(error_code(r, 409).await, "no_payment_method");
     env.add_card("manual", "pm_card_visa").await;
     for bad in [
         json!({ "amount": 0 }),
@@ -349,24 +329,22 @@ async fn manual_recharges() {
             json!({ "amount": 12.34 }),
         )
         .await;
-    assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["recharge"]["status"], "succeeded");
-    assert_eq!(body["recharge"]["triggered_by"], "manual");
-    assert_eq!(body["recharge"]["amount"], 12.34);
+    let body: RechargeAnswer = answer(r, 201).await;
+    assert_eq!(body.recharge.status, RechargeStatus::Succeeded);
+    assert_eq!(body.recharge.triggered_by, TriggeredBy::Manual);
+    assert_eq!(body.recharge.amount, usd(12.34));
+    assert_eq!(body.recharged_amount, Some(usd(12.34)));
     assert_eq!(env.kms_quota("manual"), Some(1_234));
-    assert!(env.org("manual").await["litellm_team_id"]
-        .as_str()
-        .is_some());
+    assert!(env.org("manual").await.litellm_team_id.as_deref().is_some());
     // A declined card: 402, nothing credited.
     env.add_card("manual", "pm_card_chargeCustomerFail").await;
     let r = env
         .admin_post("/api/organizations/manual/recharge", json!({ "amount": 5 }))
         .await;
-    assert_eq!(r.status(), 402);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(code(&body), "payment_failed");
-    assert_eq!(body["recharge"]["status"], "payment_failed");
+    let body: RechargeAnswer = answer(r, 402).await;
+    assert!(!body.success);
+    assert_eq!(body.error.unwrap().code, "payment_failed");
+    assert_eq!(body.recharge.status, RechargeStatus::PaymentFailed);
     assert_eq!(env.kms_quota("manual"), Some(1_234));
     let r = env
         .http
@@ -377,8 +355,7 @@ async fn manual_recharges() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(code(&r.json().await.unwrap()), "invalid_idempotency_key");
+    assert_eq!(error_code(r, 400).await, "invalid_idempotency_key");
 }
 
 #[tokio::test]
@@ -400,41 +377,34 @@ async fn history_and_events_are_paged_newest_first() {
         let (_, answer) = env
             .send_limit(&team, 10_000.0, Some(&format!("evt-{i}")))
             .await;
-        assert_eq!(answer["action"], "daily_limit_reached");
+        assert_eq!(answer.action, Some(EventAction::DailyLimitReached));
     }
-    let page: Value = env
-        .admin_get("/api/organizations/paged/recharge-history?page=1&page_size=2")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["total"], 3);
-    assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    assert_eq!(page["items"][0]["amount"], 3.0);
-    let page2: Value = env
-        .admin_get("/api/organizations/paged/recharge-history?page=2&page_size=2")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page2["items"][0]["amount"], 1.0);
-    let events: Value = env
-        .admin_get("/api/organizations/paged/webhook-events?page_size=2")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(events["total"], 3);
-    assert_eq!(events["items"][0]["event_id"], "evt-2");
-    assert_eq!(events["items"][0]["action"], "daily_limit_reached");
+    let page: PageOf<RechargeView> = env
+        .admin_read("/api/organizations/paged/recharge-history?page=1&page_size=2")
+        .await;
+    assert_eq!((page.total, page.items.len()), (3, 2));
+    assert_eq!(page.items[0].amount, usd(3.0));
+    let page2: PageOf<RechargeView> = env
+        .admin_read("/api/organizations/paged/recharge-history?page=2&page_size=2")
+        .await;
+    assert_eq!(page2.items[0].amount, usd(1.0));
+    let events: PageOf<EventView> = env
+        .admin_read("/api/organizations/paged/webhook-events?page_size=2")
+        .await;
+    assert_eq!(events.total, 3);
+    assert_eq!(events.items[0].event_id, "evt-2");
+    assert_eq!(
+        events.items[0].action.as_deref(),
+        Some("daily_limit_reached")
+    );
     for q in ["page=0", "page_size=0", "page_size=101", "page=x"] {
         let r = env
             .admin_get(&format!("/api/organizations/paged/recharge-history?{q}"))
             .await;
-        assert_eq!(r.status(), 400, "{q}");
+        assert_eq!(error_code(r, 400).await, "invalid_query", "{q}");
         let r = env
             .admin_get(&format!("/api/organizations/paged/webhook-events?{q}"))
             .await;
-        assert_eq!(r.status(), 400, "{q}");
+        assert_eq!(error_code(r, 400).await, "invalid_query", "{q}");
     }
 }

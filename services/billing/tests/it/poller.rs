@@ -9,9 +9,12 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use billing::settings::QuotaBackend;
+use billing::store::recharges::{RechargeStatus, TriggeredBy};
+use billing::views::{OrganizationList, PollerRunView};
 use litellm_sim::{Request, SimConfig, SimHandle};
 use serde_json::{json, Value};
 use sim_faults::{FaultMode, FaultRule};
+use support::usd;
 use support::{alert_body, spawn_with, Env, ALERT_TOKEN};
 
 const MASTER: &str = "sk-litellm-master-test";
@@ -52,14 +55,9 @@ async fn charges_within(env: &Env, charges: usize, within: Duration) -> usize {
     }
 }
 
-async fn last_poll(env: &Env) -> Value {
-    let r: Value = env
-        .admin_get("/api/organizations")
-        .await
-        .json()
-        .await
-        .unwrap();
-    r["last_poll"].clone()
+async fn last_poll(env: &Env) -> PollerRunView {
+    let list: OrganizationList = env.admin_read("/api/organizations").await;
+    list.last_poll.expect("a finished pass")
 }
 
 #[tokio::test]
@@ -91,17 +89,18 @@ async fn the_poller_recharges_before_litellm_rejects_anything() {
     // machine once read the budget in between).
     let mut history = env.history("poll_1").await;
     for _ in 0..100 {
-        if history.len() == 1 && history[0]["status"] == "succeeded" {
+        if history.len() == 1 && history[0].status == RechargeStatus::Succeeded {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         history = env.history("poll_1").await;
     }
     assert_eq!(history.len(), 1, "{history:?}");
-    assert_eq!(history[0]["status"], "succeeded", "{history:?}");
-    assert_eq!(history[0]["triggered_by"], "poller");
+    assert_eq!(history[0].status, RechargeStatus::Succeeded, "{history:?}");
+    assert_eq!(history[0].triggered_by, TriggeredBy::Poller);
     assert_eq!(
-        history[0]["amount"], 950.0,
+        history[0].amount,
+        usd(950.0),
         "up to the 500 target from -450"
     );
     assert_eq!(litellm.team(&team).unwrap().max_budget, Some(950.0));
@@ -110,9 +109,11 @@ async fn the_poller_recharges_before_litellm_rejects_anything() {
     tokio::time::sleep(interval * 3).await;
     assert_eq!(env.charges().await, 2);
     let run = last_poll(&env).await;
-    assert_eq!(run["organizations"], 2, "{run}");
-    assert_eq!(run["unreachable"], 0, "{run}");
-    assert_eq!(run["recharges"], 0, "{run}");
+    assert_eq!(
+        (run.organizations, run.unreachable, run.recharges),
+        (2, 0, 0),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +153,7 @@ async fn the_poller_and_litellms_alert_at_once_charge_once() {
             &alert_body(&team, "budget_crossed", "team", 520.0),
         )
         .await;
-    assert_eq!(status, 200, "{answer}");
+    assert_eq!(status, 200, "{answer:?}");
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS) * 3).await;
     assert_eq!(env.charges().await, 1);
     assert_eq!(env.history("poll_alert").await.len(), 1);
@@ -174,6 +175,5 @@ async fn an_unreachable_backend_is_skipped_and_reported_never_charged() {
     assert_eq!(env.charges().await, 0);
     assert_eq!(env.count("recharge_records").await, 0);
     let run = last_poll(&env).await;
-    assert_eq!(run["unreachable"], 1, "{run}");
-    assert_eq!(run["recharges"], 0, "{run}");
+    assert_eq!((run.unreachable, run.recharges), (1, 0), "{run:?}");
 }

@@ -3,6 +3,7 @@
 
 use crate::support;
 
+use billing::views::{EventAction, EventAnswer};
 use serde_json::json;
 use support::{spawn, spawn_with, Env};
 use tollgate_domain::signature::sign_sha256;
@@ -17,8 +18,9 @@ async fn nothing_changed(env: &Env, org: &str) {
     assert_eq!(env.kms_quota(org), Some(0));
 }
 
-fn error_code(body: &serde_json::Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
+/// The error code of an answer (the one error body reads as an event answer with `error`).
+fn error_code(body: &EventAnswer) -> &str {
+    body.error.as_ref().map_or("", |e| e.code.as_str())
 }
 
 #[tokio::test]
@@ -45,8 +47,8 @@ async fn signatures_are_required_and_checked() {
     ];
     for (sig, why) in cases {
         let (status, answer) = env.send_raw(body.clone(), sig.as_deref(), None).await;
-        assert_eq!(status, 401, "{why}: {answer}");
-        assert_eq!(answer["success"], false, "{why}");
+        assert_eq!(status, 401, "{why}: {answer:?}");
+        assert!(!answer.success, "{why}");
         assert_eq!(error_code(&answer), "unauthorized", "{why}");
     }
     // A body changed by one byte after signing.
@@ -59,8 +61,8 @@ async fn signatures_are_required_and_checked() {
     // The genuine one still works afterwards.
     let (status, answer) = env.send_raw(body, Some(&good), None).await;
     assert_eq!(
-        (status, answer["action"].as_str()),
-        (200, Some("auto_recharged"))
+        (status, answer.action),
+        (200, Some(EventAction::AutoRecharged))
     );
 }
 
@@ -71,7 +73,7 @@ async fn unknown_team_is_404_and_records_nothing() {
     let (status, answer) = env
         .send_limit("team_nobody", 520.0, Some("evt-unknown"))
         .await;
-    assert_eq!(status, 404, "{answer}");
+    assert_eq!(status, 404, "{answer:?}");
     assert_eq!(error_code(&answer), "not_found");
     nothing_changed(&env, "known").await;
 }
@@ -93,7 +95,12 @@ async fn malformed_bodies_are_400_and_record_nothing() {
     for (body, code) in bodies {
         let sig = sign_sha256(WEBHOOK_SECRET.as_bytes(), &body);
         let (status, answer) = env.send_raw(body.clone(), Some(&sig), None).await;
-        assert_eq!(status, 400, "{}: {answer}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            400,
+            "{}: {answer:?}",
+            String::from_utf8_lossy(&body)
+        );
         assert_eq!(
             error_code(&answer),
             code,
@@ -118,7 +125,7 @@ async fn huge_bodies_are_413() {
     let body = vec![b' '; 200 * 1024];
     let sig = sign_sha256(WEBHOOK_SECRET.as_bytes(), &body);
     let (status, answer) = env.send_raw(body, Some(&sig), None).await;
-    assert_eq!(status, 413, "{answer}");
+    assert_eq!(status, 413, "{answer:?}");
     assert_eq!(error_code(&answer), "payload_too_large");
     nothing_changed(&env, "huge").await;
 }
@@ -138,7 +145,7 @@ async fn replays_answer_as_the_first(cache_mb: u64) {
     let env = spawn_with(|b| b.webhook_answer_cache_mb = cache_mb).await;
     let team = env.ready_org("replay", "pm_card_visa", json!({})).await;
     let (s1, first) = env.send_limit(&team, 520.0, Some("evt-1")).await;
-    assert_eq!(first["action"], "auto_recharged");
+    assert_eq!(first.action, Some(EventAction::AutoRecharged));
     // Same id, different (later) body: still the first answer.
     let (s2, again) = env.send_limit(&team, 9_999.0, Some("evt-1")).await;
     assert_eq!((s1, &first), (s2, &again));
@@ -146,7 +153,7 @@ async fn replays_answer_as_the_first(cache_mb: u64) {
     let (_, a) = env.send_limit(&team, 2_000.0, None).await;
     let (_, b) = env.send_limit(&team, 2_000.0, None).await;
     assert_eq!(a, b);
-    assert_eq!(a["event_id"].as_str().unwrap().len(), "sha256:".len() + 64);
+    assert_eq!(a.event_id.as_deref().unwrap().len(), "sha256:".len() + 64);
     assert_eq!(env.charges().await, 2);
     assert_eq!(env.count("webhook_events").await, 2);
 }

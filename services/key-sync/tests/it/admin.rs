@@ -5,10 +5,21 @@ use crate::support;
 use std::time::Duration;
 
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-use serde_json::Value;
+use key_sync::handlers::views::{AdminKeyPage, KeyStatus, OwnerKey, ResyncAnswer, SignupAnswer};
+use key_sync::keys::Reconciled;
 use sim_faults::{FaultMode, FaultRule};
 use support::*;
-use tollgate_testkit::{NewapiBackend, ADMIN_TOKEN};
+use tollgate_testkit::{answer, error_code, NewapiBackend, ADMIN_TOKEN};
+
+/// One page of `GET /admin/keys?{query}`.
+async fn admin_page(env: &Env, query: &str) -> AdminKeyPage {
+    answer(admin_get(env, &format!("/admin/keys?{query}")).await, 200).await
+}
+
+/// `POST /admin/reconcile`'s report.
+async fn reconcile(env: &Env) -> Reconciled {
+    answer(admin_post(env, "/admin/reconcile").await, 200).await
+}
 
 async fn admin_get(env: &Env, path: &str) -> reqwest::Response {
     env.app
@@ -47,9 +58,10 @@ async fn admin_routes_need_the_admin_token() {
             if let Some(t) = token {
                 req = req.bearer_auth(t);
             }
+            let res = req.send().await.unwrap();
             assert_eq!(
-                req.send().await.unwrap().status(),
-                401,
+                error_code(res, 401).await,
+                "unauthorized",
                 "{method} {path} {token:?}"
             );
         }
@@ -65,60 +77,36 @@ async fn list_filters_by_sync_state_pages_and_never_shows_keys() {
         .faults()
         .push(FaultRule::new(FaultMode::SuccessFalse).path("/api/token/import"));
     many_signups(&env.app, 2, 2).await;
-    let all: Value = admin_get(&env, "/admin/keys").await.json().await.unwrap();
-    assert_eq!(all["total"], 5);
-    assert!(all["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|k| k.get("key").is_none()));
-    let synced: Value = admin_get(&env, "/admin/keys?sync=synced")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(synced["total"], 3);
-    let failed: Value = admin_get(&env, "/admin/keys?sync=failed")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(failed["total"], 2);
-    assert!(failed["keys"][0]["sync"]["error"]
-        .as_str()
+    // The wire text itself: no key material under any name.
+    let text = admin_get(&env, "/admin/keys").await.text().await.unwrap();
+    let full_key = |(at, _): (usize, &str)| text[at + 3..].starts_with(char::is_alphanumeric);
+    assert!(!text.contains("\"key\":"), "{text}");
+    assert!(
+        !text.match_indices("sk-").any(full_key),
+        "only hints: {text}"
+    );
+    let all: AdminKeyPage = serde_json::from_str(&text).unwrap();
+    assert_eq!((all.total, all.keys.len()), (5, 5));
+    assert!(all.keys.iter().all(|k| k.status == KeyStatus::Active));
+    assert_eq!(admin_page(&env, "sync=synced").await.total, 3);
+    let failed = admin_page(&env, "sync=failed").await;
+    assert_eq!(failed.total, 2);
+    assert!(failed.keys.iter().all(|k| !k.synced));
+    assert!(failed.keys[0]
+        .sync
+        .error
+        .as_deref()
         .unwrap()
         .contains("refused"));
-    let page: Value = admin_get(&env, "/admin/keys?page=2&page_size=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = admin_page(&env, "page=2&page_size=2").await;
+    assert_eq!((page.keys.len(), page.total, page.page), (2, 5, 2));
+    let beyond = admin_page(&env, "page=5000&page_size=200").await;
     assert_eq!(
-        (
-            page["keys"].as_array().unwrap().len(),
-            page["total"].as_i64()
-        ),
-        (2, Some(5))
-    );
-    let beyond: Value = admin_get(&env, "/admin/keys?page=5000&page_size=200")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            beyond["keys"].as_array().unwrap().len(),
-            beyond["total"].as_i64()
-        ),
-        (0, Some(5)),
+        (beyond.keys.len(), beyond.total),
+        (0, 5),
         "a page past the end is empty"
     );
-    let last: Value = admin_get(&env, "/admin/keys?page=3&page_size=2")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(last["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(admin_page(&env, "page=3&page_size=2").await.keys.len(), 1);
     for bad in [
         "sync=lost",
         "page=0",
@@ -130,18 +118,16 @@ async fn list_filters_by_sync_state_pages_and_never_shows_keys() {
         "page=184467440737095518&page_size=200",
     ] {
         let res = admin_get(&env, &format!("/admin/keys?{bad}")).await;
-        assert_eq!(res.status(), 400, "{bad}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "invalid_query", "{bad}");
+        assert_eq!(error_code(res, 400).await, "invalid_query", "{bad}");
     }
 }
 
 /// `POST /admin/keys/{id}/sync`, again while another attempt holds the key (409).
-async fn resync_when_free(env: &Env, id: &str) -> Value {
+async fn resync_when_free(env: &Env, id: uuid::Uuid) -> ResyncAnswer {
     for _ in 0..100 {
         let res = admin_post(env, &format!("/admin/keys/{id}/sync")).await;
         if res.status() != 409 {
-            return res.json().await.unwrap();
+            return answer(res, 200).await;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -157,25 +143,23 @@ async fn manual_resync_pushes_now_and_reports() {
             .path("/api/token/import"),
     );
     let user = uuid::Uuid::new_v4().to_string();
-    let answer: Value = post_signup(&env.app, &signup(&user))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = answer["key_id"].as_str().unwrap().to_owned();
+    let signed_up: SignupAnswer = answer(post_signup(&env.app, &signup(&user)).await, 200).await;
+    let id = signed_up.key_id;
     // Still failing: the manual attempt reports the error (the worker's own retry may hold
     // the key for a moment: 409, then again).
-    let res = resync_when_free(&env, &id).await;
-    assert_eq!(res["synced"], false, "{res}");
-    assert!(res["error"].as_str().unwrap().contains("502"));
+    let res = resync_when_free(&env, id).await;
+    assert!(!res.synced, "{res:?}");
+    assert!(res.error.as_deref().unwrap().contains("502"));
     env.newapi.sim.faults().clear();
-    let res = resync_when_free(&env, &id).await;
-    assert_eq!(res["synced"], true, "{res}");
+    let res = resync_when_free(&env, id).await;
+    assert!(res.synced, "{res:?}");
+    assert_eq!(res.key_id, id);
+    assert!(res.newapi_token_id.is_some());
     // Unknown and malformed ids.
     let res = admin_post(&env, &format!("/admin/keys/{}/sync", uuid::Uuid::new_v4())).await;
-    assert_eq!(res.status(), 404);
+    assert_eq!(error_code(res, 404).await, "not_found");
     let res = admin_post(&env, "/admin/keys/not-a-uuid/sync").await;
-    assert_eq!(res.status(), 400);
+    error_code(res, 400).await;
 }
 
 #[tokio::test]
@@ -236,14 +220,9 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
     }
     env.newapi.sim.faults().clear();
 
-    let report: Value = admin_post(&env, "/admin/reconcile")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["created"], 3, "{report}");
-    assert_eq!(report["deleted"], 0, "{report}");
-    assert!(report["retried"].as_i64().unwrap() >= 1, "{report}");
+    let report = reconcile(&env).await;
+    assert_eq!((report.created, report.deleted), (3, 0), "{report:?}");
+    assert!(report.retried >= 1, "{report:?}");
     wait_for_count(
         &env.app,
         "SELECT count(*) AS n FROM api_keys WHERE newapi_synced",
@@ -252,15 +231,8 @@ async fn reconcile_gives_auth_users_keys_and_retries_unsynced_ones() {
     )
     .await;
     // A second pass has nothing to do.
-    let report: Value = admin_post(&env, "/admin/reconcile")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (report["created"].as_i64(), report["retried"].as_i64()),
-        (Some(0), Some(0))
-    );
+    let report = reconcile(&env).await;
+    assert_eq!((report.created, report.retried), (0, 0), "{report:?}");
 }
 
 #[tokio::test]
@@ -281,9 +253,9 @@ async fn reconcile_disables_users_gone_from_auth_users() {
             .unwrap();
         post_signup(&env.app, &signup(&id.to_string())).await;
     }
-    let key_of = |keys: Vec<Value>| keys[0]["key"].as_str().unwrap().to_owned();
-    let gone_key = key_of(my_keys(&env.app, &gone.to_string()).await);
-    let stays_key = key_of(my_keys(&env.app, &stays.to_string()).await);
+    let key_of = |keys: Vec<OwnerKey>| keys[0].key.clone().unwrap();
+    let gone_key = key_of(owned_keys(&env.app, &gone.to_string()).await);
+    let stays_key = key_of(owned_keys(&env.app, &stays.to_string()).await);
     assert_eq!(gateway_status(&env.newapi, &gone_key).await, 200);
     // Deleted while key-sync was not told (the webhook is not retried).
     diesel::sql_query("DELETE FROM auth.users WHERE id = $1")
@@ -292,26 +264,16 @@ async fn reconcile_disables_users_gone_from_auth_users() {
         .await
         .unwrap();
 
-    let report: Value = admin_post(&env, "/admin/reconcile")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["deleted"], 1, "{report}");
-    assert_eq!(report["created"], 0, "{report}");
+    let report = reconcile(&env).await;
+    assert_eq!((report.deleted, report.created), (1, 0), "{report:?}");
     assert_eq!(gateway_status(&env.newapi, &gone_key).await, 401);
     assert_eq!(gateway_status(&env.newapi, &stays_key).await, 200);
     assert_eq!(
-        my_keys(&env.app, &gone.to_string()).await[0]["status"],
-        "revoked"
+        owned_keys(&env.app, &gone.to_string()).await[0].status,
+        KeyStatus::Revoked
     );
     // Nothing left to do.
-    let report: Value = admin_post(&env, "/admin/reconcile")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["deleted"], 0, "{report}");
+    assert_eq!(reconcile(&env).await.deleted, 0);
 }
 
 #[tokio::test]

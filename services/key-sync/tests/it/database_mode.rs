@@ -9,12 +9,13 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde_json::{json, Value};
+use key_sync::handlers::views::{OwnerKey, SyncState};
+use serde_json::json;
 use support::*;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{with_conn, NewapiConn};
 use tollgate_testkit::{
-    newapi_db_before_2025_12, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim,
+    answer, newapi_db_before_2025_12, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim,
 };
 
 on_both_backends!(
@@ -109,18 +110,12 @@ fn expected_username(user: &str) -> String {
     format!("sb_{}", &user.replace('-', "")[..17])
 }
 
-async fn signup_body(app: &tollgate_testkit::TestApp, user: &str) -> Value {
-    let res = post_signup(app, &signup(user)).await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
 async fn signup_writes_one_user_and_one_token(backend: NewapiBackend) {
     let env = spawn_database(backend).await;
     let user = uuid::Uuid::new_v4().to_string();
     let before = chrono::Utc::now().timestamp();
-    let body = signup_body(&env.app, &user).await;
-    assert_eq!(body["synced"], true, "{body}");
+    let body = signed_up(&env.app, &user).await;
+    assert!(body.synced, "{body:?}");
 
     let users = new_api_users(&env.newapi).await;
     assert_eq!(users.len(), 1, "{users:?}");
@@ -137,8 +132,8 @@ async fn signup_writes_one_user_and_one_token(backend: NewapiBackend) {
     let created_at = created_at.unwrap();
     assert!((before..=before + 5).contains(&created_at), "{created_at}");
 
-    let keys = my_keys(&env.app, &user).await;
-    let full = keys[0]["key"].as_str().unwrap().to_owned();
+    let keys = owned_keys(&env.app, &user).await;
+    let full = keys[0].key.as_deref().unwrap().to_owned();
     let tokens = new_api_tokens(&env.newapi).await;
     assert_eq!(tokens.len(), 1);
     let (token_id, owner, key, name, status, expires, unlimited, remain, group, used) =
@@ -149,7 +144,7 @@ async fn signup_writes_one_user_and_one_token(backend: NewapiBackend) {
     assert_eq!((status, expires), (Some(1), Some(-1)));
     assert_eq!((unlimited, remain, used), (Some(true), Some(0), Some(0)));
     assert_eq!(group.as_deref(), Some(""));
-    assert_eq!(keys[0]["sync"]["newapi_token_id"], token_id);
+    assert_eq!(keys[0].sync.newapi_token_id, Some(token_id));
     assert_eq!(gateway_status(&env.newapi, &full).await, 200);
 
     // The mapping outlives api_keys.
@@ -172,16 +167,15 @@ async fn signup_writes_one_user_and_one_token(backend: NewapiBackend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 201);
-    let second: Value = res.json().await.unwrap();
-    assert_eq!(second["synced"], true, "{second}");
+    let second: OwnerKey = answer(res, 201).await;
+    assert!(second.synced, "{second:?}");
     assert_eq!(new_api_users(&env.newapi).await.len(), 1);
     let tokens = new_api_tokens(&env.newapi).await;
     assert_eq!(tokens.len(), 2);
     assert_eq!(tokens[1].1, Some(id));
     assert_eq!(tokens[1].3.as_deref(), Some("ci"));
     assert_eq!(
-        gateway_status(&env.newapi, second["key"].as_str().unwrap()).await,
+        gateway_status(&env.newapi, second.key.as_deref().unwrap()).await,
         200
     );
 }
@@ -288,13 +282,13 @@ async fn a_foreign_username_is_left_alone(backend: NewapiBackend) {
     })
     .unwrap();
     let app = spawn_database_against(&newapi).await;
-    let body = signup_body(&app, &user).await;
-    assert_eq!(body["synced"], false, "{body}");
+    let body = signed_up(&app, &user).await;
+    assert!(!body.synced, "{body:?}");
     assert_eq!(key_rows(&app).await, 1);
-    let keys = my_keys(&app, &user).await;
-    let error = keys[0]["sync"]["error"].as_str().unwrap();
+    let keys = owned_keys(&app, &user).await;
+    let error = keys[0].sync.error.as_deref().unwrap();
     assert!(error.contains("did not create"), "{error}");
-    assert_eq!(keys[0]["sync"]["state"], "failed");
+    assert_eq!(keys[0].sync.state, SyncState::Failed);
     // The foreign user is untouched and has no token.
     let users = new_api_users(&newapi).await;
     assert_eq!(users.len(), 1);
@@ -346,21 +340,21 @@ async fn concurrent_signups_each_land_once_beside_a_foreign_username(backend: Ne
     users.insert(17, foreign.clone());
     let answers = futures_util::future::join_all(users.iter().map(|user| {
         let app = &app;
-        async move { (user.clone(), signup_body(app, user).await) }
+        async move { (user.clone(), signed_up(app, user).await) }
     }))
     .await;
     for (user, body) in &answers {
-        assert_eq!(body["created"], true, "{user}: {body}");
-        assert_eq!(body["synced"], *user != foreign, "{user}: {body}");
+        assert!(body.created, "{user}: {body:?}");
+        assert_eq!(body.synced, *user != foreign, "{user}: {body:?}");
     }
     // Each key works at once (no waiting for the worker).
     for user in users.iter().filter(|u| **u != foreign).take(5) {
-        let keys = my_keys(&app, user).await;
-        let key = keys[0]["key"].as_str().unwrap();
+        let keys = owned_keys(&app, user).await;
+        let key = keys[0].key.as_deref().unwrap();
         assert_eq!(gateway_status(&newapi, key).await, 200, "{user}");
     }
-    let keys = my_keys(&app, &foreign).await;
-    let error = keys[0]["sync"]["error"].as_str().unwrap();
+    let keys = owned_keys(&app, &foreign).await;
+    let error = keys[0].sync.error.as_deref().unwrap();
     assert!(error.contains("did not create"), "{error}");
     let in_newapi = new_api_users(&newapi).await;
     assert_eq!(in_newapi.len(), 40, "39 created beside the foreign one");
@@ -402,9 +396,9 @@ async fn all_land_once(app: &tollgate_testkit::TestApp, newapi: &NewapiSim, user
     assert_eq!(tokens.len(), SIGNUPS);
     let distinct: std::collections::BTreeSet<_> = tokens.iter().map(|t| t.1).collect();
     assert_eq!(distinct.len(), SIGNUPS);
-    let keys = my_keys(app, &users[0]).await;
+    let keys = owned_keys(app, &users[0]).await;
     assert_eq!(
-        gateway_status(newapi, keys[0]["key"].as_str().unwrap()).await,
+        gateway_status(newapi, keys[0].key.as_deref().unwrap()).await,
         200
     );
 }
@@ -412,7 +406,7 @@ async fn all_land_once(app: &tollgate_testkit::TestApp, newapi: &NewapiSim, user
 async fn a_stalled_database_loses_nothing(backend: NewapiBackend) {
     let env = spawn_database(backend).await;
     // Warm up: the layout is read and a connection made before the stall.
-    signup_body(&env.app, &uuid::Uuid::new_v4().to_string()).await;
+    signed_up(&env.app, &uuid::Uuid::new_v4().to_string()).await;
     let unlock = {
         let url = env.newapi.db.url().to_owned();
         let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
@@ -483,10 +477,10 @@ async fn an_old_schema_works(backend: NewapiBackend) {
     let newapi = newapi_sim_with(db, None).await;
     let app = spawn_database_against(&newapi).await;
     let user = uuid::Uuid::new_v4().to_string();
-    let body = signup_body(&app, &user).await;
-    assert_eq!(body["synced"], true, "{body}");
-    let keys = my_keys(&app, &user).await;
-    let full = keys[0]["key"].as_str().unwrap();
+    let body = signed_up(&app, &user).await;
+    assert!(body.synced, "{body:?}");
+    let keys = owned_keys(&app, &user).await;
+    let full = keys[0].key.as_deref().unwrap();
     assert_eq!(gateway_status(&newapi, full).await, 200);
     let tokens = new_api_tokens(&newapi).await;
     assert_eq!(tokens.len(), 1);

@@ -3,10 +3,10 @@
 
 use crate::support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 use tollgate_domain::user_keys::{KeyStatus, UserKeys};
-use tollgate_testkit::TestApp;
+use tollgate_testkit::{error_code, TestApp};
 
 async fn internal_get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url(path));
@@ -31,7 +31,7 @@ async fn lists_every_key_of_the_user_without_key_material() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let owned = my_keys(&env.app, &user).await;
+    let owned = owned_keys(&env.app, &user).await;
     let other = uuid::Uuid::new_v4().to_string();
     post_signup(&env.app, &signup(&other)).await;
 
@@ -44,7 +44,7 @@ async fn lists_every_key_of_the_user_without_key_material() {
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     for k in &owned {
-        let full = k["key"].as_str().unwrap();
+        let full = k.key.as_deref().unwrap();
         assert!(!text.contains(full), "no key material");
         assert!(!text.contains(&full[3..]), "no key material");
     }
@@ -53,9 +53,9 @@ async fn lists_every_key_of_the_user_without_key_material() {
     let names: Vec<&str> = keys.keys.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["default", "ci"]);
     for (k, o) in keys.keys.iter().zip(&owned) {
-        assert_eq!(k.key_id.to_string(), o["id"].as_str().unwrap());
-        assert_eq!(k.key_hint, o["hint"].as_str().unwrap());
-        assert_eq!(Value::from(k.newapi_token_id), o["sync"]["newapi_token_id"]);
+        assert_eq!(k.key_id, o.id);
+        assert_eq!(k.key_hint, o.hint);
+        assert_eq!(k.newapi_token_id, o.sync.newapi_token_id);
         assert!(k.newapi_token_id.is_some(), "synced to the gateway");
         assert_eq!(k.status, KeyStatus::Active);
     }
@@ -84,14 +84,12 @@ async fn needs_the_internal_token_and_a_uuid() {
         Some(&user_token(&user) as &str),
     ] {
         let res = internal_get(&env.app, &path, token).await;
-        assert_eq!(res.status(), 401, "{token:?}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["success"], false);
+        assert_eq!(error_code(res, 401).await, "unauthorized", "{token:?}");
     }
     let admin = internal_get(&env.app, &path, Some(tollgate_testkit::ADMIN_TOKEN)).await;
     assert_eq!(
-        admin.status(),
-        401,
+        error_code(admin, 401).await,
+        "unauthorized",
         "the admin token is not the internal one"
     );
     let res = internal_get(
@@ -100,11 +98,7 @@ async fn needs_the_internal_token_and_a_uuid() {
         Some(INTERNAL_TOKEN),
     )
     .await;
-    assert_eq!(res.status(), 400);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "invalid_user_id"
-    );
+    assert_eq!(error_code(res, 400).await, "invalid_user_id");
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tollgate_supabase_auth::jwt::{JwtError, JwtVerifier, FAILURE_BACKOFF};
 use tollgate_supabase_auth::AuthUser;
-use tollgate_testkit::ClosedPort;
+use tollgate_testkit::{answer, error, error_code, ClosedPort};
 
 const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
 const TTL: Duration = Duration::from_secs(600);
@@ -488,8 +488,18 @@ async fn each_configuration_verifies_only_its_own_algorithms() {
 
 // ---- the extractor ----
 
+/// What `GET /me` answers: the verified caller.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Me {
+    sub: String,
+    email: Option<String>,
+}
+
 async fn me(user: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"sub": user.0.sub, "email": user.0.email}))
+    HttpResponse::Ok().json(Me {
+        sub: user.0.sub.to_string(),
+        email: user.0.email.clone(),
+    })
 }
 
 /// An app with `GET /me` taking [`AuthUser`]; returns its base URL.
@@ -512,14 +522,12 @@ fn spawn_app(verifier: JwtVerifier) -> (String, ServerHandle) {
     (base, handle)
 }
 
-async fn get_me(base: &str, auth: Option<&str>) -> (u16, Value) {
+async fn get_me(base: &str, auth: Option<&str>) -> reqwest::Response {
     let mut req = reqwest::Client::new().get(format!("{base}/me"));
     if let Some(auth) = auth {
         req = req.header("Authorization", auth);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
+    req.send().await.unwrap()
 }
 
 #[tokio::test]
@@ -529,10 +537,9 @@ async fn extractor_yields_the_user_or_answers_401_json() {
     let (base, handle) = spawn_app(verifier);
 
     for token in [hs(&good()), es(EC_KID, &good())] {
-        let (status, body) = get_me(&base, Some(&format!("Bearer {token}"))).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["sub"], USER);
-        assert_eq!(body["email"], "user@example.com");
+        let body: Me = answer(get_me(&base, Some(&format!("Bearer {token}"))).await, 200).await;
+        assert_eq!(body.sub, USER);
+        assert_eq!(body.email.as_deref(), Some("user@example.com"));
     }
 
     let expired = hs(&with(good(), "exp", json!(now() - 600)));
@@ -547,12 +554,9 @@ async fn extractor_yields_the_user_or_answers_401_json() {
         Some(hs(&good())), // no scheme
     ];
     for auth in &cases {
-        let (status, body) = get_me(&base, auth.as_deref()).await;
-        assert_eq!(status, 401, "{auth:?}: {body}");
-        assert_eq!(body["success"], false);
-        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
-        let message = body["error"]["message"].as_str().unwrap();
-        assert!(!message.is_empty() && !message.contains("eyJ"), "{message}");
+        let e = error(get_me(&base, auth.as_deref()).await, 401).await;
+        assert_eq!(e.code, "unauthorized", "{auth:?}");
+        assert!(!e.message.is_empty() && !e.message.contains("eyJ"), "{e:?}");
     }
     handle.stop(false).await;
 }
@@ -562,10 +566,9 @@ async fn extractor_answers_503_when_the_jwks_is_unreachable() {
     let dead = ClosedPort::new();
     let verifier = JwtVerifier::new(Some(SECRET.into()), Some(dead.url()), TTL);
     let (base, handle) = spawn_app(verifier);
-    let (status, body) = get_me(&base, Some(&format!("Bearer {}", es(EC_KID, &good())))).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "unavailable");
-    let (status, _) = get_me(&base, Some(&format!("Bearer {}", hs(&good())))).await;
-    assert_eq!(status, 200);
+    let res = get_me(&base, Some(&format!("Bearer {}", es(EC_KID, &good())))).await;
+    assert_eq!(error_code(res, 503).await, "unavailable");
+    let res = get_me(&base, Some(&format!("Bearer {}", hs(&good())))).await;
+    answer::<Me>(res, 200).await;
     handle.stop(false).await;
 }

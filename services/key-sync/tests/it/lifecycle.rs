@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use key_sync::handlers::views::{DeletionAnswer, KeyStatus, OwnerKey, SyncState};
 use serde_json::{json, Value};
 use support::*;
 use tollgate_newapi_schema::schema::{tokens, users};
 use tollgate_newapi_schema::{with_conn, NewapiConn};
 use tollgate_testkit::{
-    newapi_db, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim, TestApp, ADMIN_TOKEN,
+    answer, error, error_code, newapi_db, newapi_sim, newapi_sim_with, NewapiBackend, NewapiSim,
+    TestApp, ADMIN_TOKEN,
 };
 
 on_both_backends!(
@@ -28,7 +30,7 @@ async fn call(
     path: &str,
     bearer: &str,
     body: Option<Value>,
-) -> (u16, Value) {
+) -> reqwest::Response {
     let mut req = app
         .client
         .request(method, app.url(path))
@@ -36,10 +38,19 @@ async fn call(
     if let Some(body) = body {
         req = req.json(&body);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let body = res.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
+    req.send().await.unwrap()
+}
+
+/// [`call`], answered with `status` and a key.
+async fn key_call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+    status: u16,
+) -> OwnerKey {
+    answer(call(app, method, path, bearer, body).await, status).await
 }
 
 async fn token_status_of(newapi: &NewapiSim, id: i64) -> Option<i64> {
@@ -89,85 +100,83 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
     let user = uuid::Uuid::new_v4().to_string();
     let me = user_token(&user);
     post_signup(app, &signup(&user)).await;
-    let first = my_keys(app, &user).await[0].clone();
-    let id = first["id"].as_str().unwrap().to_owned();
-    let k1 = first["key"].as_str().unwrap().to_owned();
-    let token1 = first["sync"]["newapi_token_id"].as_i64().unwrap();
+    let first = owned_keys(app, &user).await.remove(0);
+    let id = first.id;
+    let k1 = first.key.unwrap();
+    let token1 = first.sync.newapi_token_id.unwrap();
     assert_eq!(gateway_status(newapi, &k1).await, 200);
 
     // Rename: here and in new-api.
-    let (status, renamed) = call(
+    let renamed = key_call(
         app,
         reqwest::Method::PATCH,
         &format!("/v1/keys/{id}"),
         &me,
         Some(json!({"name": "  laptop  "})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{renamed}");
-    assert_eq!(renamed["name"], "laptop");
-    assert_eq!(renamed["sync"]["state"], "synced");
+    assert_eq!(renamed.name, "laptop");
+    assert_eq!(renamed.sync.state, SyncState::Synced);
     assert_eq!(
         token_name_of(newapi, token1).await.as_deref(),
         Some("laptop")
     );
 
     // Rotate: a new key under the same name, the old one revoked.
-    let (status, rotated) = call(
+    let rotated = key_call(
         app,
         reqwest::Method::POST,
         &format!("/v1/keys/{id}/rotate"),
         &me,
         None,
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{rotated}");
-    let k2 = rotated["key"].as_str().unwrap().to_owned();
-    let id2 = rotated["id"].as_str().unwrap().to_owned();
+    let k2 = rotated.key.clone().unwrap();
+    let id2 = rotated.id;
     assert!(k2.starts_with("sk-") && k2 != k1);
-    assert_eq!(rotated["name"], "laptop");
-    assert_eq!(rotated["default"], true);
-    assert_eq!(rotated["replaces"]["id"], id.as_str());
-    assert_eq!(rotated["replaces"]["status"], "revoked");
+    assert_eq!(rotated.name, "laptop");
+    assert!(rotated.default);
+    let replaced = rotated.replaces.as_ref().unwrap();
+    assert_eq!(replaced.id, id);
+    assert_eq!(replaced.status, KeyStatus::Revoked);
     assert_eq!(gateway_status(newapi, &k2).await, 200);
     assert_eq!(gateway_status(newapi, &k1).await, 401);
     assert_eq!(token_status_of(newapi, token1).await, Some(2));
-    let keys = my_keys(app, &user).await;
+    let keys = owned_keys(app, &user).await;
     assert_eq!(keys.len(), 2);
-    let old = keys.iter().find(|k| k["id"] == id.as_str()).unwrap();
-    assert_eq!(old["status"], "revoked");
-    assert_eq!(
-        old["key"],
-        Value::Null,
-        "a revoked key is not shown in full"
-    );
-    assert_eq!(old["replaced_by"], id2.as_str());
-    assert_eq!(old["default"], false);
+    let old = keys.iter().find(|k| k.id == id).unwrap();
+    assert_eq!(old.status, KeyStatus::Revoked);
+    assert_eq!(old.key, None, "a revoked key is not shown in full");
+    assert_eq!(old.replaced_by, Some(id2));
+    assert!(!old.default);
 
     // Revoke, twice.
-    let (status, revoked) = call(
+    let revoked = key_call(
         app,
         reqwest::Method::DELETE,
         &format!("/v1/keys/{id2}"),
         &me,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{revoked}");
-    assert_eq!(revoked["status"], "revoked");
-    assert_eq!(revoked["sync"]["state"], "synced");
-    assert!(revoked["takes_effect"].is_string());
+    assert_eq!(revoked.status, KeyStatus::Revoked);
+    assert_eq!(revoked.sync.state, SyncState::Synced);
+    assert!(revoked.takes_effect.is_some());
     assert_eq!(gateway_status(newapi, &k2).await, 401);
-    let (status, again) = call(
+    let again = key_call(
         app,
         reqwest::Method::DELETE,
         &format!("/v1/keys/{id2}"),
         &me,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(again["revoked_at"], revoked["revoked_at"], "a no-op");
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(again.revoked_at, revoked.revoked_at, "a no-op");
 
     // A revoked key is neither renamed nor rotated.
     for (method, path, body) in [
@@ -182,28 +191,25 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
             None,
         ),
     ] {
-        let (status, body) = call(app, method, &path, &me, body).await;
-        assert_eq!(status, 409, "{body}");
-        assert_eq!(body["error"]["code"], "key_revoked");
+        let res = call(app, method, &path, &me, body).await;
+        assert_eq!(error_code(res, 409).await, "key_revoked");
     }
 
     // Without an active default key the user can still create another.
-    let (status, created) = call(
+    let created = key_call(
         app,
         reqwest::Method::POST,
         "/v1/keys",
         &me,
         Some(json!({"name": "fresh"})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(
-        gateway_status(newapi, created["key"].as_str().unwrap()).await,
-        200
-    );
+    let created_key = created.key.clone().unwrap();
+    assert_eq!(gateway_status(newapi, &created_key).await, 200);
 
     // Another user's key, unknown ids, bad ids, bad names, no token.
-    let fresh = created["id"].as_str().unwrap();
+    let fresh = created.id;
     let stranger = user_token(&uuid::Uuid::new_v4().to_string());
     let unknown = uuid::Uuid::new_v4();
     for (bearer, path, expected) in [
@@ -217,7 +223,7 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
             (reqwest::Method::DELETE, "", None),
             (reqwest::Method::POST, "/rotate", None),
         ] {
-            let (status, body) = call(
+            let res = call(
                 app,
                 method.clone(),
                 &format!("{path}{suffix}"),
@@ -225,8 +231,8 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
                 body,
             )
             .await;
-            assert_eq!(status, expected, "{method} {path}{suffix}: {body}");
-            assert!(body["error"]["message"].is_string(), "{body}");
+            let e = error(res, expected).await;
+            assert!(!e.message.is_empty(), "{method} {path}{suffix}: {e:?}");
         }
     }
     for bad in [
@@ -235,7 +241,7 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
         json!({"name": "x".repeat(51)}),
         json!({"name": 3}),
     ] {
-        let (status, body) = call(
+        let res = call(
             app,
             reqwest::Method::PATCH,
             &format!("/v1/keys/{fresh}"),
@@ -243,15 +249,15 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
             Some(bad.clone()),
         )
         .await;
-        assert_eq!(status, 400, "{bad}: {body}");
+        error(res, 400).await;
     }
-    let keys = my_keys(app, &user).await;
-    let fresh_now = keys.iter().find(|k| k["id"] == fresh).unwrap();
-    assert_eq!(fresh_now["name"], "fresh");
-    assert_eq!(fresh_now["status"], "active");
+    let keys = owned_keys(app, &user).await;
+    let fresh_now = keys.iter().find(|k| k.id == fresh).unwrap();
+    assert_eq!(fresh_now.name, "fresh");
+    assert_eq!(fresh_now.status, KeyStatus::Active);
 
     // The operator revokes any key; a wrong admin token changes nothing.
-    let (status, _) = call(
+    let res = call(
         app,
         reqwest::Method::DELETE,
         &format!("/admin/keys/{fresh}"),
@@ -259,24 +265,19 @@ async fn lifecycle(app: &TestApp, newapi: &NewapiSim) {
         None,
     )
     .await;
-    assert_eq!(status, 401);
-    assert_eq!(
-        gateway_status(newapi, created["key"].as_str().unwrap()).await,
-        200
-    );
-    let (status, body) = call(
+    assert_eq!(error_code(res, 401).await, "unauthorized");
+    assert_eq!(gateway_status(newapi, &created_key).await, 200);
+    let by_operator = key_call(
         app,
         reqwest::Method::DELETE,
         &format!("/admin/keys/{fresh}"),
         ADMIN_TOKEN,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        gateway_status(newapi, created["key"].as_str().unwrap()).await,
-        401
-    );
+    assert_eq!(by_operator.status, KeyStatus::Revoked);
+    assert_eq!(gateway_status(newapi, &created_key).await, 401);
 }
 
 fn deletion(user: &str) -> Value {
@@ -306,29 +307,26 @@ async fn deleted_user(app: &TestApp, newapi: &NewapiSim, database_mode: bool) {
     post_signup(app, &signup(&user)).await;
     post_signup(app, &signup(&bystander)).await;
     for name in ["two", "three"] {
-        let (status, _) = call(
+        key_call(
             app,
             reqwest::Method::POST,
             "/v1/keys",
             &user_token(&user),
             Some(json!({ "name": name })),
+            201,
         )
         .await;
-        assert_eq!(status, 201);
     }
-    let keys: Vec<String> = my_keys(app, &user)
+    let keys: Vec<String> = owned_keys(app, &user)
         .await
-        .iter()
-        .map(|k| k["key"].as_str().unwrap().to_owned())
+        .into_iter()
+        .map(|k| k.key.unwrap())
         .collect();
     assert_eq!(keys.len(), 3);
     for key in &keys {
         assert_eq!(gateway_status(newapi, key).await, 200);
     }
-    let bystander_key = my_keys(app, &bystander).await[0]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bystander_key = owned_keys(app, &bystander).await[0].key.clone().unwrap();
 
     // A bad secret changes nothing.
     let res = app
@@ -339,7 +337,7 @@ async fn deleted_user(app: &TestApp, newapi: &NewapiSim, database_mode: bool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(error_code(res, 401).await, "unauthorized");
     for key in &keys {
         assert_eq!(gateway_status(newapi, key).await, 200);
     }
@@ -350,12 +348,8 @@ async fn deleted_user(app: &TestApp, newapi: &NewapiSim, database_mode: bool) {
         .execute(&mut conn)
         .await
         .unwrap();
-    let res = post_signup(app, &deletion(&user)).await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["deleted"], true, "{body}");
-    assert_eq!(body["already"], false, "{body}");
-    assert_eq!(body["disabled"], true, "{body}");
+    let body: DeletionAnswer = answer(post_signup(app, &deletion(&user)).await, 200).await;
+    assert!(body.deleted && !body.already && body.disabled, "{body:?}");
     for key in &keys {
         assert_eq!(gateway_status(newapi, key).await, 401);
     }
@@ -390,22 +384,15 @@ async fn deleted_user(app: &TestApp, newapi: &NewapiSim, database_mode: bool) {
     }
 
     // A replay is a no-op.
-    let res = post_signup(app, &deletion(&user)).await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(
-        (body["already"].clone(), body["disabled"].clone()),
-        (json!(true), json!(true))
-    );
+    let body: DeletionAnswer = answer(post_signup(app, &deletion(&user)).await, 200).await;
+    assert!(body.already && body.disabled, "{body:?}");
     // Bad deliveries: 400 JSON.
     for bad in [
         json!({"type": "DELETE", "table": "users", "schema": "auth", "old_record": null}),
         json!({"type": "DELETE", "table": "users", "schema": "auth", "old_record": {"id": "nope"}}),
     ] {
-        let res = post_signup(app, &bad).await;
-        assert_eq!(res.status(), 400, "{bad}");
-        let body: Value = res.json().await.unwrap();
-        assert!(body["error"]["code"].is_string(), "{body}");
+        let e = error(post_signup(app, &bad).await, 400).await;
+        assert!(!e.code.is_empty(), "{bad}");
     }
 }
 
@@ -415,26 +402,26 @@ async fn a_revocation_that_cannot_land_is_retried(backend: NewapiBackend) {
     let app = spawn_with(move |db| database_settings(db, &through_gate)).await;
     let user = uuid::Uuid::new_v4().to_string();
     post_signup(&app, &signup(&user)).await;
-    let key = my_keys(&app, &user).await[0].clone();
-    let full = key["key"].as_str().unwrap();
+    let key = owned_keys(&app, &user).await.remove(0);
+    let full = key.key.as_deref().unwrap();
     assert_eq!(gateway_status(&newapi, full).await, 200);
 
     gate.close();
     // The gate cuts open connections asynchronously.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, body) = call(
+    let body = key_call(
         &app,
         reqwest::Method::DELETE,
-        &format!("/v1/keys/{}", key["id"].as_str().unwrap()),
+        &format!("/v1/keys/{}", key.id),
         &user_token(&user),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "revoked");
-    assert_ne!(body["sync"]["state"], "synced", "{body}");
-    let listed = my_keys(&app, &user).await;
-    assert_ne!(listed[0]["sync"]["state"], "synced");
+    assert_eq!(body.status, KeyStatus::Revoked);
+    assert_ne!(body.sync.state, SyncState::Synced, "{body:?}");
+    let listed = owned_keys(&app, &user).await;
+    assert_ne!(listed[0].sync.state, SyncState::Synced);
     assert_eq!(gateway_status(&newapi, full).await, 200, "not landed yet");
 
     gate.open();
@@ -495,20 +482,20 @@ async fn with_the_cache_settings_a_revocation_takes_effect_at_once() {
     .await;
     let user = uuid::Uuid::new_v4().to_string();
     post_signup(&app, &signup(&user)).await;
-    let key = my_keys(&app, &user).await[0].clone();
-    let full = key["key"].as_str().unwrap();
+    let key = owned_keys(&app, &user).await.remove(0);
+    let full = key.key.as_deref().unwrap();
     assert_eq!(gateway_status(&newapi, full).await, 200, "now cached");
     tokio::time::sleep(Duration::from_millis(200)).await; // the cache fill is written after the answer
-    let (status, body) = call(
+    let body = key_call(
         &app,
         reqwest::Method::DELETE,
-        &format!("/v1/keys/{}", key["id"].as_str().unwrap()),
+        &format!("/v1/keys/{}", key.id),
         &user_token(&user),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["takes_effect"], "now");
+    assert_eq!(body.takes_effect.as_deref(), Some("now"));
     assert_eq!(gateway_status(&newapi, full).await, 401);
 }
 
@@ -519,22 +506,19 @@ async fn without_the_cache_settings_a_revoked_key_works_until_the_cache_expires(
     let app = spawn_database_against(&newapi).await;
     let user = uuid::Uuid::new_v4().to_string();
     post_signup(&app, &signup(&user)).await;
-    let key = my_keys(&app, &user).await[0].clone();
-    let full = key["key"].as_str().unwrap();
+    let key = owned_keys(&app, &user).await.remove(0);
+    let full = key.key.as_deref().unwrap();
     assert_eq!(gateway_status(&newapi, full).await, 200, "now cached");
-    let (status, body) = call(
+    let body = key_call(
         &app,
         reqwest::Method::DELETE,
-        &format!("/v1/keys/{}", key["id"].as_str().unwrap()),
+        &format!("/v1/keys/{}", key.id),
         &user_token(&user),
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200);
-    assert!(body["takes_effect"]
-        .as_str()
-        .unwrap()
-        .contains("SYNC_FREQUENCY"));
+    assert!(body.takes_effect.unwrap().contains("SYNC_FREQUENCY"));
     assert_eq!(
         gateway_status(&newapi, full).await,
         200,

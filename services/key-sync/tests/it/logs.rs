@@ -5,7 +5,7 @@ use crate::support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use key_sync::handlers::views::OwnerKeyList;
 use sim_faults::{FaultMode, FaultRule};
 use support::*;
 use tollgate_testkit::{
@@ -65,16 +65,14 @@ async fn logs_hold_no_key_and_no_secret() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        let body: Value = client
+        let res = client
             .get(format!("{base}/v1/keys"))
             .bearer_auth(user_token(&user))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        keys.push(body["keys"][0]["key"].as_str().unwrap()[3..].to_owned());
+        let body: OwnerKeyList = tollgate_testkit::answer(res, 200).await;
+        keys.push(body.keys[0].key.as_deref().unwrap()[3..].to_owned());
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     let pid = child.id().unwrap().to_string();

@@ -5,10 +5,10 @@ use crate::support;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use key_sync::handlers::views::SignupAnswer;
 use sim_faults::{FaultMode, FaultRule};
 use support::*;
-use tollgate_testkit::{newapi_sim_on, ClosedPort, NewapiBackend};
+use tollgate_testkit::{answer, newapi_sim_on, ClosedPort, NewapiBackend};
 
 const SIGNUPS: usize = 200;
 const UNSYNCED: &str = "SELECT count(*) AS n FROM api_keys WHERE NOT newapi_synced";
@@ -61,9 +61,9 @@ async fn outage_by_fault(rule: FaultRule, error_part: &str) {
     env.newapi.sim.faults().clear();
     assert_all_synced_once(&env.app, &env.newapi).await;
     // Spot check: a recovered key works on the gateway.
-    let keys = my_keys(&env.app, &users[0]).await;
+    let keys = owned_keys(&env.app, &users[0]).await;
     assert_eq!(
-        gateway_status(&env.newapi, keys[0]["key"].as_str().unwrap()).await,
+        gateway_status(&env.newapi, keys[0].key.as_deref().unwrap()).await,
         200
     );
 }
@@ -96,9 +96,9 @@ async fn connection_refused_then_recovery() {
     assert_all_stored_with_errors(&app, "unreachable").await;
     let newapi = newapi_sim_on(NewapiBackend::Postgres, port.listen()).await;
     assert_all_synced_once(&app, &newapi).await;
-    let keys = my_keys(&app, &users[SIGNUPS - 1]).await;
+    let keys = owned_keys(&app, &users[SIGNUPS - 1]).await;
     assert_eq!(
-        gateway_status(&newapi, keys[0]["key"].as_str().unwrap()).await,
+        gateway_status(&newapi, keys[0].key.as_deref().unwrap()).await,
         200
     );
 }
@@ -132,7 +132,7 @@ async fn two_replicas_push_each_key_exactly_once_after_recovery() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.json::<Value>().await.unwrap()["synced"], false);
+        assert!(!answer::<SignupAnswer>(res, 200).await.synced);
     }
     let before = env.newapi.sim.stats().import_calls;
     env.newapi.sim.faults().clear();

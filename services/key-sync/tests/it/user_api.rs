@@ -2,8 +2,10 @@
 
 use crate::support;
 
+use key_sync::handlers::views::{OwnerKey, OwnerKeyList};
 use serde_json::{json, Value};
 use support::*;
+use tollgate_testkit::{answer, error_code};
 
 #[tokio::test]
 async fn users_see_only_their_own_keys() {
@@ -63,9 +65,7 @@ async fn bad_tokens_are_401() {
                 req = req.header("authorization", h);
             }
             let res = req.send().await.unwrap();
-            assert_eq!(res.status(), 401, "{header:?}");
-            let body: Value = res.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "unauthorized");
+            assert_eq!(error_code(res, 401).await, "unauthorized", "{header:?}");
         }
     }
     assert_eq!(
@@ -92,13 +92,12 @@ async fn users_add_keys_that_sync_up_to_the_cap() {
     let user = uuid::Uuid::new_v4().to_string();
     post_signup(&env.app, &signup(&user)).await;
     let res = create(&env, &user, json!({"name": "  ci runner "})).await;
-    assert_eq!(res.status(), 201);
-    let key: Value = res.json().await.unwrap();
-    assert_eq!(key["name"], "ci runner");
-    assert_eq!(key["default"], false);
-    assert_eq!(key["synced"], true, "{key}");
+    let key: OwnerKey = answer(res, 201).await;
+    assert_eq!(key.name, "ci runner");
+    assert!(!key.default);
+    assert!(key.synced, "{key:?}");
     assert_eq!(
-        gateway_status(&env.newapi, key["key"].as_str().unwrap()).await,
+        gateway_status(&env.newapi, key.key.as_deref().unwrap()).await,
         200
     );
     // Cap is 3 in tests: the default key + 2.
@@ -107,12 +106,8 @@ async fn users_add_keys_that_sync_up_to_the_cap() {
         201
     );
     let res = create(&env, &user, json!({"name": "three"})).await;
-    assert_eq!(res.status(), 409);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "key_limit_reached"
-    );
-    assert_eq!(my_keys(&env.app, &user).await.len(), 3);
+    assert_eq!(error_code(res, 409).await, "key_limit_reached");
+    assert_eq!(owned_keys(&env.app, &user).await.len(), 3);
 }
 
 #[tokio::test]
@@ -218,9 +213,7 @@ async fn es256_tokens_from_the_jwks_work_beside_hs256() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(answer::<OwnerKeyList>(res, 200).await.keys.len(), 1);
     }
     // Signed by a key the JWKS does not hold.
     let other = include_bytes!("../fixtures/jwt/es256-other.pem");

@@ -3,9 +3,10 @@
 
 use crate::support;
 
-use key_sync::handlers::views::{KeyStatus, SignupAnswer, SyncState};
-use serde_json::{json, Value};
+use key_sync::handlers::views::{IgnoredAnswer, KeyStatus, SignupAnswer, SyncState};
+use serde_json::json;
 use support::*;
+use tollgate_testkit::{answer, error_code};
 
 #[tokio::test]
 async fn signup_creates_one_key_that_works_on_the_gateway_right_away() {
@@ -48,11 +49,9 @@ async fn the_same_delivery_twenty_times_at_once_makes_one_key_and_one_import() {
     let mut key_ids = std::collections::HashSet::new();
     let mut created = 0;
     for res in answers {
-        let status = res.status();
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        key_ids.insert(body["key_id"].as_str().unwrap().to_owned());
-        if body["created"] == true {
+        let body: SignupAnswer = answer(res, 200).await;
+        key_ids.insert(body.key_id);
+        if body.created {
             created += 1;
         }
     }
@@ -62,12 +61,11 @@ async fn the_same_delivery_twenty_times_at_once_makes_one_key_and_one_import() {
     let stats = env.newapi.sim.stats();
     assert_eq!((stats.import_calls, stats.tokens_created), (1, 1));
     // A later repeat answers the synced state without importing again.
-    let again: Value = post_signup(&env.app, &body).await.json().await.unwrap();
-    assert_eq!(
-        again["synced"],
-        true,
-        "{again} {:?}",
-        my_keys(&env.app, &user).await
+    let again: SignupAnswer = answer(post_signup(&env.app, &body).await, 200).await;
+    assert!(
+        again.synced && !again.created,
+        "{again:?} {:?}",
+        owned_keys(&env.app, &user).await
     );
     assert_eq!(env.newapi.sim.stats().import_calls, 1);
 }
@@ -93,9 +91,7 @@ async fn missing_or_wrong_secret_is_401_and_stores_nothing() {
             req = req.header("authorization", auth);
         }
         let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 401, "{auth:?}");
-        let err: Value = res.json().await.unwrap();
-        assert_eq!(err["error"]["code"], "unauthorized");
+        assert_eq!(error_code(res, 401).await, "unauthorized", "{auth:?}");
     }
     assert_nothing_stored(&env).await;
 }
@@ -124,9 +120,7 @@ async fn bad_bodies_are_400_and_store_nothing() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 400, "{what}");
-        let err: Value = res.json().await.unwrap();
-        assert_eq!(err["error"]["code"], code, "{what}: {err}");
+        assert_eq!(error_code(res, 400).await, code, "{what}");
     }
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000));
     let res = env
@@ -138,7 +132,7 @@ async fn bad_bodies_are_400_and_store_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 413);
+    assert_eq!(error_code(res, 413).await, "payload_too_large");
     assert_nothing_stored(&env).await;
 }
 
@@ -153,10 +147,8 @@ async fn other_tables_and_events_are_ignored() {
     let mut other_schema = signup(&user);
     other_schema["schema"] = json!("public");
     for body in [other_table, update, other_schema] {
-        let res = post_signup(&env.app, &body).await;
-        assert_eq!(res.status(), 200);
-        let answer: Value = res.json().await.unwrap();
-        assert_eq!(answer["ignored"], true, "{answer}");
+        let ignored: IgnoredAnswer = answer(post_signup(&env.app, &body).await, 200).await;
+        assert!(ignored.ignored, "{ignored:?}");
     }
     assert_nothing_stored(&env).await;
 }
@@ -167,8 +159,8 @@ async fn no_column_of_api_keys_holds_a_plaintext_key() {
     let users = many_signups(&env.app, 5, 5).await;
     let mut keys = Vec::new();
     for user in &users {
-        for k in my_keys(&env.app, user).await {
-            keys.push(k["key"].as_str().unwrap()[3..].to_owned());
+        for k in owned_keys(&env.app, user).await {
+            keys.push(k.key.as_deref().unwrap()[3..].to_owned());
         }
     }
     assert_eq!(keys.len(), 5);
@@ -221,12 +213,7 @@ async fn on_supabase_a_signup_for_an_unknown_user_is_404_and_stores_nothing() {
     .await
     .unwrap();
     let res = post_signup(&env.app, &signup(&uuid::Uuid::new_v4().to_string())).await;
-    assert_eq!(res.status(), 404);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "not_found"
-    );
+    assert_eq!(error_code(res, 404).await, "not_found");
     assert_nothing_stored(&env).await;
-    let res = post_signup(&env.app, &signup(&known.to_string())).await;
-    assert_eq!(res.json::<Value>().await.unwrap()["synced"], true);
+    assert!(signed_up(&env.app, &known.to_string()).await.synced);
 }

@@ -47,7 +47,7 @@ impl Figures {
 }
 
 /// One consume log as its key holder sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogView {
     /// `logs.id`.
     pub id: i64,

@@ -9,7 +9,7 @@ use super::range::Range;
 use super::sums::Totals;
 
 /// `{"success": true, "data": …}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Answer<T> {
     /// Always `true`.
     pub success: bool,
@@ -28,7 +28,7 @@ impl<T> Answer<T> {
 }
 
 /// The range an answer covers, with the zone it was read in, as given (`UTC` by default).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RangeView {
     /// First second (inclusive).
     pub start: i64,
@@ -49,7 +49,7 @@ impl From<&Range> for RangeView {
 }
 
 /// Totals of a range.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Summary {
     /// Quota.
     pub total_quota: i64,
@@ -64,7 +64,7 @@ pub struct Summary {
 }
 
 /// One model's share of a range.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModelUsage {
     /// Model.
     pub model_name: String,
@@ -81,7 +81,7 @@ pub struct ModelUsage {
 }
 
 /// One local day of `/detail`'s `by_day`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DayUsage {
     /// `YYYY-MM-DD`, local.
     pub date: String,
@@ -98,7 +98,7 @@ pub struct DayUsage {
 }
 
 /// `/detail`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Detail {
     /// The range and zone.
     pub range: RangeView,
@@ -132,7 +132,7 @@ impl From<Unit> for Granularity {
 }
 
 /// One local unit of a chart.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChartPoint {
     /// `YYYY-MM-DD` (days) or the local start with its offset, `YYYY-MM-DDTHH:MM±HH:MM`
     /// (hours).
@@ -150,7 +150,7 @@ pub struct ChartPoint {
 }
 
 /// `/chart`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Chart {
     /// The range and zone.
     pub range: RangeView,
@@ -161,7 +161,7 @@ pub struct Chart {
 }
 
 /// `/logs`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogsPage {
     /// The range and zone.
     pub range: RangeView,
@@ -187,7 +187,7 @@ pub fn summary(t: &Totals, usd: impl Fn(i64) -> f64) -> Summary {
 }
 
 /// One of a user's keys in `/api/usage/user/detail`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KeySummary {
     /// key-sync's id.
     pub key_id: uuid::Uuid,
@@ -200,7 +200,7 @@ pub struct KeySummary {
 }
 
 /// `/api/usage/user/detail`: `/detail` over all the user's keys, plus each key's totals.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserDetail {
     /// Everything `/detail` has, over all keys.
     #[serde(flatten)]

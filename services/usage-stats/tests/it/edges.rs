@@ -2,10 +2,9 @@
 
 use crate::support;
 
-use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{Backend, NewToken};
-use tollgate_testkit::{newapi_db, TestApp};
+use tollgate_testkit::{error_code, newapi_db, TestApp};
 
 async fn cors_allows_only_configured_origins(backend: Backend) {
     let env = spawn(backend).await;
@@ -80,10 +79,7 @@ async fn keys_over_their_rate_limit_get_429_with_retry_after(backend: Backend) {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
-    assert_eq!(
-        limited.json::<Value>().await.unwrap()["error"]["code"],
-        "rate_limited"
-    );
+    assert_eq!(error_code(limited, 429).await, "rate_limited");
     assert_eq!(
         get(b.clone()).await.unwrap().status(),
         200,

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use support::*;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
+use tollgate_testkit::error_code;
+use usage_stats::query::views::{Chart, ChartPoint, Detail, LogsPage};
 
 const MIDNIGHT: i64 = 1_763_769_600; // 2025-11-22T00:00:00Z
 const MODELS: [&str; 5] = [
@@ -169,10 +171,9 @@ async fn get(d: &Data, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn ok_json(d: &Data, path: &str) -> Value {
-    let res = get(d, path).await;
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
+/// The `data` of a 200 answer, read as usage-stats' own type.
+async fn ok<T: DeserializeOwned>(d: &Data, path: &str) -> T {
+    data_of(&d.env.app, &format!("sk-{}", d.key), path).await
 }
 
 fn day_expr(offset: i64) -> String {
@@ -180,52 +181,32 @@ fn day_expr(offset: i64) -> String {
 }
 
 async fn detail_matches(d: &Data, start: i64, end: i64, tz: &str, offset: i64) {
-    let body = ok_json(
+    let data: Detail = ok(
         d,
         &format!("/api/usage/token/detail?start={start}&end={end}&tz={tz}"),
     )
     .await;
-    let data = &body["data"];
     let all = raw(d, start, end, "1").await;
     let (req, quota, tokens) = all.values().next().copied().unwrap_or_default();
-    assert_eq!(data["summary"]["total_requests"], req, "{start}..{end}");
-    assert_eq!(data["summary"]["total_quota"], quota);
-    assert_eq!(data["summary"]["total_tokens"], tokens);
+    assert_eq!(data.summary.total_requests, req, "{start}..{end}");
+    assert_eq!(data.summary.total_quota, quota);
+    assert_eq!(data.summary.total_tokens, tokens);
     let models = raw(d, start, end, "model_name").await;
-    let got: BTreeMap<String, (i64, i64, i64)> = data["by_model"]
-        .as_array()
-        .unwrap()
+    let got: BTreeMap<String, (i64, i64, i64)> = data
+        .by_model
         .iter()
-        .map(|m| {
-            (
-                m["model_name"].as_str().unwrap().to_owned(),
-                (
-                    m["requests"].as_i64().unwrap(),
-                    m["quota"].as_i64().unwrap(),
-                    m["tokens"].as_i64().unwrap(),
-                ),
-            )
-        })
+        .map(|m| (m.model_name.clone(), (m.requests, m.quota, m.tokens)))
         .collect();
     assert_eq!(got, models);
     let days = raw(d, start, end, &day_expr(offset)).await;
-    let got_days: BTreeMap<i64, (i64, i64, i64)> = data["by_day"]
-        .as_array()
-        .unwrap()
+    let got_days: BTreeMap<i64, (i64, i64, i64)> = data
+        .by_day
         .iter()
-        .filter(|p| p["requests"].as_i64().unwrap() > 0)
+        .filter(|p| p.requests > 0)
         .map(|p| {
-            let date =
-                chrono::NaiveDate::parse_from_str(p["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+            let date = chrono::NaiveDate::parse_from_str(&p.date, "%Y-%m-%d").unwrap();
             let day = date.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() / 86_400;
-            (
-                day,
-                (
-                    p["requests"].as_i64().unwrap(),
-                    p["quota"].as_i64().unwrap(),
-                    p["tokens"].as_i64().unwrap(),
-                ),
-            )
+            (day, (p.requests, p.quota, p.tokens))
         })
         .collect();
     let want_days: BTreeMap<i64, (i64, i64, i64)> = days
@@ -235,13 +216,9 @@ async fn detail_matches(d: &Data, start: i64, end: i64, tz: &str, offset: i64) {
     assert_eq!(got_days, want_days, "by_day at {tz}");
     // Contiguous and zero-filled: one entry per local day from start to end.
     let span = (end + offset).div_euclid(86_400) - (start + offset).div_euclid(86_400) + 1;
-    assert_eq!(data["by_day"].as_array().unwrap().len() as i64, span);
-    let recent = data["recent_logs"].as_array().unwrap();
-    assert_eq!(recent.len() as i64, req.min(20));
-    let times: Vec<i64> = recent
-        .iter()
-        .map(|l| l["created_at"].as_i64().unwrap())
-        .collect();
+    assert_eq!(data.by_day.len() as i64, span);
+    assert_eq!(data.recent_logs.len() as i64, req.min(20));
+    let times: Vec<i64> = data.recent_logs.iter().map(|l| l.created_at).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     assert!(times.iter().all(|t| (start..=end).contains(t)));
 }
@@ -264,30 +241,28 @@ async fn figures_equal_raw_sql(backend: Backend) {
     detail_matches(&d, d.start, d.start, "", 0).await;
     detail_matches(&d, MIDNIGHT + 40 * 86_400, MIDNIGHT + 41 * 86_400, "", 0).await;
     // The rows exactly at start and end count; the ones a second outside do not.
-    let edge = ok_json(
+    let edge: Detail = ok(
         &d,
         &format!("/api/usage/token/detail?start={}&end={}", d.start, d.end),
     )
     .await;
-    let edge_model = edge["data"]["by_model"]
-        .as_array()
-        .unwrap()
+    let edge_model = edge
+        .by_model
         .iter()
-        .find(|m| m["model_name"] == "edge-model")
-        .unwrap()
-        .clone();
-    assert_eq!(edge_model["requests"], 2);
+        .find(|m| m.model_name == "edge-model")
+        .unwrap();
+    assert_eq!(edge_model.requests, 2);
 }
 
 async fn chart_and_logs_equal_raw_sql(backend: Backend) {
     let d = seed(backend).await;
     let (s, e) = (d.start, d.start + 2 * 86_400);
-    let chart = ok_json(
+    let chart: Chart = ok(
         &d,
         &format!("/api/usage/token/chart?start={s}&end={e}&granularity=hour&tz=%2B05:30"),
     )
     .await;
-    let points = chart["data"]["points"].as_array().unwrap();
+    let points = &chart.points;
     let off = 5 * 3600 + 1800;
     assert_eq!(
         points.len() as i64,
@@ -296,13 +271,8 @@ async fn chart_and_logs_equal_raw_sql(backend: Backend) {
     let hours = raw(&d, s, e, &format!("FLOOR((created_at + {off}) / 3600)")).await;
     let got: BTreeMap<i64, i64> = points
         .iter()
-        .filter(|p| p["requests"].as_i64().unwrap() > 0)
-        .map(|p| {
-            (
-                (p["start"].as_i64().unwrap() + off) / 3600,
-                p["quota"].as_i64().unwrap(),
-            )
-        })
+        .filter(|p| p.requests > 0)
+        .map(|p| ((p.start + off) / 3600, p.quota))
         .collect();
     let want: BTreeMap<i64, i64> = hours
         .into_iter()
@@ -312,7 +282,7 @@ async fn chart_and_logs_equal_raw_sql(backend: Backend) {
 
     let total = raw(&d, d.start, d.end, "model_name").await;
     let gpt = total.get("gpt-4o").unwrap().0;
-    let page = ok_json(
+    let page: LogsPage = ok(
         &d,
         &format!(
             "/api/usage/token/logs?start={}&end={}&model=gpt-4o&page=2&page_size=7",
@@ -320,11 +290,10 @@ async fn chart_and_logs_equal_raw_sql(backend: Backend) {
         ),
     )
     .await;
-    assert_eq!(page["data"]["total"], gpt);
-    let items = page["data"]["items"].as_array().unwrap();
-    assert_eq!(items.len() as i64, (gpt - 7).clamp(0, 7));
-    assert!(items.iter().all(|l| l["model_name"] == "gpt-4o"));
-    let all = ok_json(
+    assert_eq!(page.total, gpt);
+    assert_eq!(page.items.len() as i64, (gpt - 7).clamp(0, 7));
+    assert!(page.items.iter().all(|l| l.model_name == "gpt-4o"));
+    let all: LogsPage = ok(
         &d,
         &format!(
             "/api/usage/token/logs?start={}&end={}&page_size=100",
@@ -333,7 +302,7 @@ async fn chart_and_logs_equal_raw_sql(backend: Backend) {
     )
     .await;
     let requests: i64 = total.values().map(|v| v.0).sum();
-    assert_eq!(all["data"]["total"], requests);
+    assert_eq!(all.total, requests);
 }
 
 /// Regression: an hourly chart over whole UTC days used to put each day's totals in its
@@ -342,12 +311,12 @@ async fn hourly_chart_over_whole_utc_days_equals_raw_sql(backend: Backend) {
     let d = seed(backend).await;
     let (s, e) = (d.start, d.end); // 3 days and more, neither end hour-aligned
     for tz in ["", "UTC", "Europe/London"] {
-        let chart = ok_json(
+        let chart: Chart = ok(
             &d,
             &format!("/api/usage/token/chart?start={s}&end={e}&granularity=hour&tz={tz}"),
         )
         .await;
-        let points = chart["data"]["points"].as_array().unwrap();
+        let points = &chart.points;
         // London is on GMT (+00:00) in late November: the same hours as UTC.
         assert_eq!(points.len() as i64, (e / 3600) - (s / 3600) + 1, "{tz}");
         let want: BTreeMap<i64, (i64, i64, i64)> = raw(&d, s, e, "FLOOR(created_at / 3600)")
@@ -357,22 +326,13 @@ async fn hourly_chart_over_whole_utc_days_equals_raw_sql(backend: Backend) {
             .collect();
         let got: BTreeMap<i64, (i64, i64, i64)> = points
             .iter()
-            .filter(|p| p["requests"].as_i64().unwrap() > 0)
-            .map(|p| {
-                (
-                    p["start"].as_i64().unwrap(),
-                    (
-                        p["requests"].as_i64().unwrap(),
-                        p["quota"].as_i64().unwrap(),
-                        p["tokens"].as_i64().unwrap(),
-                    ),
-                )
-            })
+            .filter(|p| p.requests > 0)
+            .map(|p| (p.start, (p.requests, p.quota, p.tokens)))
             .collect();
         assert!(want.len() > 40, "the data covers many hours");
         assert_eq!(got, want, "tz={tz}");
         let want_tz = if tz.is_empty() { "UTC" } else { tz };
-        assert_eq!(chart["data"]["range"]["tz"], want_tz);
+        assert_eq!(chart.range.tz, want_tz);
     }
 }
 
@@ -399,9 +359,7 @@ async fn bad_input_is_400(backend: Backend) {
         "detail?end=253402300800",
     ] {
         let res = get(&d, &format!("/api/usage/token/{q}")).await;
-        assert_eq!(res.status(), 400, "{q}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "invalid_query", "{q}");
+        assert_eq!(error_code(res, 400).await, "invalid_query", "{q}");
     }
     for path in ["detail", "chart", "logs", "logs.csv"] {
         let res = d
@@ -413,26 +371,23 @@ async fn bad_input_is_400(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 401, "{path}");
+        assert_eq!(error_code(res, 401).await, "unauthorized", "{path}");
     }
     // The last accepted second draws its one hour (it once walked the calendar forever).
-    let last = ok_json(
+    let last: Chart = ok(
         &d,
         "/api/usage/token/chart?start=253402300799&end=253402300799&granularity=hour&tz=Asia/Kathmandu",
     )
     .await;
-    assert_eq!(
-        last["data"]["points"].as_array().unwrap().len(),
-        1,
-        "{last}"
-    );
+    assert_eq!(last.points.len(), 1, "{last:?}");
 }
 
 async fn new_logs_show_within_two_seconds(backend: Backend) {
     let d = seed(backend).await;
-    let before = ok_json(&d, "/api/usage/token/detail").await["data"]["summary"]["total_requests"]
-        .as_i64()
-        .unwrap();
+    let before = ok::<Detail>(&d, "/api/usage/token/detail")
+        .await
+        .summary
+        .total_requests;
     exec(
         &d.env,
         &log_sql(d.token, now(), 2, "fresh-model", [42, 1, 1, 1]),
@@ -440,9 +395,10 @@ async fn new_logs_show_within_two_seconds(backend: Backend) {
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
-        let body = ok_json(&d, "/api/usage/token/detail").await;
-        let after = body["data"]["summary"]["total_requests"].as_i64().unwrap();
-        let recent_fresh = body["data"]["recent_logs"][0]["model_name"] == "fresh-model";
+        let body: Detail = ok(&d, "/api/usage/token/detail").await;
+        let after = body.summary.total_requests;
+        let recent_fresh =
+            matches!(body.recent_logs.as_slice(), [l, ..] if l.model_name == "fresh-model");
         if after == before + 1 && recent_fresh {
             return;
         }
@@ -462,11 +418,11 @@ async fn cached_answers_follow_new_logs_within_two_seconds(backend: Backend) {
     let detail = format!("/api/usage/token/detail?start={s}&end={e}");
     let logs = format!("/api/usage/token/logs?start={s}&end={e}&model=late-model");
     let chart = format!("/api/usage/token/chart?start={s}&end={e}&granularity=day");
-    let before = ok_json(&d, &detail).await["data"]["summary"].clone();
+    let before = ok::<Detail>(&d, &detail).await.summary;
     // Asked twice: the second answer comes from the cache and is the same.
-    assert_eq!(ok_json(&d, &detail).await["data"]["summary"], before);
-    assert_eq!(ok_json(&d, &logs).await["data"]["total"], 0);
-    let chart_before = ok_json(&d, &chart).await["data"]["points"].clone();
+    assert_eq!(ok::<Detail>(&d, &detail).await.summary, before);
+    assert_eq!(ok::<LogsPage>(&d, &logs).await.total, 0);
+    let chart_before = ok::<Chart>(&d, &chart).await.points;
     // Another token's log does not change this key's answers.
     let other = insert_token(&d.env, NewToken::enabled(3, &new_key(), "third", now())).await;
     exec(
@@ -488,12 +444,9 @@ async fn cached_answers_follow_new_logs_within_two_seconds(backend: Backend) {
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
-        let now_summary = ok_json(&d, &detail).await["data"]["summary"].clone();
-        if now_summary["total_requests"] == before["total_requests"].as_i64().unwrap() + 1 {
-            assert_eq!(
-                now_summary["total_quota"],
-                before["total_quota"].as_i64().unwrap() + 1_234
-            );
+        let now_summary = ok::<Detail>(&d, &detail).await.summary;
+        if now_summary.total_requests == before.total_requests + 1 {
+            assert_eq!(now_summary.total_quota, before.total_quota + 1_234);
             break;
         }
         assert!(
@@ -502,18 +455,15 @@ async fn cached_answers_follow_new_logs_within_two_seconds(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let page = ok_json(&d, &logs).await;
-    assert_eq!(page["data"]["total"], 1);
-    assert_eq!(page["data"]["items"][0]["created_at"], late_at);
-    let chart_after = ok_json(&d, &chart).await["data"]["points"].clone();
-    let day = |pts: &Value| -> i64 {
-        pts.as_array()
+    let page: LogsPage = ok(&d, &logs).await;
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].created_at, late_at);
+    let chart_after = ok::<Chart>(&d, &chart).await.points;
+    let day = |pts: &[ChartPoint]| -> i64 {
+        pts.iter()
+            .find(|p| p.start == MIDNIGHT + 86_400)
             .unwrap()
-            .iter()
-            .find(|p| p["start"] == MIDNIGHT + 86_400)
-            .unwrap()["quota"]
-            .as_i64()
-            .unwrap()
+            .quota
     };
     assert_eq!(day(&chart_after), day(&chart_before) + 1_234);
     detail_matches(&d, s, e, "%2B00:00", 0).await;

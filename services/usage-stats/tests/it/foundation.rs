@@ -3,6 +3,7 @@
 use crate::support;
 
 use tollgate_testkit::{foundation, TestApp};
+use tollgate_web::health::NotReadyAnswer;
 use usage_stats::{startup, SERVICE};
 
 /// Any reachable new-api database will do for the foundation checks.
@@ -53,11 +54,10 @@ async fn ready_is_503_when_newapi_database_is_unreachable() {
     })
     .await
     .unwrap();
-    let res = app.get("/ready").await;
-    assert_eq!(res.status(), 503);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["checks"]["postgres"], "ok");
-    assert_ne!(body["checks"]["newapi_db"], "ok");
+    let body: NotReadyAnswer = tollgate_testkit::answer(app.get("/ready").await, 503).await;
+    assert_eq!(body.error.code, "not_ready");
+    assert_eq!(body.checks["postgres"], "ok");
+    assert_ne!(body.checks["newapi_db"], "ok");
 }
 
 #[test]

@@ -5,23 +5,10 @@ use crate::support;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{Backend, NewToken};
 use tollgate_testkit::{newapi_db, TestApp};
-
-async fn get(env: &Env, key: &str, path: &str) -> Value {
-    let res = env
-        .app
-        .client
-        .get(env.app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
-}
+use usage_stats::query::views::{Chart, Detail, LogsPage};
 
 async fn a_late_commit_behind_100k_holes_shows_within_two_seconds(backend: Backend) {
     let newapi = newapi_db(backend).await;
@@ -50,8 +37,8 @@ async fn a_late_commit_behind_100k_holes_shows_within_two_seconds(backend: Backe
     let detail = format!("/api/usage/token/detail?start={start}&end={end}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let body = get(&env, &key, &detail).await;
-        if body["data"]["summary"]["total_requests"] == 2 {
+        let body: Detail = data_of(&env.app, &key, &detail).await;
+        if body.summary.total_requests == 2 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "backfill too slow");
@@ -89,25 +76,20 @@ async fn a_late_commit_behind_100k_holes_shows_within_two_seconds(backend: Backe
     let chart = format!("/api/usage/token/chart?start={start}&end={end}&granularity=hour");
     let logs = format!("/api/usage/token/logs?start={start}&end={end}&model=late-model");
     loop {
-        let d = get(&env, &key, &detail).await;
-        let c = get(&env, &key, &chart).await;
-        let l = get(&env, &key, &logs).await;
-        let charted: i64 = c["data"]["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["quota"].as_i64().unwrap())
-            .sum();
-        if d["data"]["summary"]["total_quota"] == 7_242
+        let d: Detail = data_of(&env.app, &key, &detail).await;
+        let c: Chart = data_of(&env.app, &key, &chart).await;
+        let l: LogsPage = data_of(&env.app, &key, &logs).await;
+        let charted: i64 = c.points.iter().map(|p| p.quota).sum();
+        if d.summary.total_quota == 7_242
             && charted == 7_242
-            && l["data"]["total"] == 1
-            && l["data"]["items"][0]["id"] == 200_004
+            && l.total == 1
+            && l.items[0].id == 200_004
         {
             break;
         }
         assert!(
             committed.elapsed() < Duration::from_secs(2),
-            "not visible within 2 s: {d} {c} {l}"
+            "not visible within 2 s: {d:?} {c:?} {l:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -6,10 +6,10 @@ use crate::support;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{Backend, NewToken};
 use tollgate_testkit::chromium::{artifacts_dir, run_chromium, run_chromium_with_env};
+use usage_stats::query::views::Detail;
 
 #[tokio::test]
 async fn the_usage_page_shows_real_charts_and_logs_in_chromium() {
@@ -30,21 +30,8 @@ async fn the_usage_page_shows_real_charts_and_logs_in_chromium() {
     // Wait until the ingest has indexed the newest log (the page lists the latest ones).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let body: Value = env
-            .app
-            .client
-            .get(env.app.url("/api/usage/token/detail"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["data"]["recent_logs"]
-            .as_array()
-            .is_some_and(|l| l.len() == 20)
-        {
+        let body: Detail = data_of(&env.app, &key, "/api/usage/token/detail").await;
+        if body.recent_logs.len() == 20 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline);
@@ -102,22 +89,13 @@ async fn the_page_reads_in_the_browsers_dst_zone() {
     newapi_exec(&env, &sql).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let body: Value = env
-            .app
-            .client
-            .get(env.app.url(&format!(
-                "/api/usage/token/detail?start={}&end={}",
-                edt - 10,
-                est + 10
-            )))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["data"]["summary"]["total_requests"] == 2 {
+        let path = format!(
+            "/api/usage/token/detail?start={}&end={}",
+            edt - 10,
+            est + 10
+        );
+        let body: Detail = data_of(&env.app, &key, &path).await;
+        if body.summary.total_requests == 2 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline);

@@ -3,10 +3,10 @@
 use crate::support;
 
 use diesel_async::SimpleAsyncConnection;
-use serde_json::Value;
 use support::*;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
 use tollgate_testkit::{newapi_db, TestApp};
+use usage_stats::query::views::Detail;
 
 /// A role shared by test runs (roles are cluster-wide); its grants live in each test's
 /// own database and vanish with it.
@@ -56,24 +56,15 @@ async fn works_with_a_read_only_user_on_newapis_database() {
     .await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let res = env
-            .app
-            .client
-            .get(env.app.url("/api/usage/token/detail"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
+        let body: Detail = data_of(&env.app, &key, "/api/usage/token/detail").await;
         // The summary reads the newest minutes from new-api directly; recent_logs needs the
         // ingest (which reads `logs` as the read-only user) to have caught up.
-        if body["data"]["summary"]["total_quota"] == 321
-            && body["data"]["recent_logs"][0]["quota"] == 321
+        if body.summary.total_quota == 321
+            && body.recent_logs.first().is_some_and(|l| l.quota == 321)
         {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        assert!(tokio::time::Instant::now() < deadline, "{body:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(env.app.get("/ready").await.status(), 200);

@@ -2,9 +2,10 @@
 
 use crate::support;
 
-use serde_json::{json, Value};
 use support::*;
 use tollgate_newapi_schema::{Backend, NewToken};
+use tollgate_testkit::{answer, error_code};
+use usage_stats::handlers::token::{TokenUsage, TokenUsageAnswer};
 
 async fn get(env: &Env, auth: Option<&str>) -> reqwest::Response {
     let mut req = env.app.client.get(env.app.url("/api/usage/token/"));
@@ -29,25 +30,26 @@ async fn compatible_answer_for_a_good_key(backend: Backend) {
         format!("Bearer sk-{key}-3"),
     ] {
         let res = get(&env, Some(&auth)).await;
-        assert_eq!(res.status(), 200, "{auth}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["code"], true);
-        assert_eq!(body["message"], "ok");
-        let data = &body["data"];
-        assert_eq!(data["object"], "token_usage");
-        assert_eq!(data["name"], "my key");
-        assert_eq!(data["total_granted"], 1_750_000);
-        assert_eq!(data["total_used"], 250_000);
-        assert_eq!(data["total_available"], 1_500_000);
-        assert_eq!(data["unlimited_quota"], false);
-        assert_eq!(
-            data["model_limits"],
-            json!({"gpt-4o": true, "claude-3-5-sonnet": true})
-        );
-        assert_eq!(data["model_limits_enabled"], true);
-        assert_eq!(data["expires_at"], 0);
-        assert_eq!(data["total_used_usd"], 0.5);
-        assert_eq!(data["total_granted_usd"], 3.5);
+        let body: TokenUsageAnswer = answer(res, 200).await;
+        let want = TokenUsageAnswer {
+            code: true,
+            message: "ok".into(),
+            data: TokenUsage {
+                object: "token_usage".into(),
+                name: "my key".into(),
+                total_granted: 1_750_000,
+                total_used: 250_000,
+                total_available: 1_500_000,
+                unlimited_quota: false,
+                model_limits: [("gpt-4o".into(), true), ("claude-3-5-sonnet".into(), true)].into(),
+                model_limits_enabled: true,
+                expires_at: 0,
+                total_granted_usd: 3.5,
+                total_used_usd: 0.5,
+                total_available_usd: 3.0,
+            },
+        };
+        assert_eq!(body, want, "{auth}");
     }
 }
 
@@ -81,9 +83,7 @@ async fn unusable_keys_are_401(backend: Backend) {
     keys.push(new_key());
     for key in &keys {
         let res = get(&env, Some(&format!("Bearer sk-{key}"))).await;
-        assert_eq!(res.status(), 401, "{key}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(error_code(res, 401).await, "unauthorized", "{key}");
     }
     for auth in [None, Some("Basic abc"), Some("Bearer "), Some("Bearer sk-")] {
         assert_eq!(get(&env, auth).await.status(), 401, "{auth:?}");

@@ -9,10 +9,16 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use jsonwebtoken::{encode, EncodingKey, Header};
+use key_sync::handlers::views::{OwnerKey, OwnerKeyList};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use support::*;
+use tollgate_domain::user_keys::UserKeys;
 use tollgate_newapi_schema::Backend;
-use tollgate_testkit::{common_settings, newapi_sim, NewapiSim, TestApp, NEWAPI_ADMIN_TOKEN};
+use tollgate_testkit::{
+    answer, common_settings, error_code, newapi_sim, NewapiSim, TestApp, NEWAPI_ADMIN_TOKEN,
+};
+use usage_stats::query::views::{Chart, LogsPage, UserDetail};
 
 const JWT_SECRET: &str = "user-view-jwt-secret-with-32-characters!";
 const INTERNAL_TOKEN: &str = "user-view-internal-token";
@@ -101,7 +107,7 @@ async fn world(backend: Backend) -> World {
 
 /// A user signed up through key-sync's webhook, with `extra` named keys; returns the keys
 /// as key-sync shows them to their owner.
-async fn user_with_keys(w: &World, extra: &[&str]) -> (String, Vec<Value>) {
+async fn user_with_keys(w: &World, extra: &[&str]) -> (String, Vec<OwnerKey>) {
     let user = uuid::Uuid::new_v4().to_string();
     let res = w
         .key_sync
@@ -128,24 +134,21 @@ async fn user_with_keys(w: &World, extra: &[&str]) -> (String, Vec<Value>) {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
-    let keys: Value = w
+    let res = w
         .key_sync
         .client
         .get(w.key_sync.url("/v1/keys"))
         .bearer_auth(user_jwt(&user))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    let keys = keys["keys"].as_array().unwrap().clone();
-    assert!(keys.iter().all(|k| k["sync"]["newapi_token_id"].is_i64()));
+    let keys = answer::<OwnerKeyList>(res, 200).await.keys;
+    assert!(keys.iter().all(|k| k.sync.newapi_token_id.is_some()));
     (user, keys)
 }
 
-fn token_of(key: &Value) -> i64 {
-    key["sync"]["newapi_token_id"].as_i64().unwrap()
+fn token_of(key: &OwnerKey) -> i64 {
+    key.sync.newapi_token_id.unwrap()
 }
 
 async fn get(app: &TestApp, auth: Option<&str>, path: &str) -> reqwest::Response {
@@ -156,10 +159,9 @@ async fn get(app: &TestApp, auth: Option<&str>, path: &str) -> reqwest::Response
     req.send().await.unwrap()
 }
 
-async fn ok(app: &TestApp, auth: &str, path: &str) -> Value {
-    let res = get(app, Some(auth), path).await;
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.unwrap()
+/// The `data` of a 200 answer, read as usage-stats' own type.
+async fn ok<T: DeserializeOwned>(app: &TestApp, auth: &str, path: &str) -> T {
+    data_of(app, auth, path).await
 }
 
 /// Per token: requests, quota, tokens (SQL over the raw rows).
@@ -181,16 +183,16 @@ async fn sql_per_token(w: &World, tokens: &[i64], start: i64, end: i64) -> BTree
 async fn wait_ingested(w: &World, user: &str, want_requests: i64, start: i64, end: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let body = ok(
+        let body: UserDetail = ok(
             &w.usage,
             &user_jwt(user),
             &format!("/api/usage/user/detail?start={start}&end={end}"),
         )
         .await;
-        if body["data"]["summary"]["total_requests"] == want_requests {
+        if body.detail.summary.total_requests == want_requests {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        assert!(tokio::time::Instant::now() < deadline, "{body:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -242,72 +244,59 @@ async fn a_users_view_sums_all_their_keys_and_only_theirs(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(150)).await; // the key list cache (100 ms)
 
     let me = user_jwt(&user);
-    let detail = ok(
+    let data: UserDetail = ok(
         &w.usage,
         &me,
         &format!("/api/usage/user/detail?start={start}&end={end}&tz=Europe/London"),
     )
     .await;
-    let data = &detail["data"];
-    assert_eq!(data["range"]["tz"], "Europe/London");
+    assert_eq!(data.detail.range.tz, "Europe/London");
     let sum = |i: usize| want.values().map(|v| v[i]).sum::<i64>();
-    assert_eq!(data["summary"]["total_requests"], sum(0));
-    assert_eq!(data["summary"]["total_quota"], sum(1));
-    assert_eq!(data["summary"]["total_tokens"], sum(2));
-    let listed: Vec<(&str, i64, i64)> = data["keys"]
-        .as_array()
-        .unwrap()
+    assert_eq!(data.detail.summary.total_requests, sum(0));
+    assert_eq!(data.detail.summary.total_quota, sum(1));
+    assert_eq!(data.detail.summary.total_tokens, sum(2));
+    let listed: Vec<(&str, i64, i64)> = data
+        .keys
         .iter()
         .map(|k| {
-            (
-                k["name"].as_str().unwrap(),
-                k["summary"]["total_requests"].as_i64().unwrap(),
-                k["summary"]["total_quota"].as_i64().unwrap(),
-            )
+            let s = &k.summary;
+            (k.name.as_str(), s.total_requests, s.total_quota)
         })
         .collect();
     let expected: Vec<(&str, i64, i64)> = keys
         .iter()
         .map(|k| {
             let w = want.get(&token_of(k)).copied().unwrap_or_default();
-            (k["name"].as_str().unwrap(), w[0], w[1])
+            (k.name.as_str(), w[0], w[1])
         })
         .collect();
     assert_eq!(listed, expected);
-    for (k, o) in data["keys"].as_array().unwrap().iter().zip(&keys) {
-        assert_eq!(k["key_id"], o["id"]);
-        assert_eq!(k["key_hint"], o["hint"]);
+    for (k, o) in data.keys.iter().zip(&keys) {
+        assert_eq!(k.key_id, o.id);
+        assert_eq!(k.key_hint, o.hint);
     }
-    let day_sum: i64 = data["by_day"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["quota"].as_i64().unwrap())
-        .sum();
+    let day_sum: i64 = data.detail.by_day.iter().map(|d| d.quota).sum();
     assert_eq!(day_sum, sum(1));
 
     // Logs across keys, newest first, each naming its key.
-    let page = ok(
+    let page: LogsPage = ok(
         &w.usage,
         &me,
         &format!("/api/usage/user/logs?start={start}&end={end}&page_size=100"),
     )
     .await;
-    assert_eq!(page["data"]["total"], sum(0));
-    let items = page["data"]["items"].as_array().unwrap();
+    assert_eq!(page.total, sum(0));
+    let items = &page.items;
     assert_eq!(items.len() as i64, sum(0).min(100));
-    let by_token: BTreeMap<i64, &Value> = keys.iter().map(|k| (token_of(k), k)).collect();
+    let by_token: BTreeMap<i64, &OwnerKey> = keys.iter().map(|k| (token_of(k), k)).collect();
     let raw = raw_logs(w.sim.db.url()).await;
     for item in items {
-        let row = raw.iter().find(|r| r.id == item["id"]).unwrap();
+        let row = raw.iter().find(|r| r.id == item.id).unwrap();
         let key = by_token.get(&row.token_id).expect("one of the user's keys");
-        assert_eq!(item["key_id"], key["id"]);
-        assert_eq!(item["key_name"], key["name"]);
+        assert_eq!(item.key_id, Some(key.id));
+        assert_eq!(item.key_name.as_ref(), Some(&key.name));
     }
-    let times: Vec<i64> = items
-        .iter()
-        .map(|i| i["created_at"].as_i64().unwrap())
-        .collect();
+    let times: Vec<i64> = items.iter().map(|i| i.created_at).collect();
     assert!(times.windows(2).all(|p| p[0] >= p[1]));
 
     // The export: every row, each naming its key.
@@ -346,32 +335,27 @@ async fn a_users_view_sums_all_their_keys_and_only_theirs(backend: Backend) {
         .iter()
         .map(|k| {
             let w = want[&token_of(k)];
-            (k["name"].as_str().unwrap().to_owned(), (w[0], w[1]))
+            (k.name.clone(), (w[0], w[1]))
         })
         .collect();
     assert_eq!(per_key, want_per_key);
 
     // One key only, by its id.
     let laptop = &keys[2];
-    let one = ok(
+    let one: Chart = ok(
         &w.usage,
         &me,
         &format!(
             "/api/usage/user/chart?start={start}&end={end}&granularity=hour&key_id={}",
-            laptop["id"].as_str().unwrap()
+            laptop.id
         ),
     )
     .await;
-    let charted: i64 = one["data"]["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["requests"].as_i64().unwrap())
-        .sum();
+    let charted: i64 = one.points.iter().map(|p| p.requests).sum();
     assert_eq!(charted, want[&token_of(laptop)][0]);
 
     // The stranger sees only their own key.
-    let theirs = ok(
+    let theirs: UserDetail = ok(
         &w.usage,
         &user_jwt(&stranger),
         &format!("/api/usage/user/detail?start={start}&end={end}"),
@@ -379,10 +363,10 @@ async fn a_users_view_sums_all_their_keys_and_only_theirs(backend: Backend) {
     .await;
     let foreign_want = sql_per_token(&w, &[foreign], start, end).await;
     assert_eq!(
-        theirs["data"]["summary"]["total_requests"],
+        theirs.detail.summary.total_requests,
         foreign_want[&foreign][0]
     );
-    assert_eq!(theirs["data"]["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(theirs.keys.len(), 1);
 }
 
 async fn bad_input_foreign_keys_and_bad_tokens(backend: Backend) {
@@ -390,7 +374,7 @@ async fn bad_input_foreign_keys_and_bad_tokens(backend: Backend) {
     let (user, _) = user_with_keys(&w, &[]).await;
     let (_, strangers) = user_with_keys(&w, &[]).await;
     let me = user_jwt(&user);
-    let foreign = strangers[0]["id"].as_str().unwrap();
+    let foreign = strangers[0].id;
     let unknown = uuid::Uuid::new_v4();
     for (path, status, code) in [
         (format!("detail?key_id={foreign}"), 404, "not_found"),
@@ -403,10 +387,7 @@ async fn bad_input_foreign_keys_and_bad_tokens(backend: Backend) {
         ("logs.csv?tz=%2B08:10".into(), 400, "invalid_query"),
     ] {
         let res = get(&w.usage, Some(&me), &format!("/api/usage/user/{path}")).await;
-        assert_eq!(res.status(), status, "{path}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["success"], false);
-        assert_eq!(body["error"]["code"], code, "{path}");
+        assert_eq!(error_code(res, status).await, code, "{path}");
     }
     let t = now();
     let expired = jwt(json!({"sub": user, "aud": "authenticated", "exp": t - 3_600}));
@@ -426,9 +407,7 @@ async fn bad_input_foreign_keys_and_bad_tokens(backend: Backend) {
         Some(&sk_key),
     ] {
         let res = get(&w.usage, auth, "/api/usage/user/detail").await;
-        assert_eq!(res.status(), 401, "{auth:?}");
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(error_code(res, 401).await, "unauthorized", "{auth:?}");
     }
 }
 
@@ -451,29 +430,24 @@ async fn without_key_sync_the_view_is_503_never_someone_elses(backend: Backend) 
                 &format!("/api/usage/user/{path}"),
             )
             .await;
-            assert_eq!(res.status(), 503, "{what} {path}");
-            let body: Value = res.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "unavailable", "{what}");
+            assert_eq!(error_code(res, 503).await, "unavailable", "{what} {path}");
         }
     }
 }
 
 /// A server at key-sync's internal route that answers every user with `victim`'s keys.
 async fn lying_key_sync(w: &World, victim: &str) -> String {
-    let real = w
+    let res = w
         .key_sync
         .client
         .get(w.key_sync.url(&format!("/internal/users/{victim}/keys")))
         .bearer_auth(INTERNAL_TOKEN)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    let mut forged: Value = serde_json::from_str(&real).unwrap();
-    forged["user_id"] = json!(uuid::Uuid::new_v4());
-    let body = forged.to_string();
+    let mut forged: UserKeys = answer(res, 200).await;
+    forged.user_id = uuid::Uuid::new_v4();
+    let body = serde_json::to_string(&forged).unwrap();
     let listener = tollgate_testkit::free_listener();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = actix_web::HttpServer::new(move || {

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use billing::settings::{BillingSettings, QuotaBackend, Settings};
-use billing::views::{OrganizationAnswer, OrganizationView, PageOf, RechargeView};
+use billing::views::{EventAnswer, OrganizationAnswer, OrganizationView, PageOf, RechargeView};
 use kms_sim::SimHandle;
 use reqwest::Response;
 use serde_json::{json, Value};
+use tollgate_domain::money::Cents;
 use tollgate_domain::signature::sign_sha256;
 use tollgate_testkit::{
     common_settings, kms_sim, LocalStripe, TestApp, ADMIN_TOKEN, WEBHOOK_SECRET,
@@ -18,6 +19,21 @@ use tollgate_testkit::{
 pub const STRIPE_KEY: &str = "sk_test_tollgate";
 /// The Supabase project's JWT secret (HS256 access tokens of organisation members).
 pub const JWT_SECRET: &str = "billing-members-jwt-secret-with-32-chars!";
+
+/// `dollars` as billing's money type (tests write amounts as the API shows them).
+pub fn usd(dollars: f64) -> Cents {
+    Cents((dollars * 100.0).round() as i64)
+}
+
+/// An event answer (or the one error body, which reads as one with `error` set), with its
+/// status.
+pub async fn event_answer(r: Response) -> (u16, EventAnswer) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: not an event answer: {e}: {text}"));
+    (status, body)
+}
 
 /// A Supabase access token for `sub`, valid for 10 minutes, signed with [`JWT_SECRET`].
 pub fn user_jwt(sub: &str) -> String {
@@ -162,7 +178,7 @@ impl Env {
     }
 
     /// POST an alert body with `token`.
-    pub async fn send_alert(&self, token: &str, body: &Value) -> (u16, Value) {
+    pub async fn send_alert(&self, token: &str, body: &Value) -> (u16, EventAnswer) {
         let r = self
             .http
             .post(self.alert_url(token))
@@ -170,8 +186,7 @@ impl Env {
             .send()
             .await
             .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        event_answer(r).await
     }
 
     pub async fn admin_get(&self, path: &str) -> Response {
@@ -181,6 +196,11 @@ impl Env {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `GET path` as the operator, answered 200 with billing's type `T`.
+    pub async fn admin_read<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        tollgate_testkit::answer(self.admin_get(path).await, 200).await
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Response {
@@ -222,7 +242,7 @@ impl Env {
     }
 
     /// Create an organisation (the seed's settings unless `extra` overrides them).
-    pub async fn create_org(&self, id: &str, extra: Value) -> Value {
+    pub async fn create_org(&self, id: &str, extra: Value) -> OrganizationAnswer {
         let mut body = json!({
             "c_organization_id": id,
             "minimum_balance": 100,
@@ -236,22 +256,18 @@ impl Env {
             }
         }
         let r = self.admin_post("/api/organizations", body).await;
-        assert_eq!(r.status(), 201);
-        answer_of::<OrganizationAnswer>(r.json().await.unwrap())
+        tollgate_testkit::answer(r, 201).await
     }
 
     /// Save `pm` as the organisation's default card.
-    pub async fn add_card(&self, id: &str, pm: &str) -> Value {
+    pub async fn add_card(&self, id: &str, pm: &str) -> OrganizationAnswer {
         let r = self
             .admin_post(
                 &format!("/api/organizations/{id}/payment-method"),
                 json!({ "payment_method_id": pm, "set_as_default": true }),
             )
             .await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        answer_of::<OrganizationAnswer>(body)
+        tollgate_testkit::answer(r, 200).await
     }
 
     /// Sync to the KMS; returns the team id.
@@ -259,13 +275,10 @@ impl Env {
         let r = self
             .admin_post(&format!("/api/organizations/{id}/sync"), json!({}))
             .await;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        body["organization"]["litellm_team_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let body: OrganizationAnswer = tollgate_testkit::answer(r, 200).await;
+        body.organization
+            .litellm_team_id
+            .expect("a team once synced")
     }
 
     /// An organisation with a card, synced: returns its team id.
@@ -321,7 +334,7 @@ impl Env {
         team: &str,
         usage: f64,
         webhook_id: Option<&str>,
-    ) -> (u16, Value) {
+    ) -> (u16, EventAnswer) {
         let body = Self::limit_body(team, usage);
         let sig = sign_sha256(WEBHOOK_SECRET.as_bytes(), &body);
         self.send_raw(body, Some(&sig), webhook_id).await
@@ -333,7 +346,7 @@ impl Env {
         body: Vec<u8>,
         signature: Option<&str>,
         webhook_id: Option<&str>,
-    ) -> (u16, Value) {
+    ) -> (u16, EventAnswer) {
         let mut req = self
             .http
             .post(self.app.url("/webhooks/litellm/limit-exceeded"))
@@ -345,9 +358,7 @@ impl Env {
         if let Some(id) = webhook_id {
             req = req.header("x-webhook-id", id);
         }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        event_answer(req.send().await.unwrap()).await
     }
 
     /// Every PaymentIntent localstripe holds.
@@ -384,47 +395,30 @@ impl Env {
         self.kms.organization(id).map(|o| o.quota_cents)
     }
 
-    /// The organisation as the API shows it, read as billing's own type.
-    pub async fn org_view(&self, id: &str) -> OrganizationView {
+    /// The organisation as the API shows it.
+    pub async fn org(&self, id: &str) -> OrganizationView {
         let r = self.admin_get(&format!("/api/organizations/{id}")).await;
-        assert_eq!(r.status(), 200);
-        r.json::<OrganizationAnswer>().await.unwrap().organization
+        tollgate_testkit::answer::<OrganizationAnswer>(r, 200)
+            .await
+            .organization
     }
 
-    /// The organisation as the API shows it, as JSON (checked to be billing's own type).
-    pub async fn org(&self, id: &str) -> Value {
-        let r = self.admin_get(&format!("/api/organizations/{id}")).await;
-        assert_eq!(r.status(), 200);
-        answer_of::<OrganizationAnswer>(r.json::<Value>().await.unwrap())["organization"].clone()
-    }
-
-    /// Recharge history items.
-    pub async fn history(&self, id: &str) -> Vec<Value> {
+    /// Recharge history items, newest first.
+    pub async fn history(&self, id: &str) -> Vec<RechargeView> {
         let r = self
             .admin_get(&format!(
                 "/api/organizations/{id}/recharge-history?page_size=100"
             ))
             .await;
-        assert_eq!(r.status(), 200);
-        answer_of::<PageOf<RechargeView>>(r.json::<Value>().await.unwrap())["items"]
-            .as_array()
-            .cloned()
-            .unwrap()
+        tollgate_testkit::answer::<PageOf<RechargeView>>(r, 200)
+            .await
+            .items
     }
 
     /// Count rows of a billing table.
     pub async fn count(&self, table: &str) -> i64 {
         count_rows(self.app.db.url(), table).await
     }
-}
-
-/// `answer`, after checking that it reads as billing's own type `T` (the type the handler
-/// answers with): the JSON helpers of these tests never accept a shape billing does not send.
-pub fn answer_of<T: serde::de::DeserializeOwned>(answer: Value) -> Value {
-    if let Err(e) = serde_json::from_value::<T>(answer.clone()) {
-        panic!("not a {}: {e}: {answer}", std::any::type_name::<T>());
-    }
-    answer
 }
 
 /// LiteLLM 1.110's `WebhookEvent` for `team` (as litellm-sim sends it).

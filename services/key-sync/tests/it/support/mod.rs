@@ -8,7 +8,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use jsonwebtoken::{encode, EncodingKey, Header};
-use key_sync::handlers::views::{OwnerKey, OwnerKeyList};
+use key_sync::handlers::views::{OwnerKey, OwnerKeyList, SignupAnswer};
 use key_sync::settings::{KeySyncSettings, Settings};
 use serde_json::{json, Value};
 use tollgate_testkit::{
@@ -237,14 +237,9 @@ pub async fn owned_keys(app: &TestApp, sub: &str) -> Vec<OwnerKey> {
     res.json::<OwnerKeyList>().await.unwrap().keys
 }
 
-/// `GET /v1/keys` as `sub`, as JSON (read as key-sync's own type first, so the answer is
-/// checked to be one).
-pub async fn my_keys(app: &TestApp, sub: &str) -> Vec<Value> {
-    owned_keys(app, sub)
-        .await
-        .into_iter()
-        .map(|k| serde_json::to_value(k).unwrap())
-        .collect()
+/// A signup delivered for `user`, answered 200.
+pub async fn signed_up(app: &TestApp, user: &str) -> SignupAnswer {
+    tollgate_testkit::answer(post_signup(app, &signup(user)).await, 200).await
 }
 
 /// Status of `GET /v1/models` on the gateway with `key`.

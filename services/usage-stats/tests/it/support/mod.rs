@@ -4,10 +4,12 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use serde::de::DeserializeOwned;
 use tollgate_newapi_schema::schema::tokens;
 use tollgate_newapi_schema::scratch::ScratchDb;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
-use tollgate_testkit::{common_settings, newapi_db, TestApp};
+use tollgate_testkit::{answer, common_settings, newapi_db, TestApp};
+use usage_stats::query::views::Answer;
 use usage_stats::settings::{Settings, UsageSettings};
 
 pub fn settings(database_url: &str, newapi_url: &str, token_cache_ms: u64) -> Settings {
@@ -63,6 +65,19 @@ pub fn new_key() -> String {
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
     format!("{a}{b}")[..48].to_owned()
+}
+
+/// The `data` of a 200 answer to `GET path` with `Authorization: Bearer <auth>`, read as
+/// usage-stats' own type.
+pub async fn data_of<T: DeserializeOwned>(app: &TestApp, auth: &str, path: &str) -> T {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(auth)
+        .send()
+        .await
+        .unwrap();
+    answer::<Answer<T>>(res, 200).await.data
 }
 
 pub fn now() -> i64 {
