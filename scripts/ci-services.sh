@@ -10,6 +10,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v pgrep >/dev/null || need+=(procps)
 # promtool lints every service's /metrics in scripts/stack-smoke.sh.
 command -v promtool >/dev/null || need+=(prometheus)
+# usage-stats' ClickHouse log source: scripts/test.sh starts a private server per run.
+command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -25,7 +25,9 @@ pub mod scratch;
 
 pub use cache_keys::{token_cache_key, user_cache_key};
 pub use conn::{create_tables, AsNewapiConn, NewapiConn, NewapiConnRef};
-pub use ddl::{ddl, ddl_before_2025_12, Backend, LOG_INDEXES, TOKEN_INDEXES, USER_INDEXES};
+pub use ddl::{
+    ddl, ddl_before_2025_12, Backend, CLICKHOUSE_LOGS, LOG_INDEXES, TOKEN_INDEXES, USER_INDEXES,
+};
 pub use error::NewapiDbError;
 pub use models::{
     log_type, token_status, Log, NewLog, NewToken, NewUser, Token, User, NEVER_EXPIRES,

@@ -8,6 +8,7 @@
 pub mod answers;
 mod app;
 pub mod chromium;
+pub mod clickhouse;
 mod closed_port;
 pub mod documented;
 pub mod foundation;

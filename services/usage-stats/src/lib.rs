@@ -2,6 +2,7 @@
 
 pub mod api_doc;
 pub mod auth;
+pub mod clickhouse;
 pub mod directory;
 pub mod edges;
 pub mod handlers;

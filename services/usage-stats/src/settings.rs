@@ -13,9 +13,15 @@ use crate::{DEFAULT_PORT, SERVICE};
 pub struct UsageSettings {
     /// `NEWAPI_DATABASE_URL`: new-api's database (`mysql://` or `postgres://`), read-only.
     pub newapi_database_url: SecretString,
-    /// `NEWAPI_LOG_DATABASE_URL`: where new-api keeps `logs`, when apart (default: the above).
+    /// `NEWAPI_LOG_DATABASE_URL`: where new-api keeps `logs`, when apart (default: the
+    /// above): a MySQL or Postgres URL, or ClickHouse's HTTP interface
+    /// (`clickhouse://user:password@host:8123/database`, or `http(s)://…?database=`).
     #[serde(default)]
     pub newapi_log_database_url: Option<SecretString>,
+    /// `CLICKHOUSE_TIMEOUT_MS`: the longest a ClickHouse query may take, and the longest an
+    /// export waits between two reads (default 10000).
+    #[serde(default = "defaults::clickhouse_timeout_ms")]
+    pub clickhouse_timeout_ms: u64,
     /// `QUOTA_PER_UNIT`: quota units per USD (default 500000).
     #[serde(default = "defaults::quota_per_unit")]
     pub quota_per_unit: i64,
@@ -113,6 +119,9 @@ mod defaults {
     pub fn jwks_cache_secs() -> u64 {
         600
     }
+    pub fn clickhouse_timeout_ms() -> u64 {
+        10_000
+    }
 }
 
 /// Everything usage-stats reads from its configuration, validated.
@@ -141,8 +150,19 @@ impl Settings {
             .map_err(|e| SettingsError::invalid("NEWAPI_DATABASE_URL", e.to_string()))?;
         usage.newapi_log_database_url = non_blank(usage.newapi_log_database_url.take());
         if let Some(url) = &usage.newapi_log_database_url {
-            Backend::from_url(url.expose_secret())
-                .map_err(|e| SettingsError::invalid("NEWAPI_LOG_DATABASE_URL", e.to_string()))?;
+            let invalid = |e: String| SettingsError::invalid("NEWAPI_LOG_DATABASE_URL", e);
+            if crate::clickhouse::dsn::parse(url.expose_secret())
+                .map_err(invalid)?
+                .is_none()
+            {
+                Backend::from_url(url.expose_secret()).map_err(|e| invalid(e.to_string()))?;
+            }
+        }
+        if usage.clickhouse_timeout_ms == 0 {
+            return Err(SettingsError::invalid(
+                "CLICKHOUSE_TIMEOUT_MS",
+                "must be positive",
+            ));
         }
         if usage.quota_per_unit <= 0 {
             return Err(SettingsError::invalid("QUOTA_PER_UNIT", "must be positive"));

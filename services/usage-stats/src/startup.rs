@@ -11,6 +11,7 @@ use tollgate_web::{Application, ReadyCheck};
 use tollgate_domain::ids::UserId;
 use tollgate_supabase_auth::JwtVerifier;
 
+use crate::clickhouse::{dsn, ChError, ChLogs, ClickHouse};
 use crate::directory::{KeyDirectory, KeySyncDirectory};
 use crate::edges::KeyLimiter;
 use crate::ingest::{self, GapPolicy, Ingester};
@@ -30,9 +31,18 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         timeout,
     )?;
     let mut checks = vec![newapi_check("newapi_db", newapi.clone())];
+    let clickhouse = match &settings.usage.newapi_log_database_url {
+        Some(url) => {
+            clickhouse_logs(url.expose_secret(), settings.usage.clickhouse_timeout_ms).await?
+        }
+        None => None,
+    };
+    if let Some(ch) = &clickhouse {
+        checks.push(clickhouse_check(ch.clone()));
+    }
     // One pool for the logs database serves ingest, queries and readiness.
     let logs = match &settings.usage.newapi_log_database_url {
-        Some(url) => {
+        Some(url) if clickhouse.is_none() => {
             let logs = NewapiPool::new(
                 url.expose_secret(),
                 settings.usage.newapi_pool_size,
@@ -41,7 +51,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
             checks.push(newapi_check("newapi_log_db", logs.clone()));
             logs
         }
-        None => newapi.clone(),
+        _ => newapi.clone(),
     };
     let ingester = Ingester {
         tollgate: pool.clone(),
@@ -83,7 +93,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         quota_per_unit: settings.usage.quota_per_unit,
         pool: pool.clone(),
         logs,
-        results: crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
+        // The cache follows the ingest's versions; ClickHouse answers are read fresh.
+        results: match clickhouse {
+            Some(_) => None,
+            None => crate::query::cache::ResultCache::new(settings.usage.result_cache_mb),
+        },
+        clickhouse: clickhouse.clone(),
         directory,
     });
     let app = Application::start(
@@ -102,13 +117,48 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
                 .configure(|cfg| routes::configure(cfg, &cors_origins));
         },
     )?;
-    Ok(app
-        .with_task("ingest", move |stop| {
+    let app = app.with_task("rate-limit-gc", move |stop| {
+        forget_idle_keys(idle_limiter, idle_users, stop)
+    });
+    // With the logs in ClickHouse there is nothing to ingest.
+    Ok(match clickhouse {
+        Some(_) => app,
+        None => app.with_task("ingest", move |stop| {
             ingest::worker(ingester, ingest_every, stop)
+        }),
+    })
+}
+
+/// new-api's logs in ClickHouse when `url` names it. The server is asked its version once:
+/// a URL naming the native port stops the start with what to change; an unreachable server
+/// is only logged (readiness reports it, and answers are 503 until it is back).
+async fn clickhouse_logs(url: &str, timeout_ms: u64) -> anyhow::Result<Option<ChLogs>> {
+    let Some(target) = dsn::parse(url).map_err(anyhow::Error::msg)? else {
+        return Ok(None);
+    };
+    let (base, database) = (target.base.clone(), target.database.clone());
+    let client = ClickHouse::new(target, Duration::from_millis(timeout_ms))?;
+    match client.version().await {
+        Ok(version) => {
+            tracing::info!(%base, %database, %version, "new-api's logs are read from ClickHouse")
+        }
+        Err(e @ ChError::NativePort(_)) => return Err(e.into()),
+        Err(e) => tracing::warn!(%base, error = %e, "ClickHouse does not answer yet"),
+    }
+    Ok(Some(ChLogs::new(client)))
+}
+
+fn clickhouse_check(logs: ChLogs) -> ReadyCheck {
+    ReadyCheck::new("clickhouse", move || {
+        let logs = logs.clone();
+        Box::pin(async move {
+            logs.client()
+                .version()
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         })
-        .with_task("rate-limit-gc", move |stop| {
-            forget_idle_keys(idle_limiter, idle_users, stop)
-        }))
+    })
 }
 
 /// Keep the limiter's memory bounded by dropping quiet keys every minute.

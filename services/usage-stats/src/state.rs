@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tollgate_db::PgPool;
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::clickhouse::ChLogs;
 use crate::directory::KeyDirectory;
 use crate::query::cache::ResultCache;
 
@@ -18,6 +19,9 @@ pub struct AppState {
     pub logs: NewapiPool,
     /// Answers under each token's ingest version (`None`: `RESULT_CACHE_MB=0`).
     pub results: Option<ResultCache>,
+    /// new-api's logs in ClickHouse, when `NEWAPI_LOG_DATABASE_URL` names it: every figure,
+    /// page and export is read there instead of from Tollgate's rollups.
+    pub clickhouse: Option<ChLogs>,
     /// Each user's keys (`None`: no `KEY_SYNC_URL`, the per-user view is off).
     pub directory: Option<Arc<dyn KeyDirectory>>,
 }

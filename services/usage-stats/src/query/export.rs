@@ -3,7 +3,8 @@
 //!
 //! Rows come from Tollgate's log index alone (it keeps each consume log's figures): one
 //! keyset-paged cursor per token, reading its `(token_id, created_at, log_id)` primary key
-//! backwards, merged newest first.
+//! backwards, merged newest first. With new-api's logs in ClickHouse, one query streams them
+//! in that order instead.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -11,7 +12,7 @@ use std::fmt::Write as _;
 use actix_web::web::Bytes;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use tollgate_db::{PgPool, PreparedExt};
 use tollgate_domain::zone::Zone;
 
@@ -19,6 +20,7 @@ use super::cache::KeyLabel;
 use super::model::QueryError;
 use super::range::Range;
 use super::recent::load_in_key_order;
+use crate::clickhouse::{ChLogs, Selection};
 
 /// Rows per chunk (one index read per token that needs more).
 const CHUNK: i64 = 1_000;
@@ -31,6 +33,8 @@ pub const KEY_HEADER: &str =
 pub struct Export {
     /// Tollgate's pool (the log index).
     pub pool: PgPool,
+    /// new-api's logs in ClickHouse, read instead of the index when set.
+    pub clickhouse: Option<ChLogs>,
     /// The tokens exported.
     pub tokens: Vec<i64>,
     /// Key names for a user's export (adds a `key_name` column); empty for a key's.
@@ -75,6 +79,57 @@ struct IndexRow {
 impl Export {
     /// The header line, then the rows a chunk at a time.
     pub fn stream(self) -> impl Stream<Item = Result<Bytes, QueryError>> + 'static {
+        let header = if self.labels.is_empty() {
+            format!("{KEY_HEADER}\r\n")
+        } else {
+            format!("{KEY_HEADER},key_name\r\n")
+        };
+        let first = futures_util::stream::once(async move { Ok(Bytes::from(header)) });
+        let rows = match self.clickhouse.clone() {
+            Some(ch) => self.clickhouse_rows(ch).left_stream(),
+            None => self.index_rows().right_stream(),
+        };
+        first.chain(rows)
+    }
+
+    /// ClickHouse's rows, newest first as it sorts them, a chunk at a time.
+    fn clickhouse_rows(self, ch: ChLogs) -> impl Stream<Item = Result<Bytes, QueryError>> {
+        let rows = futures_util::stream::once(async move {
+            let sel = Selection {
+                tokens: &self.tokens,
+                range: &self.range,
+                model: self.model.as_deref(),
+            };
+            let rows = ch.every_log(&sel).await?;
+            Ok::<_, QueryError>((self, rows))
+        });
+        rows.map_ok(|(export, rows)| {
+            rows.map_err(QueryError::from)
+                .try_chunks(CHUNK as usize)
+                .map_err(|e| e.1)
+                .map_ok(move |chunk| {
+                    let mut out = String::new();
+                    for r in chunk {
+                        let row = IndexRow {
+                            token_id: r.token_id,
+                            created_at: r.created_at,
+                            log_id: r.id,
+                            model_name: r.model_name,
+                            quota: r.quota,
+                            prompt_tokens: r.prompt_tokens,
+                            completion_tokens: r.completion_tokens,
+                            use_time: r.use_time,
+                        };
+                        export.line(&row, &mut out);
+                    }
+                    Bytes::from(out)
+                })
+        })
+        .try_flatten()
+    }
+
+    /// The log index's rows, merged newest first across the tokens, a chunk at a time.
+    fn index_rows(self) -> impl Stream<Item = Result<Bytes, QueryError>> {
         let cursors: Vec<Cursor> = self
             .tokens
             .iter()
@@ -85,21 +140,13 @@ impl Export {
                 done: false,
             })
             .collect();
-        let header = if self.labels.is_empty() {
-            format!("{KEY_HEADER}\r\n")
-        } else {
-            format!("{KEY_HEADER},key_name\r\n")
-        };
-        let first = futures_util::stream::once(async move { Ok(Bytes::from(header)) });
-        let rows =
-            futures_util::stream::try_unfold((self, cursors), |(export, mut cursors)| async move {
-                let chunk = export.next_chunk(&mut cursors).await?;
-                if chunk.is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some((Bytes::from(chunk), (export, cursors))))
-            });
-        futures_util::StreamExt::chain(first, rows)
+        futures_util::stream::try_unfold((self, cursors), |(export, mut cursors)| async move {
+            let chunk = export.next_chunk(&mut cursors).await?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((Bytes::from(chunk), (export, cursors))))
+        })
     }
 
     /// Up to `CHUNK` lines, newest first across the cursors (empty when all are done).

@@ -94,6 +94,9 @@ pub enum QueryError {
     /// new-api's database.
     #[error("new-api database: {0}")]
     Newapi(#[from] NewapiDbError),
+    /// new-api's logs in ClickHouse.
+    #[error("{0}")]
+    ClickHouse(#[from] crate::clickhouse::ChError),
     /// A concurrent load of the same cached value failed (that load logged why).
     #[error("a shared load failed: {0}")]
     Shared(String),

@@ -26,6 +26,11 @@ use super::range::Range;
 pub struct FigureSet(Arc<Vec<Figures>>);
 
 impl FigureSet {
+    /// These figures.
+    pub fn new(figures: Vec<Figures>) -> Self {
+        Self(Arc::new(figures))
+    }
+
     /// Every figure.
     pub fn iter(&self) -> impl Iterator<Item = &Figures> {
         self.0.iter()

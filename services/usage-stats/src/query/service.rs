@@ -25,6 +25,7 @@ use super::views::{
     summary, Answer, Chart, ChartPoint, DayUsage, Detail, KeySummary, LogsPage, ModelUsage,
     RangeView, UserDetail,
 };
+use crate::clickhouse::Selection;
 use crate::state::AppState;
 
 /// Log a failed query; the caller answers 503.
@@ -178,6 +179,7 @@ impl<'a> Usage<'a> {
     pub fn export(&self, range: Range, model: Option<&str>) -> Export {
         Export {
             pool: self.state.pool.clone(),
+            clickhouse: self.state.clickhouse.clone(),
             tokens: self.tokens.clone(),
             labels: self.labels.clone(),
             range,
@@ -207,7 +209,7 @@ impl<'a> Usage<'a> {
         let days = range.units(Unit::Day);
         // Figures and the latest logs are independent: load them at once.
         let (per_token, recent) = tokio::try_join!(
-            self.figures(range, &days, None),
+            self.figures(range, &days, Unit::Day.seconds(), None),
             self.logs_page(range, None, Page::first(20)),
         )?;
         let rows = || per_token.iter().flat_map(FigureSet::iter);
@@ -248,7 +250,7 @@ impl<'a> Usage<'a> {
 
     async fn chart_data(&self, range: &Range, unit: Unit) -> Result<Chart, ApiError> {
         let units = range.units(unit);
-        let per_token = self.figures(range, &units, None).await?;
+        let per_token = self.figures(range, &units, unit.seconds(), None).await?;
         let points = units
             .iter()
             .zip(per_unit(per_token.iter().flat_map(FigureSet::iter), &units))
@@ -275,7 +277,7 @@ impl<'a> Usage<'a> {
         model: Option<&str>,
     ) -> Result<LogsPage, ApiError> {
         let (per_token, items) = tokio::try_join!(
-            self.figures(range, &[], model),
+            self.figures(range, &[], 0, model),
             self.logs_page(range, model, page),
         )?;
         Ok(LogsPage {
@@ -288,13 +290,21 @@ impl<'a> Usage<'a> {
     }
 
     /// Each token's figures over the range (in `tokens` order), in pieces that never straddle
-    /// the start of one of `units`.
+    /// the start of one of `units` (`step` seconds apart outside zone transitions).
     async fn figures(
         &self,
         range: &Range,
         units: &[LocalUnit],
+        step: i64,
         model: Option<&str>,
     ) -> Result<Vec<FigureSet>, ApiError> {
+        if let Some(ch) = &self.state.clickhouse {
+            let sel = self.selection(range, model);
+            return ch
+                .figures(&sel, units, step)
+                .await
+                .map_err(|e| unavailable(e.into()));
+        }
         let cuts: Vec<i64> = units.iter().skip(1).map(|u| u.start).collect();
         let cuts = &cuts;
         let loads = self
@@ -326,6 +336,13 @@ impl<'a> Usage<'a> {
         if self.tokens.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(ch) = &self.state.clickhouse {
+            let logs = ch
+                .page(&self.selection(range, model), page, |q| self.state.usd(q))
+                .await
+                .map_err(|e| unavailable(e.into()))?;
+            return Ok(logs.into_iter().map(|l| self.named(l)).collect());
+        }
         let load = async {
             let ids = {
                 let mut conn = self.conn.lock().await;
@@ -352,6 +369,15 @@ impl<'a> Usage<'a> {
             _ => load.await.map_err(unavailable)?,
         };
         Ok(logs.iter().map(|l| self.named(l.clone())).collect())
+    }
+
+    /// The rows of this request in ClickHouse.
+    fn selection<'s>(&'s self, range: &'s Range, model: Option<&'s str>) -> Selection<'s> {
+        Selection {
+            tokens: &self.tokens,
+            range,
+            model,
+        }
     }
 
     /// `log` with its key's id and name, in a per-user answer.

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod clickhouse;
 mod differential;
 mod edges;
 mod figures;

@@ -18,6 +18,7 @@ pub fn settings(database_url: &str, newapi_url: &str, token_cache_ms: u64) -> Se
         UsageSettings {
             newapi_database_url: newapi_url.into(),
             newapi_log_database_url: None,
+            clickhouse_timeout_ms: 5_000,
             quota_per_unit: 500_000,
             newapi_pool_size: 4,
             token_cache_ms,
