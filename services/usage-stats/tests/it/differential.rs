@@ -7,6 +7,10 @@
 //! Local days and hours of the reference come from Postgres's own tz database
 //! (`AT TIME ZONE`), not from the service's (chrono-tz): two implementations must agree.
 //!
+//! The same cases run with new-api's logs in ClickHouse (`clickhouse()`): rows written there
+//! as new-api writes them (`id` 0, a `request_id` each), the reference queries asked of
+//! ClickHouse, pages ordered by `request_id` where ids tie.
+//!
 //! Cases are reproducible: the generator is seeded (`DIFF_SEED`, default below), and
 //! `DIFF_CASES` sets how many run (default 24 per backend). A failing case is shrunk and
 //! printed with its seed.
@@ -24,6 +28,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use support::*;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
+use tollgate_testkit::clickhouse::ChDb;
 use tollgate_testkit::{newapi_db, TestApp};
 use usage_stats::query::views::{Answer, Chart, Detail, Granularity, LogsPage};
 
@@ -178,9 +183,15 @@ fn gen_case() -> impl Strategy<Value = Case> {
 struct World {
     env: Env,
     next_id: Mutex<i64>,
+    /// new-api's logs, when they are in ClickHouse.
+    ch: Option<ChDb>,
 }
 
 fn check_backend(backend: Backend) {
+    check(backend, false);
+}
+
+fn check(backend: Backend, on_clickhouse: bool) {
     let seed = std::env::var("DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -199,11 +210,20 @@ fn check_backend(backend: Backend) {
     let world = rt.block_on(async {
         let newapi = newapi_db(backend).await;
         let url = newapi.url().to_owned();
-        // 11 000 holes below every case's ids, all waited for: a late commit must still be
-        // found at once (the wait list was once re-read 10 000 at a time, lowest first).
-        write_logs(&url, &every_other_id(1, 11_001, 0, now() - DAY)).await;
+        let ch = match on_clickhouse {
+            true => Some(ChDb::create().await),
+            false => {
+                // 11 000 holes below every case's ids, all waited for: a late commit must
+                // still be found at once (the wait list was once re-read 10 000 at a time,
+                // lowest first).
+                write_logs(&url, &every_other_id(1, 11_001, 0, now() - DAY)).await;
+                None
+            }
+        };
+        let logs_url = ch.as_ref().map(ChDb::reader_url);
         let app = TestApp::spawn(|db| async move {
             let mut s = settings(&db, &url, 100);
+            s.usage.newapi_log_database_url = logs_url.map(Into::into);
             // Cases lie months apart: wait for every hole, so late commits always count.
             s.usage.ingest_gap_grace_secs = 20 * 365 * DAY as u64;
             s.usage.ingest_batch = 2_000;
@@ -214,6 +234,7 @@ fn check_backend(backend: Backend) {
         World {
             env: Env { app, newapi },
             next_id: Mutex::new(22_010),
+            ch,
         }
     });
     let mut seed_bytes = [0u8; 32];
@@ -243,6 +264,12 @@ fn mariadb() {
 #[test]
 fn postgres() {
     check_backend(Backend::Postgres);
+}
+
+/// new-api's logs in ClickHouse (`tokens` in Postgres).
+#[test]
+fn clickhouse() {
+    check(Backend::Postgres, true);
 }
 
 /// A log as written: its id and values.
@@ -294,7 +321,51 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
     let (late, early): (Vec<&Written>, Vec<&Written>) = written.iter().partition(|w| w.late);
     let early: Vec<LogRow> = early.into_iter().map(|w| w.row.clone()).collect();
     let late: Vec<LogRow> = late.into_iter().map(|w| w.row.clone()).collect();
-    write_logs(url, &early).await;
+    if let Some(ch) = &world.ch {
+        // Nothing to wait for: each answer reads ClickHouse as it is.
+        write_clickhouse(ch, &early).await;
+        write_clickhouse(ch, &late).await;
+    } else {
+        write_and_wait(env, &early, &late).await?;
+    }
+    check_queries(world, case, anchor, &key, token).await
+}
+
+/// Rows as new-api writes them to ClickHouse: `id` 0, the id as a sortable `request_id`.
+async fn write_clickhouse(ch: &ChDb, rows: &[LogRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "(0, {}, {}, {}, '{}', {}, {}, {}, {}, '{:012}')",
+                r.token_id,
+                r.created_at,
+                r.kind,
+                r.model,
+                r.quota,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.use_time,
+                r.id
+            )
+        })
+        .collect();
+    ch.exec(&format!(
+        "INSERT INTO logs (id, token_id, created_at, type, model_name, quota, prompt_tokens, \
+         completion_tokens, use_time, request_id) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+}
+
+/// Write the early rows, wait for the ingest, then the late ones (ids below a row already
+/// read), which must show within 2 s.
+async fn write_and_wait(env: &Env, early: &[LogRow], late: &[LogRow]) -> Result<(), TestCaseError> {
+    let url = env.newapi.url();
+    write_logs(url, early).await;
     let mut tg = env.app.db.connect().await;
     if let Some(max) = early.iter().map(|r| r.id).max() {
         wait_until(&mut tg, Duration::from_secs(20), |seen, _| seen >= max).await?;
@@ -308,7 +379,18 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         })
         .await?;
     }
+    Ok(())
+}
 
+async fn check_queries(
+    world: &World,
+    case: &Case,
+    anchor: i64,
+    key: &str,
+    token: i64,
+) -> Result<(), TestCaseError> {
+    let env = &world.env;
+    let mut tg = env.app.db.connect().await;
     for q in &case.queries {
         let mut start = (anchor + q.start_offset).max(0);
         start -= start.rem_euclid(q.snap);
@@ -318,21 +400,22 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         let ctx = format!("{q:?} start={start} end={end} zone={zone:?}");
         let sql = Sql {
             env,
+            ch: world.ch.as_ref(),
             token,
             start,
             end,
         };
-        check_detail(env, &key, &sql, &mut tg, zone)
+        check_detail(env, key, &sql, &mut tg, zone)
             .await
             .map_err(|e| TestCaseError::fail(format!("/detail {ctx}: {e}")))?;
         let unit = if q.hourly { "hour" } else { "day" };
-        check_chart(env, &key, &sql, &mut tg, zone, unit)
+        check_chart(env, key, &sql, &mut tg, zone, unit)
             .await
             .map_err(|e| TestCaseError::fail(format!("/chart {ctx}: {e}")))?;
-        check_logs(env, &key, &sql, zone, q.page, q.page_size, model)
+        check_logs(env, key, &sql, zone, q.page, q.page_size, model)
             .await
             .map_err(|e| TestCaseError::fail(format!("/logs {ctx}: {e}")))?;
-        check_csv(env, &key, &sql, &mut tg, zone, model)
+        check_csv(env, key, &sql, &mut tg, zone, model)
             .await
             .map_err(|e| TestCaseError::fail(format!("/logs.csv {ctx}: {e}")))?;
     }
@@ -385,12 +468,14 @@ async fn wait_until(
 /// Raw SQL over new-api's `logs` for one token and range.
 struct Sql<'a> {
     env: &'a Env,
+    /// new-api's logs in ClickHouse, asked instead of new-api's database.
+    ch: Option<&'a ChDb>,
     token: i64,
     start: i64,
     end: i64,
 }
 
-#[derive(QueryableByName, Debug)]
+#[derive(QueryableByName, Debug, serde::Deserialize)]
 struct ModelRow {
     #[diesel(sql_type = Text)]
     model_name: String,
@@ -404,7 +489,7 @@ struct ModelRow {
     use_time: i64,
 }
 
-#[derive(QueryableByName, Debug)]
+#[derive(QueryableByName, Debug, serde::Deserialize)]
 struct TimeRow {
     #[diesel(sql_type = BigInt)]
     created_at: i64,
@@ -416,7 +501,7 @@ struct TimeRow {
     tokens: i64,
 }
 
-#[derive(QueryableByName, Debug)]
+#[derive(QueryableByName, Debug, serde::Deserialize)]
 struct RawLog {
     #[diesel(sql_type = BigInt)]
     id: i64,
@@ -436,6 +521,9 @@ struct RawLog {
 
 impl Sql<'_> {
     fn int(&self) -> &'static str {
+        if self.ch.is_some() {
+            return "Int64";
+        }
         match self.env.newapi.backend() {
             Backend::Mysql => "SIGNED",
             Backend::Postgres => "BIGINT",
@@ -451,11 +539,22 @@ impl Sql<'_> {
     }
 
     async fn load<
-        T: QueryableByName<diesel::mysql::Mysql> + QueryableByName<diesel::pg::Pg> + Send + 'static,
+        T: QueryableByName<diesel::mysql::Mysql>
+            + QueryableByName<diesel::pg::Pg>
+            + serde::de::DeserializeOwned
+            + Send
+            + 'static,
     >(
         &self,
         sql: &str,
     ) -> Vec<T> {
+        if let Some(ch) = self.ch {
+            let text = ch.query(&format!("{sql} FORMAT JSONEachRow")).await;
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
         let mut conn = NewapiConn::establish(self.env.newapi.url()).await.unwrap();
         with_conn!(&mut conn, |c| diesel::sql_query(sql).load(c).await.unwrap())
     }
@@ -493,8 +592,14 @@ impl Sql<'_> {
     async fn page(&self, model: Option<&str>, offset: i64, limit: i64) -> Vec<RawLog> {
         self.load(&format!(
             "SELECT id, created_at, model_name, quota, prompt_tokens, completion_tokens, use_time \
-             FROM logs WHERE {} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}",
-            self.filter(model)
+             FROM logs WHERE {} ORDER BY created_at DESC, {} DESC LIMIT {limit} OFFSET {offset}",
+            self.filter(model),
+            // ClickHouse's ids are all 0: new-api's rows there differ by request_id.
+            if self.ch.is_some() {
+                "request_id"
+            } else {
+                "id"
+            }
         ))
         .await
     }

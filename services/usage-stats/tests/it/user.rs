@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use support::*;
 use tollgate_domain::user_keys::UserKeys;
 use tollgate_newapi_schema::Backend;
+use tollgate_testkit::clickhouse::ChDb;
 use tollgate_testkit::{
     answer, common_settings, error_code, newapi_sim, NewapiSim, TestApp, NEWAPI_ADMIN_TOKEN,
 };
@@ -71,9 +72,20 @@ fn key_sync_settings(db: &str, newapi: &str) -> key_sync::settings::Settings {
 }
 
 async fn usage_stats_against(newapi_db: &str, key_sync_url: Option<String>) -> TestApp {
+    usage_stats_with_logs(newapi_db, None, key_sync_url).await
+}
+
+/// usage-stats reading `tokens` from `newapi_db` and `logs` from `logs_url` (a ClickHouse
+/// URL) when given.
+async fn usage_stats_with_logs(
+    newapi_db: &str,
+    logs_url: Option<String>,
+    key_sync_url: Option<String>,
+) -> TestApp {
     let url = newapi_db.to_owned();
     TestApp::spawn(|db| async move {
         let mut s = settings(&db, &url, 100);
+        s.usage.newapi_log_database_url = logs_url.map(Into::into);
         s.usage.key_sync_url = key_sync_url;
         s.usage.internal_token = Some(INTERNAL_TOKEN.into());
         s.usage.supabase_jwt_secret = Some(JWT_SECRET.into());
@@ -469,7 +481,109 @@ async fn lying_key_sync(w: &World, victim: &str) -> String {
     url
 }
 
+/// The same view with new-api's logs in ClickHouse: each key's figures, the totals, the
+/// pages naming their keys and the export, against the raw ClickHouse rows.
+async fn a_users_view_on_clickhouse(backend: Backend) {
+    let w = world(backend).await;
+    let (user, keys) = user_with_keys(&w, &["ci"]).await;
+    let (_, strangers) = user_with_keys(&w, &[]).await;
+    let ch = ChDb::create().await;
+    let usage = usage_stats_with_logs(
+        w.sim.db.url(),
+        Some(ch.reader_url()),
+        Some(w.key_sync.base_url.clone()),
+    )
+    .await;
+    let base = now() - 2 * 86_400;
+    let tokens: Vec<i64> = keys.iter().map(token_of).collect();
+    let mut values = Vec::new();
+    for (i, t) in tokens.iter().chain([&token_of(&strangers[0])]).enumerate() {
+        for j in 0..(10 + 5 * i as i64) {
+            values.push(format!(
+                "({t}, {}, 2, 'm{}', {}, 3, 4, 1, 'r{i}-{j}')",
+                base + j * 7_001,
+                j % 2,
+                100 + j
+            ));
+        }
+    }
+    ch.exec(&format!(
+        "INSERT INTO logs (token_id, created_at, type, model_name, quota, prompt_tokens, \
+         completion_tokens, use_time, request_id) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    let per_token = |t: i64| -> (i64, i64) {
+        let mine: Vec<(i64, i64)> = (0..(10
+            + 5 * tokens.iter().position(|x| *x == t).unwrap() as i64))
+            .map(|j| (1, 100 + j))
+            .collect();
+        (mine.len() as i64, mine.iter().map(|m| m.1).sum())
+    };
+    let me = user_jwt(&user);
+    let q = format!("start={base}&end={}", now());
+    let detail: UserDetail = ok(&usage, &me, &format!("/api/usage/user/detail?{q}")).await;
+    let raw = ch
+        .query(&format!(
+            "SELECT count() AS n, sum(quota) AS q FROM logs WHERE type = 2 AND token_id IN ({}) \
+             FORMAT JSONEachRow",
+            tokens
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await;
+    let raw: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    assert_eq!(
+        detail.detail.summary.total_requests,
+        raw["n"].as_i64().unwrap()
+    );
+    assert_eq!(
+        detail.detail.summary.total_quota,
+        raw["q"].as_i64().unwrap()
+    );
+    for (k, o) in detail.keys.iter().zip(&keys) {
+        assert_eq!(k.key_id, o.id);
+        let (n, quota) = per_token(token_of(o));
+        assert_eq!(
+            (k.summary.total_requests, k.summary.total_quota),
+            (n, quota),
+            "{}",
+            k.name
+        );
+    }
+    let page: LogsPage = ok(
+        &usage,
+        &me,
+        &format!("/api/usage/user/logs?{q}&page_size=100"),
+    )
+    .await;
+    assert_eq!(page.total, detail.detail.summary.total_requests);
+    assert_eq!(page.items.len() as i64, page.total);
+    for item in &page.items {
+        let key = keys
+            .iter()
+            .find(|k| Some(k.id) == item.key_id)
+            .unwrap_or_else(|| panic!("{item:?} is not the user's"));
+        assert_eq!(item.key_name.as_ref(), Some(&key.name));
+    }
+    let res = get(&usage, Some(&me), &format!("/api/usage/user/logs.csv?{q}")).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let rows: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len() as i64, page.total);
+    assert!(rows
+        .iter()
+        .all(|r| r.ends_with(",default") || r.ends_with(",ci")));
+}
+
 on_both_backends!(
+    a_users_view_on_clickhouse,
     a_users_view_sums_all_their_keys_and_only_theirs,
     bad_input_foreign_keys_and_bad_tokens,
     without_key_sync_the_view_is_503_never_someone_elses,
