@@ -371,7 +371,7 @@ async fn write_and_wait(env: &Env, early: &[LogRow], late: &[LogRow]) -> Result<
         wait_until(&mut tg, Duration::from_secs(20), |seen, _| seen >= max).await?;
     }
     if !late.is_empty() {
-        write_logs(url, &late).await;
+        write_logs(url, late).await;
         let ids: Vec<i64> = late.iter().map(|r| r.id).collect();
         // Out-of-order commits show within 2 s.
         wait_until(&mut tg, Duration::from_secs(2), |_, waiting: &[i64]| {
