@@ -11,7 +11,9 @@
 # default postgres), STACK_MYSQL_URL (default mysql://root@127.0.0.1:3306),
 # STACK_RELEASE=1 (release build), STACK_KEY_SYNC_MODE=database|import (how key-sync puts
 # keys into new-api: straight into the simulator's tables, as with a stock new-api, or
-# through the import API of a patched one; default database). Logs: .stack/logs/<process>.log.
+# through the import API of a patched one; default database), STACK_NEWAPI_LOGS=sql|clickhouse
+# (where new-api keeps its logs: its database, or a private ClickHouse started here, as
+# new-api's LOG_SQL_DSN does; default sql). Logs: .stack/logs/<process>.log.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,6 +26,11 @@ pg_url="${STACK_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 mysql_url="${STACK_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
 newapi_db="${STACK_NEWAPI_DB:-postgres}"
 key_sync_mode="${STACK_KEY_SYNC_MODE:-database}"
+newapi_logs="${STACK_NEWAPI_LOGS:-sql}"
+case "$newapi_logs" in
+  sql|clickhouse) ;;
+  *) echo "stack: STACK_NEWAPI_LOGS must be sql or clickhouse" >&2; exit 2 ;;
+esac
 case "$key_sync_mode" in
   database|import) ;;
   *) echo "stack: STACK_KEY_SYNC_MODE must be database or import" >&2; exit 2 ;;
@@ -94,8 +101,29 @@ DATABASE_URL="$litellm_billing_db" RUST_LOG=warn "$bin/billing" migrate >/dev/nu
 # shellcheck source=scripts/lib/supervise.sh
 source "$root/scripts/lib/supervise.sh"
 sv_init "$logs" stack
+sim_env=()
+usage_env=()
+logs_where="$newapi_url (logs)"
+if [ "$newapi_logs" = clickhouse ]; then
+  step "starting ClickHouse for new-api's logs (.stack/clickhouse)"
+  command -v "${CLICKHOUSE_SERVER_BIN:-clickhouse-server}" >/dev/null \
+    || { echo "stack: STACK_NEWAPI_LOGS=clickhouse needs clickhouse-server (Debian package)" >&2; exit 1; }
+  # shellcheck source=scripts/lib/clickhouse.sh
+  source "$root/scripts/lib/clickhouse.sh"
+  rm -rf "$state/clickhouse"
+  ch_render "$state/clickhouse"
+  sv_start clickhouse "${CLICKHOUSE_SERVER_BIN:-clickhouse-server}" \
+    --config-file="$state/clickhouse/config.xml"
+  sv_wait_http clickhouse "http://127.0.0.1:$ch_http_port/ping"
+  curl -fsS --data-binary "CREATE DATABASE IF NOT EXISTS newapi_logs" "http://127.0.0.1:$ch_http_port/"
+  # new-api writes over its LOG_SQL_DSN (the simulator over HTTP); usage-stats reads as the
+  # read-only user, on the HTTP port.
+  sim_env=(LOG_SQL_DSN="http://default:@127.0.0.1:$ch_http_port/?database=newapi_logs")
+  usage_env=(NEWAPI_LOG_DATABASE_URL="clickhouse://reader:reader-secret@127.0.0.1:$ch_http_port/newapi_logs")
+  logs_where="ClickHouse http://127.0.0.1:$ch_http_port (database newapi_logs; users default, reader)"
+fi
 step "starting simulators, localstripe and services (logs in .stack/logs/)"
-sv_start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "$bin/newapi-sim"
+sv_start newapi-sim PORT=3000 NEWAPI_SIM_DATABASE_URL="$newapi_url" "${sim_env[@]}" "$bin/newapi-sim"
 sv_start kms-sim PORT=8089 KMS_WEBHOOK_URL=http://127.0.0.1:8083/webhooks/litellm/limit-exceeded "$bin/kms-sim"
 sv_start litellm-sim PORT=4000 \
   WEBHOOK_URL="http://127.0.0.1:8084/webhooks/litellm/budget?token=$LITELLM_ALERT_TOKEN" "$bin/litellm-sim"
@@ -104,7 +132,7 @@ sv_start localstripe "$root/.venv/bin/localstripe" --port 8420 --from-scratch
 # new users get $1000 of quota (500 000 units per dollar) so the demo key can relay.
 sv_start key-sync PORT=8081 NEWAPI_SYNC_MODE="$key_sync_mode" NEWAPI_USER_QUOTA=500000000 \
   NEWAPI_BASE_URL=http://127.0.0.1:3000 SUPABASE_URL=http://127.0.0.1:54321 "$bin/key-sync"
-sv_start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "$bin/usage-stats"
+sv_start usage-stats PORT=8082 KEY_SYNC_URL=http://127.0.0.1:8081 "${usage_env[@]}" "$bin/usage-stats"
 sv_start billing PORT=8083 KMS_BASE_URL=http://127.0.0.1:8089 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
 sv_start billing-litellm PORT=8084 DATABASE_URL="$litellm_billing_db" QUOTA_BACKEND=litellm \
   LITELLM_BASE_URL=http://127.0.0.1:4000 STRIPE_API_BASE=http://127.0.0.1:8420 "$bin/billing"
@@ -142,6 +170,7 @@ cat <<TABLE
   localstripe    http://127.0.0.1:8420   Stripe fake (any sk_test_ key)
   Postgres       $DATABASE_URL
   new-api DB     $newapi_url
+  new-api logs   $logs_where
   admin token    $ADMIN_TOKEN
   logs           .stack/logs/<name>.log
   ───────────────────────────────────────────────────────────────────────────

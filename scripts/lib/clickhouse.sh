@@ -3,10 +3,12 @@
 # (the same files tollgate_testkit::clickhouse renders): a directory of its own, 127.0.0.1,
 # free ports, users `default` (writes, as new-api) and `reader` (readonly = 2). Source it:
 #
-#   ch_start <dir>   render the configuration into <dir>, start clickhouse-server in the
-#                    background and wait for /ping (30 s); sets ch_http_port, ch_tcp_port,
-#                    ch_pid
-#   ch_stop          stop it (the directory stays; remove it yourself)
+#   ch_render <dir>  pick free ports and render the configuration into <dir> (sets
+#                    ch_http_port, ch_tcp_port); start it yourself, e.g. with the supervisor:
+#                    clickhouse-server --config-file=<dir>/config.xml
+#   ch_start <dir>   ch_render, then start clickhouse-server in the background and wait for
+#                    /ping (30 s); sets ch_pid
+#   ch_stop          stop what ch_start started (the directory stays; remove it yourself)
 
 ch_http_port=
 ch_tcp_port=
@@ -16,7 +18,7 @@ ch__free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-ch_start() { # dir
+ch_render() { # dir
   local dir=$1 root
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   ch_http_port=$(ch__free_port)
@@ -26,6 +28,11 @@ ch_start() { # dir
     sed -e "s#@DIR@#$dir#g" -e "s#@HTTP_PORT@#$ch_http_port#g" -e "s#@TCP_PORT@#$ch_tcp_port#g" \
       "$root/deploy/clickhouse/$f" >"$dir/$f"
   done
+}
+
+ch_start() { # dir
+  local dir=$1
+  ch_render "$dir"
   "${CLICKHOUSE_SERVER_BIN:-clickhouse-server}" --config-file="$dir/config.xml" \
     >"$dir/stdout.log" 2>&1 &
   ch_pid=$!

@@ -168,6 +168,15 @@ impl ChDb {
         )
     }
 
+    /// `http://127.0.0.1:<http>/?database=<db>` as `default`: what new-api (or its
+    /// simulator) writes with (`LOG_SQL_DSN`).
+    pub fn writer_url(&self) -> String {
+        format!(
+            "http://default:@127.0.0.1:{}/?database={}",
+            self.server.http_port, self.name
+        )
+    }
+
     /// The server.
     pub fn server(&self) -> &Arc<ChServer> {
         &self.server

@@ -27,8 +27,8 @@ pub use settings::{
     assert_debug_hides, common_settings, common_settings_with_secrets, ADMIN_TOKEN, COMMON_SECRETS,
 };
 pub use sims::{
-    kms_sim, newapi_db, newapi_db_before_2025_12, newapi_sim, newapi_sim_on, newapi_sim_with,
-    NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,
+    kms_sim, newapi_db, newapi_db_before_2025_12, newapi_sim, newapi_sim_logging_to, newapi_sim_on,
+    newapi_sim_with, NewapiSim, NEWAPI_ADMIN_TOKEN, WEBHOOK_SECRET,
 };
 pub use stripe::LocalStripe;
 pub use tcp_gate::TcpGate;

@@ -92,6 +92,17 @@ pub async fn newapi_sim_with(db: ScratchDb, redis: Option<newapi_sim::CacheConfi
     NewapiSim { sim, db }
 }
 
+/// A new-api simulator on `db` whose logs go to `logs` in ClickHouse, as new-api with
+/// `LOG_SQL_DSN` does.
+pub async fn newapi_sim_logging_to(db: ScratchDb, logs: &crate::clickhouse::ChDb) -> NewapiSim {
+    let mut config = newapi_sim::SimConfig::new(db.url(), NEWAPI_ADMIN_TOKEN);
+    config.clickhouse_logs = Some(logs.writer_url());
+    let sim = newapi_sim::spawn(config, crate::free_listener())
+        .await
+        .expect("start the new-api simulator");
+    NewapiSim { sim, db }
+}
+
 /// Start a KMS simulator that sends signed limit webhooks (with [`WEBHOOK_SECRET`]) to
 /// `webhook_url`.
 pub async fn kms_sim(webhook_url: Option<String>) -> kms_sim::SimHandle {

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod clickhouse_logs;
 mod import;
 pub mod pricing;
 mod relay;
@@ -37,6 +38,7 @@ use tollgate_newapi_schema::{create_tables, Backend, NewapiPool};
 
 pub use state::SimStats;
 
+use crate::clickhouse_logs::ClickHouseLogs;
 use crate::state::{AppState, Counters};
 use crate::token_cache::TokenCache;
 
@@ -53,6 +55,9 @@ pub struct SimConfig {
     pub pool_size: u32,
     /// new-api's Redis token cache (`REDIS_CONN_STRING`): off when `None`.
     pub redis: Option<CacheConfig>,
+    /// new-api's `LOG_SQL_DSN` when it names ClickHouse (`http(s)://…?database=…`): logs
+    /// go there instead of the main database's `logs`.
+    pub clickhouse_logs: Option<String>,
 }
 
 /// new-api's Redis token and user cache.
@@ -75,6 +80,7 @@ impl SimConfig {
             workers: 1,
             pool_size: 8,
             redis: None,
+            clickhouse_logs: None,
         }
     }
 }
@@ -88,6 +94,7 @@ impl std::fmt::Debug for SimConfig {
             .field("workers", &self.workers)
             .field("pool_size", &self.pool_size)
             .field("redis_cache", &self.redis.as_ref().map(|r| r.ttl))
+            .field("clickhouse_logs", &self.clickhouse_logs.is_some())
             .finish()
     }
 }
@@ -226,11 +233,16 @@ async fn start(
         ),
         None => None,
     };
+    let clickhouse_logs = match &config.clickhouse_logs {
+        Some(dsn) => Some(ClickHouseLogs::open(dsn).await?),
+        None => None,
+    };
     let state = web::Data::new(AppState {
         pool,
         admin_token: config.admin_token,
         counters,
         cache,
+        clickhouse_logs,
     });
     let faults = web::Data::new(faults);
     let server = HttpServer::new(move || {

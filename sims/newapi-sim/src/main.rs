@@ -1,8 +1,9 @@
 //! `newapi-sim`: serve the simulator on `0.0.0.0:$PORT`.
 //!
 //! Environment: `PORT` (default 3000), `NEWAPI_SIM_DATABASE_URL` (required, `postgres://…`
-//! or `mysql://…`), `NEWAPI_ADMIN_TOKEN` (required). A missing or invalid setting prints one
-//! line naming it on stderr and exits with code 2.
+//! or `mysql://…`), `NEWAPI_ADMIN_TOKEN` (required), `LOG_SQL_DSN` (optional: logs in
+//! ClickHouse, `http(s)://user:password@host:8123/?database=db`). A missing or invalid
+//! setting prints one line naming it on stderr and exits with code 2.
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -61,6 +62,12 @@ fn config() -> Result<(u16, SimConfig), ExitCode> {
                 crypto_secret: secret,
                 ttl: std::time::Duration::from_secs(ttl),
             });
+        }
+    }
+    // new-api's LOG_SQL_DSN, when it names ClickHouse over HTTP.
+    if let Ok(dsn) = std::env::var("LOG_SQL_DSN") {
+        if !dsn.trim().is_empty() {
+            config.clickhouse_logs = Some(dsn);
         }
     }
     Ok((port, config))

@@ -223,12 +223,15 @@ pub(crate) async fn chat_completions(
     let token_id = token.id;
     let user_id = token.user_id;
     let unlimited = token.unlimited_quota;
+    let to_clickhouse = state.clickhouse_logs.is_some();
     let billed = with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
-            diesel::insert_into(logs::table)
-                .values(&log)
-                .execute(c)
-                .await?;
+            if !to_clickhouse {
+                diesel::insert_into(logs::table)
+                    .values(&log)
+                    .execute(c)
+                    .await?;
+            }
             // The user pays too: their quota goes down (32-bit columns:
             // the simulator's quotas stay far below 2^31).
             let user_quota = i32::try_from(quota).unwrap_or(i32::MAX);
@@ -261,6 +264,12 @@ pub(crate) async fn chat_completions(
     });
     if let Err(e) = billed {
         return relay_db_error(&e);
+    }
+    if let Some(ch) = &state.clickhouse_logs {
+        // new-api writes the log after billing; a failed write loses the log, not the answer.
+        if let Err(e) = ch.insert(&log).await {
+            tracing::warn!(error = %e, "writing the log to ClickHouse failed");
+        }
     }
     state.counters.completion();
     HttpResponse::Ok()

@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tollgate_newapi_schema::NewapiPool;
 
+use crate::clickhouse_logs::ClickHouseLogs;
 use crate::token_cache::TokenCache;
 
 /// Everything a handler needs; registered as `web::Data<AppState>`.
@@ -16,6 +17,8 @@ pub(crate) struct AppState {
     pub(crate) counters: Arc<Counters>,
     /// new-api's Redis token cache, when configured.
     pub(crate) cache: Option<TokenCache>,
+    /// Logs go to ClickHouse instead of `logs` (new-api's `LOG_SQL_DSN`).
+    pub(crate) clickhouse_logs: Option<ClickHouseLogs>,
 }
 
 /// Monotonic counters, shared with [`SimHandle`](crate::SimHandle).

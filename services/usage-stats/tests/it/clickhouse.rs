@@ -15,7 +15,7 @@ use support::*;
 use tollgate_domain::zone::Zone;
 use tollgate_newapi_schema::{Backend, NewToken};
 use tollgate_testkit::clickhouse::{ChDb, ChServer};
-use tollgate_testkit::{error_code, newapi_db, TestApp};
+use tollgate_testkit::{error_code, newapi_db, newapi_sim_logging_to, TestApp, NEWAPI_ADMIN_TOKEN};
 use usage_stats::query::views::{Chart, Detail, LogsPage};
 
 /// 2026-10-24T00:00:00Z: the week holds London's (10-25) and New York's (11-01) fall back.
@@ -371,6 +371,68 @@ on_both_backends!(
     answers_equal_sql_over_the_clickhouse_rows,
     new_and_late_rows_show_at_once_and_count_once,
 );
+
+/// The whole way: new-api (its simulator, with `LOG_SQL_DSN`) relays a completion and writes
+/// its log to ClickHouse; the key's figures show it as soon as the completion is answered.
+#[tokio::test]
+async fn a_completion_relayed_by_new_api_shows_at_once() {
+    let ch = ChDb::create().await;
+    let sim = newapi_sim_logging_to(newapi_db(Backend::Postgres).await, &ch).await;
+    let key = new_key();
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/token/import", sim.base_url()))
+        .bearer_auth(NEWAPI_ADMIN_TOKEN)
+        .json(&serde_json::json!({
+            "key": key, "external_user_id": "ch-user", "name": "default", "unlimited_quota": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{:?}", res.text().await);
+    let (url, logs) = (sim.db.url().to_owned(), ch.reader_url());
+    let app = TestApp::spawn(|db| async move {
+        let mut s = settings(&db, &url, 100);
+        s.usage.newapi_log_database_url = Some(logs.into());
+        usage_stats::startup::build(s).await
+    })
+    .await
+    .unwrap();
+    let path = format!("/api/usage/token/detail?start={}", now() - 60);
+    let before: Detail = data_of(&app, &format!("sk-{key}"), &path).await;
+    assert_eq!(before.summary.total_requests, 0);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", sim.base_url()))
+        .bearer_auth(format!("sk-{key}"))
+        .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answered = tokio::time::Instant::now();
+    let after: Detail = data_of(&app, &format!("sk-{key}"), &path).await;
+    assert!(answered.elapsed() < Duration::from_secs(2));
+    assert_eq!(after.summary.total_requests, 1);
+    assert_eq!(after.by_model[0].model_name, "gpt-4o-mini");
+    assert!(after.summary.total_quota > 0);
+    // One row in ClickHouse; the simulator's SQL `logs` stays empty, as new-api's would.
+    let raw = ch
+        .query("SELECT count() AS n FROM logs FORMAT JSONEachRow")
+        .await;
+    assert_eq!(raw.trim(), r#"{"n":1}"#);
+    let mut conn = tollgate_newapi_schema::NewapiConn::establish(sim.db.url())
+        .await
+        .unwrap();
+    let sql_logs: i64 = tollgate_newapi_schema::with_conn!(&mut conn, |c| {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        tollgate_newapi_schema::schema::logs::table
+            .count()
+            .get_result(c)
+            .await
+            .unwrap()
+    });
+    assert_eq!(sql_logs, 0);
+}
 
 #[tokio::test]
 async fn an_outage_is_503_and_ready_503_never_wrong_figures() {
