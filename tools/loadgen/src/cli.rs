@@ -20,6 +20,7 @@ use crate::scenarios::{
     MixOptions, NewapiInsert, Signup, UsageMix,
 };
 use crate::target;
+use usage_stats::clickhouse::{ChLogs, ClickHouse};
 
 /// Most workers.
 pub const MAX_CONCURRENCY: usize = 4096;
@@ -244,12 +245,39 @@ pub struct UsageMixArgs {
     /// Seed of every draw.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Send the queries usage-stats would send straight to this ClickHouse
+    /// (`clickhouse://user:password@host:8123/db`, as `NEWAPI_LOG_DATABASE_URL`), not to
+    /// usage-stats; needs `--token-ids-file`.
+    #[arg(long, requires = "token_ids_file")]
+    pub clickhouse: Option<String>,
+    /// One new-api token id per line, in `--keys-file` order (with `--clickhouse`).
+    #[arg(long = "token-ids-file")]
+    pub token_ids_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
 }
 
 impl UsageMixArgs {
+    /// The log source and the token ids of `--clickhouse`, when given.
+    fn direct(&self) -> anyhow::Result<Option<(ChLogs, Vec<i64>)>> {
+        let (Some(url), Some(file)) = (&self.clickhouse, &self.token_ids_file) else {
+            return Ok(None);
+        };
+        let target = usage_stats::clickhouse::dsn::parse(url)
+            .map_err(anyhow::Error::msg)?
+            .ok_or_else(|| anyhow::anyhow!("--clickhouse is not a ClickHouse URL"))?;
+        let client = ClickHouse::new(target, std::time::Duration::from_secs(30))?;
+        let ids = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read --token-ids-file {}: {e}", file.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.trim().parse::<i64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--token-ids-file: {e}"))?;
+        Ok(Some((ChLogs::new(client), ids)))
+    }
+
     fn options(&self) -> anyhow::Result<MixOptions> {
         let keys: Vec<String> = std::fs::read_to_string(&self.keys_file)
             .map_err(|e| {
@@ -271,6 +299,7 @@ impl UsageMixArgs {
             mix: parse_mix(&self.mix)?,
             zones,
             seed: self.seed,
+            direct: self.direct()?,
         })
     }
 }

@@ -41,8 +41,8 @@ pub enum ChError {
     Row(String),
 }
 
-/// One ClickHouse server and database.
-#[derive(Clone)]
+/// One ClickHouse server and database (its `Debug` shows no password).
+#[derive(Clone, Debug)]
 pub struct ClickHouse {
     /// Calls answered whole (bounded by the timeout).
     http: reqwest::Client,

@@ -95,7 +95,7 @@ const LOG_COLUMNS: &str = "id, token_id, created_at, model_name, quota, prompt_t
 const NEWEST_FIRST: &str = "ORDER BY created_at DESC, request_id DESC";
 
 /// Queries over new-api's `logs` table in ClickHouse.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ChLogs {
     client: ClickHouse,
 }

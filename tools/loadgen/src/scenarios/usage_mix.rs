@@ -3,6 +3,10 @@
 //! range not aligned to any bucket, a time zone, and one of `/detail`, `/chart` (day or
 //! hour) and `/logs`. Request `n` is a pure function of `--seed` and `n`, and `n` keeps
 //! counting from the warm-up into the measured phase, so no two requests of a run repeat.
+//!
+//! With `--clickhouse` the same requests skip usage-stats: the queries usage-stats would
+//! send for them (its own `usage_stats::clickhouse::ChLogs`, the same SQL and parsing) go
+//! straight to ClickHouse, for usage-stats' overhead over its log source.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +19,10 @@ use super::{bearer, exchange, expect_status, parse_json, step, Fail};
 use crate::report::{Failure, StepLog};
 use crate::runner::Scenario;
 use crate::target::local_endpoint;
+use tollgate_domain::page::Page;
+use tollgate_domain::zone::{Unit, Zone};
+use usage_stats::clickhouse::{ChLogs, Selection};
+use usage_stats::query::range::Range;
 use usage_stats::query::views::{Answer, Chart, Detail, LogsPage};
 
 /// One kind of request, with its share of the mix.
@@ -122,6 +130,9 @@ pub struct MixOptions {
     pub zones: Vec<(String, u32)>,
     /// Seed of every draw.
     pub seed: u64,
+    /// Ask ClickHouse directly instead of usage-stats: its logs and each key's token id (in
+    /// `keys` order).
+    pub direct: Option<(ChLogs, Vec<i64>)>,
 }
 
 /// The `usage-mix` scenario.
@@ -134,11 +145,15 @@ pub struct UsageMix {
     next: AtomicU64,
 }
 
-/// One request: its URL, key and kind.
+/// One request: its URL, key and kind, and what the URL says (for the direct mode).
 pub struct MixInput {
     url: Url,
     key: usize,
     kind: Kind,
+    start: i64,
+    end: i64,
+    zone: String,
+    page: Page,
 }
 
 impl UsageMix {
@@ -158,6 +173,15 @@ impl UsageMix {
             "[--first, --last] is shorter than --max-days"
         );
         anyhow::ensure!(!opts.zones.is_empty(), "give at least one zone");
+        if let Some((_, tokens)) = &opts.direct {
+            anyhow::ensure!(
+                tokens.len() == opts.keys.len(),
+                "one token id per key (--token-ids-file)"
+            );
+        }
+        for (zone, _) in &opts.zones {
+            Zone::parse(zone).map_err(|e| anyhow::anyhow!("zone {zone}: {e}"))?;
+        }
         let auth = opts
             .keys
             .iter()
@@ -211,6 +235,7 @@ impl UsageMix {
             Kind::Logs => "logs",
         };
         let mut url = self.base.join(path).expect("a fixed relative path");
+        let mut page = Page::first(20);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("start", &start.to_string());
@@ -226,14 +251,70 @@ impl UsageMix {
                     q.append_pair("granularity", "hour");
                 }
                 Kind::Logs => {
-                    q.append_pair("page", &rng.random_range(1..=5_u32).to_string());
-                    let size = [20, 50, 100][rng.random_range(0..3_usize)];
-                    q.append_pair("page_size", &size.to_string());
+                    page = Page {
+                        number: rng.random_range(1..=5_i64),
+                        size: [20, 50, 100][rng.random_range(0..3_usize)],
+                    };
+                    q.append_pair("page", &page.number.to_string());
+                    q.append_pair("page_size", &page.size.to_string());
                 }
                 Kind::Detail => {}
             }
         }
-        MixInput { url, key, kind }
+        MixInput {
+            url,
+            key,
+            kind,
+            start,
+            end,
+            zone,
+            page,
+        }
+    }
+
+    /// The queries usage-stats sends ClickHouse for `input`, sent straight there.
+    async fn direct(&self, logs: &ChLogs, token: i64, input: &MixInput) -> Result<(), Fail> {
+        let range = Range {
+            start: input.start,
+            end: input.end,
+            zone: Zone::parse(&input.zone).map_err(|e| Fail::new("zone", e.to_string()))?,
+        };
+        let tokens = [token];
+        let sel = Selection {
+            tokens: &tokens,
+            range: &range,
+            model: None,
+        };
+        let fail = |e: usage_stats::clickhouse::ChError| Fail::new("clickhouse", e.to_string());
+        let figures = |unit: Option<Unit>| {
+            let units = unit.map(|u| range.units(u)).unwrap_or_default();
+            let step = unit.map_or(0, Unit::seconds);
+            let sel = sel.clone();
+            async move { logs.figures(&sel, &units, step).await }
+        };
+        let usd = |q: i64| q as f64 / 500_000.0;
+        match input.kind {
+            Kind::Detail => {
+                let (f, p) = tokio::join!(
+                    figures(Some(Unit::Day)),
+                    logs.page(&sel, Page::first(20), usd)
+                );
+                f.map_err(fail)?;
+                p.map_err(fail)?;
+            }
+            Kind::ChartDay => {
+                figures(Some(Unit::Day)).await.map_err(fail)?;
+            }
+            Kind::ChartHour => {
+                figures(Some(Unit::Hour)).await.map_err(fail)?;
+            }
+            Kind::Logs => {
+                let (f, p) = tokio::join!(figures(None), logs.page(&sel, input.page, usd));
+                f.map_err(fail)?;
+                p.map_err(fail)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -271,6 +352,9 @@ impl Scenario for UsageMix {
         log: &mut StepLog,
     ) -> Result<(), Failure> {
         log.notes.push(input.kind.note());
+        if let Some((logs, tokens)) = &self.opts.direct {
+            return step(log, 0, self.direct(logs, tokens[input.key], &input)).await;
+        }
         step(log, 0, async {
             let request = client
                 .get(input.url)
@@ -299,6 +383,7 @@ mod tests {
             mix: parse_mix("detail=50,chart-day=20,chart-hour=10,logs=20").unwrap(),
             zones: vec![("UTC".into(), 1), ("Asia/Kolkata".into(), 1)],
             seed: 7,
+            direct: None,
         })
         .unwrap()
     }
