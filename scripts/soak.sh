@@ -4,7 +4,7 @@
 #
 #   scripts/soak.sh [--no-build]
 #
-# Builds the release binaries, recreates two databases on the local Postgres (tollgate_soak
+# Builds the perf binaries, recreates two databases on the local Postgres (tollgate_soak
 # for the three services, tollgate_soak_newapi for the new-api simulator), starts newapi-sim,
 # kms-sim, localstripe, key-sync (import mode, so new-api's HTTP faults reach it),
 # usage-stats and billing (on the KMS), and runs 30-second slots until the time is up. Each
@@ -38,7 +38,7 @@
 # SOAK_RESULT_CACHE_MB [1] (usage-stats' RESULT_CACHE_MB),
 # SOAK_ANSWER_CACHE_MB [0] (billing's WEBHOOK_ANSWER_CACHE_MB),
 # SOAK_PG_URL [postgres://postgres@127.0.0.1:5432], SOAK_PORT_BASE [29000] (ports base+1…+6),
-# SOAK_BIN_DIR [target/release] (e.g. target/debug with --no-build for a quick try),
+# SOAK_BIN_DIR [target/perf] (e.g. target/debug with --no-build for a quick try),
 # SOAK_KEEP_DB=1. Results: target/soak/<UTC timestamp>/ (summary.txt, per-slot loadgen
 # JSON, rss.tsv, every process's log). Exit status 0 when every check holds.
 set -euo pipefail
@@ -69,7 +69,7 @@ billing_url="http://127.0.0.1:$billing_port"; na_url="http://127.0.0.1:$na_port"
 kms_url="http://127.0.0.1:$kms_port"; stripe_url="http://127.0.0.1:$stripe_port"
 tg_db=tollgate_soak
 na_db=tollgate_soak_newapi
-bin="${SOAK_BIN_DIR:-$root/target/release}"
+bin="${SOAK_BIN_DIR:-$root/target/perf}"
 out="$root/target/soak/$(date -u +%Y%m%dT%H%M%SZ)"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -86,11 +86,11 @@ done
 mkdir -p "$out"
 
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release --bins)"
-  cargo build --release --bins --locked
+  say "building the perf binaries (cargo build --profile perf --bins)"
+  cargo build --profile perf --bins --locked
 fi
 for b in key-sync usage-stats billing newapi-sim kms-sim loadgen; do
-  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release --bins)"
+  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --profile perf --bins)"
 done
 "$root/scripts/setup-python.sh"
 

@@ -10,7 +10,10 @@ out=$(mktemp)
 set -m
 # usage-stats' per-key rate limit off, so the fuzzing (scripts/smoke/80-fuzz.sh) reaches
 # the logic behind it rather than 429s.
-RATE_LIMIT_PER_MIN=0 "$root/scripts/stack.sh" >"$out" 2>&1 &
+# `env --default-signal`: a run started in the background (nohup, `&` in a script) inherits
+# SIGINT ignored, and a shell cannot trap a signal ignored when it started; a terminal's
+# Ctrl-C finds it at its default.
+RATE_LIMIT_PER_MIN=0 env --default-signal=INT,QUIT "$root/scripts/stack.sh" >"$out" 2>&1 &
 stack=$!
 set +m
 cleanup() { kill -TERM "$stack" 2>/dev/null || true; }

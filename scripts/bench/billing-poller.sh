@@ -4,7 +4,7 @@
 #
 #   scripts/bench/billing-poller.sh [--no-build]
 #
-# Builds the release binaries (cargo build --release -p billing -p litellm-sim), recreates
+# Builds the perf binaries (cargo build --profile perf -p billing -p litellm-sim), recreates
 # the database tg_bench_poller on the local Postgres, runs `billing migrate`, starts
 # litellm-sim and localstripe, then sets up (not measured):
 #   - BENCH_REAL_ORGS organisations through billing's org API (created, pm_card_visa saved,
@@ -25,7 +25,7 @@
 # nothing else meanwhile) and litellm-sim's /team/info calls (its /_sim/stats). Every process it started is stopped and
 # the database dropped on exit.
 #
-# --no-build   use the release binaries already in target/release
+# --no-build   use the perf binaries already in target/perf
 #
 # Environment overrides (defaults in brackets): BENCH_PG_URL
 # [postgres://postgres@127.0.0.1:5432], BENCH_ORGS [10000], BENCH_REAL_ORGS [50],
@@ -56,7 +56,7 @@ db=tg_bench_poller
 billing_url="http://127.0.0.1:$billing_port"
 litellm_url="http://127.0.0.1:$litellm_port"
 stripe_url="http://127.0.0.1:$stripe_port"
-bin="$root/target/release"
+bin="$root/target/perf"
 out="$root/target/bench/billing-poller/$(date -u +%Y%m%dT%H%M%SZ)"
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 die() { echo "poller bench: $*" >&2; exit 1; }
@@ -67,8 +67,8 @@ for port in "$billing_port" "$litellm_port" "$stripe_port"; do
 done
 mkdir -p "$out"
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release -p billing -p litellm-sim)"
-  cargo build --release -p billing -p litellm-sim
+  say "building the perf binaries (cargo build --profile perf -p billing -p litellm-sim)"
+  cargo build --profile perf -p billing -p litellm-sim
 fi
 for b in billing litellm-sim; do [ -x "$bin/$b" ] || die "$bin/$b is missing"; done
 [ -x "$root/.venv/bin/localstripe" ] || "$root/scripts/setup-python.sh"

@@ -5,7 +5,7 @@
 #
 #   scripts/bench/billing.sh [--no-build]
 #
-# Builds the release binaries (cargo build --release -p billing -p kms-sim -p loadgen),
+# Builds the perf binaries (cargo build --profile perf -p billing -p kms-sim -p loadgen),
 # drops and recreates the database tg_bench_billing on the local Postgres, runs `billing
 # migrate`, starts kms-sim, localstripe (.venv, --from-scratch; installed by
 # scripts/setup-python.sh when missing) and billing on their own ports, waits until they
@@ -27,7 +27,7 @@
 # charged nothing. Every process it started is stopped and the database is dropped on exit
 # (trap), whatever happens.
 #
-# --no-build   use the release binaries already in target/release
+# --no-build   use the perf binaries already in target/perf
 #
 # Environment overrides (defaults in brackets):
 #   BENCH_BACKEND [kms]: kms (kms-sim) or litellm (litellm-sim, QUOTA_BACKEND=litellm)
@@ -87,7 +87,7 @@ db=tg_bench_billing
 billing_url="http://127.0.0.1:$billing_port"
 kms_url="http://127.0.0.1:$kms_port"
 stripe_url="http://127.0.0.1:$stripe_port"
-bin="$root/target/release"
+bin="$root/target/perf"
 localstripe="$root/.venv/bin/localstripe"
 out="$root/target/bench/billing/$(date -u +%Y%m%dT%H%M%SZ)-$backend-$trigger"
 # Targets (issue 5).
@@ -108,11 +108,11 @@ done
 mkdir -p "$out"
 
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release -p billing -p kms-sim -p litellm-sim -p loadgen)"
-  cargo build --release -p billing -p kms-sim -p litellm-sim -p loadgen
+  say "building the perf binaries (cargo build --profile perf -p billing -p kms-sim -p litellm-sim -p loadgen)"
+  cargo build --profile perf -p billing -p kms-sim -p litellm-sim -p loadgen
 fi
 for b in billing "$quota_sim" loadgen; do
-  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release -p $b)"
+  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --profile perf -p $b)"
 done
 if [ ! -x "$localstripe" ]; then
   say "installing localstripe into .venv (scripts/setup-python.sh)"

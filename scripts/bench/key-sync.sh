@@ -4,7 +4,7 @@
 #
 #   scripts/bench/key-sync.sh [--database] [--import-only] [--no-build]
 #
-# Builds the release binaries (cargo build --release --bins), drops and recreates two
+# Builds the perf binaries (cargo build --profile perf --bins), drops and recreates two
 # databases on the local Postgres (tollgate_bench for key-sync, tollgate_bench_newapi for the
 # new-api simulator), runs `key-sync migrate`, starts newapi-sim and key-sync on their own
 # ports, waits for /health, then runs, at concurrency 50:
@@ -19,7 +19,7 @@
 #                 (pool of 8, as key-sync's), and the comparison is the webhook step's p99
 #                 against it (docs/benchmarks.md)
 # --import-only   run the baseline only (key-sync is still started, and its routes probed)
-# --no-build      use the release binaries already in target/release
+# --no-build      use the perf binaries already in target/perf
 #
 # Environment overrides (defaults in brackets):
 #   BENCH_PG_URL [postgres://postgres@127.0.0.1:5432]   BENCH_KEY_SYNC_PORT [18081]
@@ -59,7 +59,7 @@ ks_db=tollgate_bench
 na_db=tollgate_bench_newapi
 ks_url="http://127.0.0.1:$ks_port"
 na_url="http://127.0.0.1:$na_port"
-bin="$root/target/release"
+bin="$root/target/perf"
 out="$root/target/bench/key-sync/$(date -u +%Y%m%dT%H%M%SZ)"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -76,11 +76,11 @@ done
 mkdir -p "$out"
 
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release --bins)"
-  cargo build --release --bins
+  say "building the perf binaries (cargo build --profile perf --bins)"
+  cargo build --profile perf --bins
 fi
 for b in key-sync newapi-sim loadgen; do
-  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release --bins)"
+  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --profile perf --bins)"
 done
 
 # Fresh secrets for this run only.

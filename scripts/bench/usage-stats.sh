@@ -5,7 +5,7 @@
 #
 #   scripts/bench/usage-stats.sh [--no-build] [--backend mysql|postgres]... [--only cold]
 #
-# Builds the release binaries (cargo build --release --bins), then for each backend:
+# Builds the perf binaries (cargo build --profile perf --bins), then for each backend:
 #   1. drops and recreates the new-api database tg_bench_usage and loads it with
 #      newapi-datagen (10 M logs, 10 000 tokens, one heavy token with 1 M logs over 90 days,
 #      fixed seed);
@@ -33,7 +33,7 @@
 # and prints a table per backend and the ratios (p95, throughput). Every process it started
 # is stopped and the bench databases are dropped on exit (trap), whatever happens.
 #
-# --no-build   use the release binaries already in target/release
+# --no-build   use the perf binaries already in target/perf
 # BENCH_REUSE=1 (with BENCH_KEEP_DB=1 on the run before) keeps a loaded new-api database and
 #              its Tollgate database when they exist: no reload, only the catch-up of new ids
 # --backend B  run only this backend (repeatable; default: mysql then postgres)
@@ -109,7 +109,7 @@ tg_db_prefix=tg_bench_usage_tollgate
 datasets="$root/target/bench/usage-stats"
 us_url="http://127.0.0.1:$us_port"
 sp_url="http://127.0.0.1:$sp_port"
-bin="$root/target/release"
+bin="$root/target/perf"
 out="$root/target/bench/usage-stats/$(date -u +%Y%m%dT%H%M%SZ)"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
@@ -132,11 +132,11 @@ done
 mkdir -p "$out"
 
 if [ "$build" = 1 ]; then
-  say "building the release binaries (cargo build --release --bins)"
-  cargo build --release --bins
+  say "building the perf binaries (cargo build --profile perf --bins)"
+  cargo build --profile perf --bins
 fi
 for b in usage-stats seed-plan newapi-datagen loadgen; do
-  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --release --bins)"
+  [ -x "$bin/$b" ] || die "$bin/$b is missing (build with: cargo build --profile perf --bins)"
 done
 
 # mysql://user[:pass]@host:port → client options (no password in the bench URLs by default).

@@ -93,6 +93,8 @@ pub struct LogRow {
 const LOG_COLUMNS: &str = "id, token_id, created_at, model_name, quota, prompt_tokens, \
      completion_tokens, use_time, is_stream, content";
 const NEWEST_FIRST: &str = "ORDER BY created_at DESC, request_id DESC";
+/// The first window a page of the newest logs is looked for in: an hour.
+const NEWEST_WINDOW: i64 = 3_600;
 
 /// Queries over new-api's `logs` table in ClickHouse.
 #[derive(Clone, Debug)]
@@ -163,16 +165,29 @@ impl ChLogs {
         if sel.tokens.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<LogRow> = self
-            .client
-            .rows(&format!(
-                "SELECT {LOG_COLUMNS} FROM logs WHERE {} {NEWEST_FIRST} LIMIT {} OFFSET {}",
-                sel.filter(),
-                page.size,
-                page.offset()
-            ))
-            .await?;
-        Ok(rows.into_iter().map(|r| view(r, &usd)).collect())
+        // The table is sorted by time, not by token: a query over the whole range reads all
+        // of it. The newest rows are read from the range's last hour first, then a window
+        // sixteen times longer, …, then the whole range: a window that holds the full page
+        // holds the newest rows of the range, since everything outside it is older.
+        let mut window = NEWEST_WINDOW;
+        loop {
+            let from = sel.range.end.saturating_sub(window - 1).max(sel.range.start);
+            let whole = from == sel.range.start;
+            let rows: Vec<LogRow> = self
+                .client
+                .rows(&format!(
+                    "SELECT {LOG_COLUMNS} FROM logs WHERE {} AND created_at >= {from} \
+                     {NEWEST_FIRST} LIMIT {} OFFSET {}",
+                    sel.filter(),
+                    page.size,
+                    page.offset()
+                ))
+                .await?;
+            if whole || rows.len() as i64 == page.size {
+                return Ok(rows.into_iter().map(|r| view(r, &usd)).collect());
+            }
+            window = window.saturating_mul(16);
+        }
     }
 
     /// Every log of the selection, newest first, as ClickHouse streams them.

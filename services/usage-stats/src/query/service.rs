@@ -43,8 +43,9 @@ fn unavailable_now() -> ApiError {
 pub struct Usage<'a> {
     state: &'a AppState,
     /// One Tollgate connection for the whole request (one pool checkout and its test query,
-    /// not one per step); its steps take turns.
-    conn: Mutex<PooledConn<'a>>,
+    /// not one per step); its steps take turns. None with the logs in ClickHouse, where
+    /// nothing is read from Tollgate's database.
+    conn: Option<Mutex<PooledConn<'a>>>,
     /// Ascending, distinct.
     tokens: Vec<i64>,
     /// Each token's version, when the result cache is on.
@@ -105,6 +106,15 @@ impl<'a> Usage<'a> {
     ) -> Result<Self, ApiError> {
         tokens.sort_unstable();
         tokens.dedup();
+        if state.clickhouse.is_some() {
+            return Ok(Self {
+                state,
+                conn: None,
+                tokens,
+                versions: None,
+                labels,
+            });
+        }
         let mut conn = state
             .pool
             .get()
@@ -120,7 +130,7 @@ impl<'a> Usage<'a> {
         };
         Ok(Self {
             state,
-            conn: Mutex::new(conn),
+            conn: Some(Mutex::new(conn)),
             tokens,
             versions,
             labels,
@@ -312,7 +322,7 @@ impl<'a> Usage<'a> {
             .iter()
             .enumerate()
             .map(|(i, &token)| async move {
-                let mut conn = self.conn.lock().await;
+                let mut conn = self.tollgate()?.lock().await;
                 let cached = self
                     .state
                     .results
@@ -345,7 +355,7 @@ impl<'a> Usage<'a> {
         }
         let load = async {
             let ids = {
-                let mut conn = self.conn.lock().await;
+                let mut conn = self.tollgate()?.lock().await;
                 recent::page_ids(&mut conn, &self.tokens, range, model, page).await?
             };
             recent::fetch(&self.state.logs, &ids, |q| self.state.usd(q))
@@ -369,6 +379,13 @@ impl<'a> Usage<'a> {
             _ => load.await.map_err(unavailable)?,
         };
         Ok(logs.iter().map(|l| self.named(l.clone())).collect())
+    }
+
+    /// This request's Tollgate connection (the SQL path's).
+    fn tollgate(&self) -> Result<&Mutex<PooledConn<'a>>, QueryError> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| QueryError::Shared("no Tollgate connection on ClickHouse".into()))
     }
 
     /// The rows of this request in ClickHouse.
