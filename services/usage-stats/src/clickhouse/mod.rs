@@ -171,7 +171,11 @@ impl ChLogs {
         // holds the newest rows of the range, since everything outside it is older.
         let mut window = NEWEST_WINDOW;
         loop {
-            let from = sel.range.end.saturating_sub(window - 1).max(sel.range.start);
+            let from = sel
+                .range
+                .end
+                .saturating_sub(window - 1)
+                .max(sel.range.start);
             let whole = from == sel.range.start;
             let rows: Vec<LogRow> = self
                 .client
