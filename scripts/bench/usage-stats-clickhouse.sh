@@ -123,12 +123,7 @@ sv_start clickhouse "${CLICKHOUSE_SERVER_BIN:-clickhouse-server}" --config-file=
 sv_wait_http clickhouse "http://127.0.0.1:$ch_http_port/ping"
 ch="http://127.0.0.1:$ch_http_port/"
 curl -fsS --data-binary "CREATE DATABASE newapi_logs" "$ch"
-python3 - "$root/crates/newapi-schema/src/ddl.rs" >"$out/clickhouse-ddl.sql" <<'PY'
-import re, sys
-src = open(sys.argv[1]).read()
-body = re.search(r'pub const CLICKHOUSE_LOGS: &str = "(.*?)";', src, re.S).group(1)
-print(re.sub(r'\\\n\s*', '', body))
-PY
+"$bin/newapi-datagen" --print-clickhouse-ddl >"$out/clickhouse-ddl.sql"
 curl -fsS --data-binary @"$out/clickhouse-ddl.sql" "$ch?database=newapi_logs"
 copy_started=$(date +%s.%N)
 psql "$na_url" -v ON_ERROR_STOP=1 -qAt -c "COPY (SELECT 0, user_id, created_at, type, COALESCE(content, ''),

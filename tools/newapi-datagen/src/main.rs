@@ -13,8 +13,11 @@ use newapi_datagen::{default_models, generate, IndexMode, InsertMethod, Spec};
 #[command(name = "newapi-datagen", version)]
 struct Cli {
     /// Database URL: postgres://… or mysql://…
+    #[arg(long, required_unless_present = "print_clickhouse_ddl")]
+    url: Option<String>,
+    /// Print the statement new-api creates `logs` with in ClickHouse, and exit.
     #[arg(long)]
-    url: String,
+    print_clickhouse_ddl: bool,
     /// Total generated log rows.
     #[arg(long, default_value_t = 100_000)]
     rows: u64,
@@ -123,6 +126,10 @@ fn models(arg: &str) -> Vec<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let Some(url) = cli.url.as_deref() else {
+        println!("{}", tollgate_newapi_schema::CLICKHOUSE_LOGS);
+        return ExitCode::SUCCESS;
+    };
     let spec = Spec {
         rows: cli.rows,
         tokens: cli.tokens,
@@ -155,7 +162,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(generate(&cli.url, &spec)) {
+    match runtime.block_on(generate(url, &spec)) {
         Ok(report) => {
             let line = serde_json::json!({
                 "backend": report.backend,

@@ -120,6 +120,15 @@ mod tests {
             .unwrap_or(start)
     }
 
+    /// The starts of the units after the one holding `start`.
+    fn cuts(zone: &Zone, unit: Unit, start: i64, end: i64) -> Vec<i64> {
+        zone.units(unit, start, end)
+            .iter()
+            .skip(1)
+            .map(|u| u.start)
+            .collect()
+    }
+
     const ZONES: [&str; 8] = [
         "UTC",
         "America/New_York",
@@ -143,7 +152,7 @@ mod tests {
             let zone = Zone::parse(zone).unwrap();
             let unit = if hourly { Unit::Hour } else { Unit::Day };
             let end = start + span;
-            let cuts: Vec<i64> = zone.units(unit, start, end).iter().skip(1).map(|u| u.start).collect();
+            let cuts = cuts(&zone, unit, start, end);
             let at = CountedAt::new(start, &cuts, unit.seconds());
             for p in probes {
                 let t = start + p % (span + 1);
@@ -160,12 +169,7 @@ mod tests {
     fn a_range_without_transitions_is_two_arms() {
         let zone = Zone::parse("Asia/Shanghai").unwrap();
         let (start, end) = (1_764_000_123, 1_764_000_123 + 30 * 86_400);
-        let cuts: Vec<i64> = zone
-            .units(Unit::Day, start, end)
-            .iter()
-            .skip(1)
-            .map(|u| u.start)
-            .collect();
+        let cuts = cuts(&zone, Unit::Day, start, end);
         let at = CountedAt::new(start, &cuts, 86_400);
         assert_eq!(at.arms.len(), 2, "{at:?}");
         assert_eq!(
@@ -185,12 +189,7 @@ mod tests {
         let ny = Zone::parse("America/New_York").unwrap();
         // 2026-10-30 .. 2026-11-03: the 1st of November has 25 hours.
         let (start, end) = (1_793_332_800, 1_793_700_000);
-        let cuts: Vec<i64> = ny
-            .units(Unit::Day, start, end)
-            .iter()
-            .skip(1)
-            .map(|u| u.start)
-            .collect();
+        let cuts = cuts(&ny, Unit::Day, start, end);
         let at = CountedAt::new(start, &cuts, 86_400);
         assert!(
             at.arms

@@ -323,42 +323,12 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
     let late: Vec<LogRow> = late.into_iter().map(|w| w.row.clone()).collect();
     if let Some(ch) = &world.ch {
         // Nothing to wait for: each answer reads ClickHouse as it is.
-        write_clickhouse(ch, &early).await;
-        write_clickhouse(ch, &late).await;
+        write_clickhouse_logs(ch, &early).await;
+        write_clickhouse_logs(ch, &late).await;
     } else {
         write_and_wait(env, &early, &late).await?;
     }
     check_queries(world, case, anchor, &key, token).await
-}
-
-/// Rows as new-api writes them to ClickHouse: `id` 0, the id as a sortable `request_id`.
-async fn write_clickhouse(ch: &ChDb, rows: &[LogRow]) {
-    if rows.is_empty() {
-        return;
-    }
-    let values: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "(0, {}, {}, {}, '{}', {}, {}, {}, {}, '{:012}')",
-                r.token_id,
-                r.created_at,
-                r.kind,
-                r.model,
-                r.quota,
-                r.prompt_tokens,
-                r.completion_tokens,
-                r.use_time,
-                r.id
-            )
-        })
-        .collect();
-    ch.exec(&format!(
-        "INSERT INTO logs (id, token_id, created_at, type, model_name, quota, prompt_tokens, \
-         completion_tokens, use_time, request_id) VALUES {}",
-        values.join(", ")
-    ))
-    .await;
 }
 
 /// Write the early rows, wait for the ingest, then the late ones (ids below a row already

@@ -496,23 +496,15 @@ async fn a_users_view_on_clickhouse(backend: Backend) {
     .await;
     let base = now() - 2 * 86_400;
     let tokens: Vec<i64> = keys.iter().map(token_of).collect();
-    let mut values = Vec::new();
+    let mut rows = Vec::new();
     for (i, t) in tokens.iter().chain([&token_of(&strangers[0])]).enumerate() {
         for j in 0..(10 + 5 * i as i64) {
-            values.push(format!(
-                "({t}, {}, 2, 'm{}', {}, 3, 4, 1, 'r{i}-{j}')",
-                base + j * 7_001,
-                j % 2,
-                100 + j
-            ));
+            let id = 1_000 * i as i64 + j;
+            let model = ["m0", "m1"][(j % 2) as usize];
+            rows.push(LogRow::consume(id, *t, base + j * 7_001, model, 100 + j));
         }
     }
-    ch.exec(&format!(
-        "INSERT INTO logs (token_id, created_at, type, model_name, quota, prompt_tokens, \
-         completion_tokens, use_time, request_id) VALUES {}",
-        values.join(", ")
-    ))
-    .await;
+    write_clickhouse_logs(&ch, &rows).await;
     let per_token = |t: i64| -> (i64, i64) {
         let mine: Vec<(i64, i64)> = (0..(10
             + 5 * tokens.iter().position(|x| *x == t).unwrap() as i64))

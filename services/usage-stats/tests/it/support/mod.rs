@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tollgate_newapi_schema::schema::tokens;
 use tollgate_newapi_schema::scratch::ScratchDb;
 use tollgate_newapi_schema::{with_conn, Backend, NewToken, NewapiConn};
+use tollgate_testkit::clickhouse::ChDb;
 use tollgate_testkit::{answer, common_settings, newapi_db, TestApp};
 use usage_stats::query::views::Answer;
 use usage_stats::settings::{Settings, UsageSettings};
@@ -190,6 +191,36 @@ pub async fn write_logs(url: &str, rows: &[LogRow]) {
         );
         with_conn!(&mut conn, |c| c.batch_execute(&sql).await.unwrap());
     }
+}
+
+/// Rows as new-api writes them to ClickHouse: `id` 0, the id as a sortable `request_id`.
+pub async fn write_clickhouse_logs(ch: &ChDb, rows: &[LogRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "(0, {}, {}, {}, '{}', {}, {}, {}, {}, '{:012}')",
+                r.token_id,
+                r.created_at,
+                r.kind,
+                r.model,
+                r.quota,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.use_time,
+                r.id
+            )
+        })
+        .collect();
+    ch.exec(&format!(
+        "INSERT INTO logs (id, token_id, created_at, type, model_name, quota, prompt_tokens, \
+         completion_tokens, use_time, request_id) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
 }
 
 /// `n` consume logs of `token` with ids `first, first + 2, …` (a hole after each), all at
